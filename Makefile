@@ -1,0 +1,42 @@
+# tinyreg: every install step lives here; CI runs `make test` on a clean clone.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+# pip finds torch==2.13.0 (CPU) on local disk where the machine has it; the pin
+# keeps an unpinned resolve from pulling several GB of CUDA wheels.
+PIP_FLAGS ?= --disable-pip-version-check
+
+.PHONY: install demo test bench lint parity clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install $(PIP_FLAGS) -q --upgrade pip
+	$(BIN)/python -m pip install $(PIP_FLAGS) -q -e '.[export,sign,dev]'
+	touch $(STAMP)
+
+demo: install
+	$(BIN)/tinyreg list
+	$(BIN)/tinyreg verify
+	$(BIN)/tinyreg check-ops dists_vgg16
+
+test: install
+	$(BIN)/ruff check registry tests ai
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check registry tests ai
+	$(BIN)/ruff format --check registry tests ai || true
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python -m bench
+
+parity: install
+	$(BIN)/tinyreg parity dists --pairs 20 --size 256
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,3 @@
+from registry._cli import main
+
+main()

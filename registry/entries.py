@@ -1,0 +1,93 @@
+"""Create or update an entry with its artifacts, sidecar, pins and card, in one locked step."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from registry._internal.atomic import write_atomic
+from registry.card import write_card
+from registry.errors import SmokeOverwriteError, UsageError
+from registry.hashing import sha256_bytes
+from registry.paths import confine
+from registry.pin import ARTIFACT_FIELDS, compute_pins, sidecar_rel
+from registry.store import Entry, Registry, dumps_json, merge_entry, transaction
+
+
+def sidecar_doc(entry: Mapping[str, Any]) -> dict[str, Any]:
+    io = entry["io"]
+    return {
+        "tinyreg_sidecar_version": 1,
+        "id": entry["id"],
+        "kind": entry["kind"],
+        "onnx": entry["onnx"],
+        "opset": entry.get("opset"),
+        "smoke": bool(entry.get("smoke")),
+        "input_name": io["inputs"][0]["name"],
+        "input_names": [t["name"] for t in io["inputs"]],
+        "output_name": io["outputs"][0]["name"],
+        "io": io,
+        "input_conventions": entry["input_conventions"],
+    }
+
+
+def _check_replace(reg: Registry, fields: Mapping[str, Any], force: bool) -> None:
+    old = reg.find(str(fields["id"]))
+    if old is not None and fields.get("smoke") is True and old.get("smoke") is not True and not force:
+        raise SmokeOverwriteError(
+            f"entry '{fields['id']}' holds a real (non-smoke) model; refusing to replace it with a "
+            "smoke placeholder (use --force)"
+        )
+
+
+def refresh_entry(reg: Registry, entry_id: str) -> Entry:
+    """Rewrite the sidecar (v2), recompute every pin and rewrite the card of one entry."""
+    entry = reg.get(entry_id)
+    root = reg.root
+    entry.update(compute_pins(reg, entry))
+    if not reg.is_legacy and entry.get("io") and entry.get("input_conventions"):
+        side = sidecar_rel(str(entry["onnx"]))
+        data = dumps_json(sidecar_doc(entry))
+        write_atomic(confine(root, side, what="sidecar"), data)
+        d = sha256_bytes(data)
+        files = [f for f in entry.get("files", []) if f.get("path") != side]
+        files.append({"path": side, "role": "sidecar", "sha256": d.sha256, "size": d.size})
+        entry["files"] = sorted(files, key=lambda f: str(f["path"]))
+    if not reg.is_legacy:
+        write_card(root, entry)
+    return entry
+
+
+def write_entry(
+    registry_path: Path,
+    fields: Mapping[str, Any],
+    artifacts: Mapping[str, bytes],
+    *,
+    force: bool = False,
+    new_artifact: bool = True,
+) -> Entry:
+    """Write ``artifacts`` (relative path -> bytes), merge ``fields`` and pin, under the lock.
+
+    ``new_artifact`` says the fp32 model changed, so fields describing the old
+    one (int8 sibling, parity, signature) are dropped rather than left stale.
+    """
+    with transaction(registry_path) as reg:
+        if reg.is_legacy:
+            raise UsageError(
+                f"{registry_path} is schema_version {reg.schema_version} (VMAFx format); tinyreg writes "
+                "entries only into schema_version 2 registries ('tinyreg init' makes one)"
+            )
+        _check_replace(reg, fields, force)
+        for rel, data in sorted(artifacts.items()):
+            target = confine(reg.root, rel, what="artifact")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(target, data)
+        merged: dict[str, Any] = dict(fields)
+        if new_artifact:
+            old = reg.find(str(fields["id"]))
+            for k in ARTIFACT_FIELDS:
+                if k not in fields and old is not None and k in old:
+                    merged[k] = None
+        merge_entry(reg, merged, force=True)
+        return dict(refresh_entry(reg, str(fields["id"])))

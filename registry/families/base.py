@@ -1,0 +1,68 @@
+"""What a model family plugin declares."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+IMAGENET_RGB_CONVENTIONS: dict[str, Any] = {
+    "layout": "NCHW",
+    "colour_order": "RGB",
+    "value_range": [0.0, 1.0],
+    "normalisation": "imagenet",
+    "mean": list(IMAGENET_MEAN),
+    "std": list(IMAGENET_STD),
+    "resize": "none",
+}
+
+
+def fr_image_io(output_doc: str = "score") -> dict[str, Any]:
+    """I/O contract of a full-reference image metric: ref, dist -> scalar score."""
+    t = {"dtype": "float32", "shape": [1, 3, "H", "W"]}
+    return {
+        "inputs": [{"name": "ref", **t}, {"name": "dist", **t}],
+        "outputs": [{"name": output_doc, "dtype": "float32", "shape": []}],
+    }
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """A file of upstream weights with its pin."""
+
+    name: str
+    url: str
+    sha256: str
+    license: str
+    filename: str
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    default_id: str
+    kind: str
+    title: str
+    description: str
+    reference: str
+    license: str
+    license_url: str
+    license_notes: str
+    io: dict[str, Any]
+    input_conventions: dict[str, Any]
+    score_convention: str
+    ops: frozenset[tuple[str, str]]
+    smoke_seed: int
+    placeholder_for: str
+    build_smoke: Callable[[int], Any]
+    smoke_generator: str
+    quant_accuracy_budget_plcc: float
+    upstream: tuple[Upstream, ...] = ()
+    # "module:function" strings, imported only when used (they may need torch)
+    exporter: str | None = None
+    parity: str | None = None
+    allowlist_profiles: tuple[str, str] = ("fp32", "int8")
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,99 @@
+"""LPIPS (Zhang, Isola, Efros, Shechtman, Wang, CVPR 2018), VGG-16 variant.
+
+The graph: ImageNet-normalised input -> LPIPS scaling layer (folded into one
+affine) -> VGG-16 with max-pools, tapped at relu1_2 .. relu5_3 -> unit
+normalisation over channels (eps 1e-10) -> squared difference -> 1x1 linear
+layer (no bias) -> spatial mean -> sum over stages -> scalar distance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from registry._internal.onnxbuild import GraphBuilder
+from registry.families.base import IMAGENET_MEAN, IMAGENET_RGB_CONVENTIONS, IMAGENET_STD, Family, fr_image_io
+from registry.families.vgg import VGG16_STAGES, conv_relu, random_vgg, stage_widths
+
+SMOKE_WIDTHS = (4, 8, 16, 16, 16)
+SMOKE_SEED = 20180601
+# lpips.ScalingLayer: maps [-1, 1] input to the VGG convention
+LPIPS_SHIFT = (-0.030, -0.088, -0.188)
+LPIPS_SCALE = (0.458, 0.448, 0.450)
+EPS = 1e-10
+
+OPS = frozenset(
+    ("ai.onnx", op)
+    for op in ("Add", "Concat", "Conv", "Div", "MaxPool", "Mul", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Split", "Sqrt", "Sub")
+)
+
+
+def build_lpips(
+    state: Mapping[str, np.ndarray], lins: Sequence[np.ndarray], *, opset: int = 17, doc: str = "LPIPS",
+    metadata: dict[str, str] | None = None,
+) -> Any:
+    widths = stage_widths(state)
+    gb = GraphBuilder(opset)
+    x = gb.op1("Concat", ["ref", "dist"], name="batch", axis=0)
+    mean = np.asarray(IMAGENET_MEAN, np.float64)
+    std = np.asarray(IMAGENET_STD, np.float64)
+    shift = np.asarray(LPIPS_SHIFT, np.float64)
+    scale = np.asarray(LPIPS_SCALE, np.float64)
+    # n -> x01 = n*std + mean -> x11 = 2*x01 - 1 -> (x11 - shift) / scale
+    a = gb.const("scaling.mul", (2 * std / scale).astype(np.float32).reshape(1, 3, 1, 1))
+    b = gb.const("scaling.add", ((2 * mean - 1 - shift) / scale).astype(np.float32).reshape(1, 3, 1, 1))
+    h = gb.op1("Add", [gb.op1("Mul", [x, a]), b], name="scaling")
+    eps = gb.const("eps", np.float32(EPS))
+    total = None
+    for k, (convs, width) in enumerate(zip(VGG16_STAGES, widths, strict=True)):
+        if k > 0:
+            h = gb.op1("MaxPool", [h], name=f"pool{k}", kernel_shape=[2, 2], strides=[2, 2])
+        for idx in convs:
+            h = conv_relu(gb, h, state, idx)
+        norm = gb.op1("Sqrt", [gb.reduce("ReduceSum", gb.op1("Mul", [h, h]), [1])])
+        unit = gb.op1("Div", [h, gb.op1("Add", [norm, eps])])
+        f0, f1 = gb.split2(unit)
+        d = gb.op1("Sub", [f0, f1])
+        lin = gb.const(f"lin{k}.weight", np.asarray(lins[k], np.float32).reshape(1, width, 1, 1))
+        val = gb.reduce("ReduceMean", gb.op1("Conv", [gb.op1("Mul", [d, d]), lin], kernel_shape=[1, 1]), [2, 3])
+        total = val if total is None else gb.op1("Add", [total, val], name=f"acc{k}")
+    assert total is not None
+    shape = gb.const("scalar_shape", np.zeros((0,), np.int64), np.int64)
+    gb.op("Reshape", [total, shape], 1, name="score_reshape")
+    gb.nodes[-1].output[0] = "score"
+    return gb.build([("ref", [1, 3, "H", "W"]), ("dist", [1, 3, "H", "W"])], [("score", [])], "lpips", doc, metadata)
+
+
+def build_smoke(opset: int = 17) -> Any:
+    state = random_vgg(SMOKE_WIDTHS, SMOKE_SEED)
+    rng = np.random.Generator(np.random.PCG64(SMOKE_SEED + 1))
+    lins = [np.abs(rng.normal(0.1, 0.05, w)).astype(np.float32) for w in SMOKE_WIDTHS]
+    return build_lpips(
+        state, lins, opset=opset,
+        doc="SMOKE PLACEHOLDER: LPIPS-VGG graph structure with seeded random weights. Not a quality metric.",
+        metadata={"tinyreg.family": "lpips", "tinyreg.smoke": "true", "tinyreg.seed": str(SMOKE_SEED)},
+    )
+
+
+FAMILY = Family(
+    name="lpips",
+    default_id="lpips_vgg16",
+    kind="fr",
+    title="LPIPS (VGG-16)",
+    description="LPIPS full-reference perceptual distance: unit-normalised VGG-16 feature differences, learned linear weights.",
+    reference="Zhang, Isola, Efros, Shechtman, Wang. The Unreasonable Effectiveness of Deep Features as a Perceptual Metric. CVPR 2018.",
+    license="BSD-2-Clause",
+    license_url="https://github.com/richzhang/PerceptualSimilarity/blob/master/LICENSE",
+    license_notes="LPIPS code and linear-layer weights: BSD-2-Clause. VGG-16 backbone: torchvision ImageNet weights.",
+    io=fr_image_io(),
+    input_conventions={**IMAGENET_RGB_CONVENTIONS, "score": "LPIPS distance; 0 for identical images, larger is worse"},
+    score_convention="distance (larger = worse)",
+    ops=OPS,
+    smoke_seed=SMOKE_SEED,
+    placeholder_for="LPIPS v0.1 with VGG-16 ImageNet weights and the published linear layers",
+    build_smoke=build_smoke,
+    smoke_generator="tinyreg.families.lpips.build_smoke/1",
+    quant_accuracy_budget_plcc=0.01,
+)

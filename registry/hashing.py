@@ -1,0 +1,59 @@
+"""The one sha256 helper: stream files, hash bytes, read pinned bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from registry.errors import InputError, IntegrityError
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Digest:
+    sha256: str
+    size: int
+
+
+def sha256_bytes(data: bytes | bytearray | memoryview) -> Digest:
+    return Digest(hashlib.sha256(data).hexdigest(), len(data))
+
+
+def sha256_file(path: str | os.PathLike[str]) -> Digest:
+    """Stream a file through sha256 (no full read into memory)."""
+    try:
+        with open(path, "rb") as fh:
+            h = hashlib.file_digest(fh, "sha256")
+            size = fh.tell()
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise InputError(f"{path}: is a directory, not a file") from exc
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
+    return Digest(h.hexdigest(), size)
+
+
+def read_pinned(path: Path, sha256: str, size: int | None = None) -> bytes:
+    """Read a file once, hash those bytes, and return them only if they match.
+
+    The caller parses or loads exactly the returned buffer, so what was hashed
+    is what is used (no second open by path).
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise IntegrityError(f"{path.name}: pinned file is missing") from exc
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
+    got = sha256_bytes(data)
+    if size is not None and got.size != size:
+        raise IntegrityError(f"{path.name}: size {got.size} != pinned {size}; refusing to load")
+    if got.sha256 != sha256.lower():
+        raise IntegrityError(
+            f"{path.name}: sha256 {got.sha256[:16]}... != pinned {sha256[:16]}...; refusing to load"
+        )
+    return data

@@ -1,0 +1,110 @@
+"""``registry.load(id)``: an onnxruntime session built from the very bytes that were hashed."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+from registry.errors import IntegrityError, UsageError
+from registry.hashing import read_pinned
+from registry.onnx_inspect import parse_model
+from registry.paths import confine
+from registry.pin import int8_rel
+from registry.store import Entry, Registry, find_registry, read_registry
+
+
+class SmokeModelWarning(UserWarning):
+    """The loaded model is a random-weight smoke placeholder."""
+
+
+def _pinned_files(entry: Entry) -> dict[str, dict[str, Any]]:
+    return {f["path"]: f for f in entry.get("files") or [] if isinstance(f, dict) and "path" in f}
+
+
+def verified_model_bytes(reg: Registry, entry: Entry, *, int8: bool = False) -> bytes:
+    """Model bytes with every external tensor inlined, all read once and checked against pins."""
+    root = reg.root
+    if int8:
+        rel = int8_rel(str(entry["onnx"]))
+        want = entry.get("int8_sha256")
+        if not isinstance(want, str):
+            raise UsageError(f"entry '{entry['id']}' has no int8 sibling")
+    else:
+        rel = str(entry["onnx"])
+        want = entry.get("sha256")
+    pinned = _pinned_files(entry)
+    size = pinned.get(rel, {}).get("size")
+    data = read_pinned(confine(root, rel, what="onnx"), str(want), size)
+    model = parse_model(data, rel)
+    import onnx
+
+    externals = [t for t in _all_initializers(model) if t.data_location == onnx.TensorProto.EXTERNAL]
+    if not externals:
+        return data
+    folder = str(Path(rel).parent)
+    blobs: dict[str, bytes] = {}
+    for t in externals:
+        kv = {e.key: e.value for e in t.external_data}
+        loc = kv.get("location", "")
+        ext_rel = loc if folder == "." else f"{folder}/{loc}"
+        if ext_rel not in blobs:
+            pin = pinned.get(ext_rel)
+            if pin is None:
+                raise IntegrityError(
+                    f"{ext_rel}: external data of '{entry['id']}' is not pinned in the registry; refusing to load"
+                )
+            blobs[ext_rel] = read_pinned(confine(root, ext_rel, what="external data"), pin["sha256"], pin.get("size"))
+        blob = blobs[ext_rel]
+        offset = int(kv.get("offset", "0") or 0)
+        length = int(kv["length"]) if kv.get("length") else len(blob) - offset
+        if offset < 0 or length < 0 or offset + length > len(blob):
+            raise IntegrityError(f"{ext_rel}: tensor {t.name} lies outside the external data file")
+        t.raw_data = blob[offset : offset + length]
+        t.data_location = onnx.TensorProto.DEFAULT
+        del t.external_data[:]
+    out: bytes = model.SerializeToString()
+    return out
+
+
+def _all_initializers(model: Any) -> list[Any]:
+    import onnx
+
+    out: list[Any] = []
+
+    def walk(g: Any) -> None:
+        out.extend(g.initializer)
+        for n in g.node:
+            for a in n.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    walk(a.g)
+                elif a.type == onnx.AttributeProto.GRAPHS:
+                    for sg in a.graphs:
+                        walk(sg)
+
+    walk(model.graph)
+    return out
+
+
+def load(
+    entry_id: str,
+    registry: str | os.PathLike[str] | None = None,
+    *,
+    int8: bool = False,
+    providers: list[str] | None = None,
+    session_options: Any = None,
+) -> Any:
+    """An ``onnxruntime.InferenceSession`` for ``entry_id``, or IntegrityError on any mismatch."""
+    reg = read_registry(find_registry(registry))
+    entry = reg.get(entry_id)
+    data = verified_model_bytes(reg, entry, int8=int8)
+    if entry.get("smoke") is True:
+        warnings.warn(
+            f"'{entry_id}' is a SMOKE PLACEHOLDER with random weights; its scores mean nothing",
+            SmokeModelWarning,
+            stacklevel=2,
+        )
+    import onnxruntime as ort
+
+    return ort.InferenceSession(data, sess_options=session_options, providers=providers or ["CPUExecutionProvider"])

@@ -1,0 +1,340 @@
+"""``tinyreg verify``: the pre-merge gate over a whole registry."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from registry.allowlist import Allowlist, check_model, load_allowlist
+from registry.errors import Error, InputError
+from registry.hashing import sha256_bytes, sha256_file
+from registry.onnx_inspect import ModelInfo, inspect_bytes
+from registry.paths import confine
+from registry.pin import card_rel, int8_rel, sidecar_rel
+from registry.schema import schema_errors
+from registry.store import REGISTRY_NAME, Entry, Registry, read_registry
+
+ERROR = "error"
+WARNING = "warning"
+MODEL_SUFFIXES = (".onnx", ".onnx.data", ".data", ".sigstore.json", ".sigstore", ".pt", ".pth", ".npz")
+
+
+@dataclass(frozen=True)
+class Finding:
+    entry: str
+    check: str
+    message: str
+    severity: str = ERROR
+
+    def as_json(self) -> dict[str, str]:
+        return {"entry": self.entry, "check": self.check, "message": self.message, "severity": self.severity}
+
+
+@dataclass
+class Report:
+    registry: str
+    schema_version: int | None
+    entries: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    checked_files: int = 0
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == ERROR]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "registry": self.registry,
+            "schema_version": self.schema_version,
+            "ok": self.ok,
+            "entries": self.entries,
+            "checked_files": self.checked_files,
+            "summary": {
+                "errors": len(self.errors),
+                "warnings": len(self.findings) - len(self.errors),
+            },
+            "findings": [f.as_json() for f in sorted(self.findings, key=_order)],
+        }
+
+
+def _order(f: Finding) -> tuple[str, str, str]:
+    return (f.entry, f.check, f.message)
+
+
+class _Ctx:
+    def __init__(self, reg: Registry, report: Report, allow: Allowlist) -> None:
+        self.reg = reg
+        self.report = report
+        self.allow = allow
+        self.claimed: set[str] = set()
+
+    def add(self, entry: str, check: str, message: str, severity: str = ERROR) -> None:
+        self.report.findings.append(Finding(entry, check, message, severity))
+
+    def read(self, eid: str, rel: str, what: str) -> bytes | None:
+        try:
+            path = confine(self.reg.root, rel, what=what)
+        except Error as exc:
+            self.add(eid, "paths", exc.diagnostics())
+            return None
+        self.claimed.add(os.path.normpath(rel))
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            self.add(eid, "files", f"{what} {rel} is missing")
+            return None
+        except OSError as exc:
+            self.add(eid, "files", f"{what} {rel}: cannot read ({exc.strerror})")
+            return None
+        self.report.checked_files += 1
+        return data
+
+
+def _pins(entry: Entry) -> dict[str, dict[str, Any]]:
+    return {f["path"]: f for f in entry.get("files") or [] if isinstance(f, dict) and isinstance(f.get("path"), str)}
+
+
+def _check_pin(ctx: _Ctx, eid: str, rel: str, data: bytes, sha: Any, size: Any, what: str) -> bool:
+    d = sha256_bytes(data)
+    ok = True
+    if not isinstance(sha, str):
+        ctx.add(eid, "pins", f"{what} {rel} is not pinned")
+        return False
+    if d.sha256 != sha:
+        ctx.add(eid, "pins", f"{what} {rel}: sha256 {d.sha256[:12]}... != pinned {sha[:12]}...")
+        ok = False
+    if isinstance(size, int) and d.size != size:
+        ctx.add(eid, "pins", f"{what} {rel}: size {d.size} != pinned {size}")
+        ok = False
+    return ok
+
+
+def _check_graph(
+    ctx: _Ctx, eid: str, rel: str, data: bytes, profile: str, entry: Entry, ext_role: str
+) -> ModelInfo | None:
+    try:
+        info = inspect_bytes(data, rel)
+    except InputError as exc:
+        ctx.add(eid, "onnx", exc.diagnostics())
+        return None
+    model_dir = ctx.reg.root / Path(rel).parent
+    for v in check_model(info, ctx.allow, profile, model_dir=model_dir):
+        ctx.add(eid, f"allowlist:{profile}", f"{rel}: {v}", ERROR if v.severity == "error" else WARNING)
+    pins = _pins(entry)
+    folder = str(Path(rel).parent)
+    for loc in sorted({e.location for e in info.external}):
+        ext_rel = loc if folder == "." else f"{folder}/{loc}"
+        blob = ctx.read(eid, ext_rel, "external data")
+        if blob is None:
+            continue
+        if ctx.reg.is_legacy:
+            ctx.add(eid, "pins", f"external data {ext_rel} of {rel} is loaded but not pinned (schema_version "
+                    f"{ctx.reg.schema_version} cannot pin it; version 2 can)")
+        else:
+            pin = pins.get(ext_rel)
+            if pin is None or pin.get("role") != ext_role:
+                ctx.add(eid, "pins", f"external data {ext_rel} of {rel} is not pinned as {ext_role}")
+            else:
+                _check_pin(ctx, eid, ext_rel, blob, pin.get("sha256"), pin.get("size"), "external data")
+    return info
+
+
+def _check_sidecar(ctx: _Ctx, eid: str, entry: Entry, info: ModelInfo | None) -> None:
+    rel = sidecar_rel(str(entry["onnx"]))
+    try:
+        exists = confine(ctx.reg.root, rel, what="sidecar").exists()
+    except Error as exc:
+        ctx.add(eid, "paths", exc.diagnostics())
+        return
+    if not exists:
+        ctx.add(eid, "sidecar", f"sidecar {rel} is missing (every model carries <basename>.json)")
+        return
+    data = ctx.read(eid, rel, "sidecar")
+    if data is None:
+        return
+    if not ctx.reg.is_legacy:
+        pin = _pins(entry).get(rel)
+        if pin is None:
+            ctx.add(eid, "pins", f"sidecar {rel} is not pinned")
+        else:
+            _check_pin(ctx, eid, rel, data, pin.get("sha256"), pin.get("size"), "sidecar")
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        ctx.add(eid, "sidecar", f"sidecar {rel}: malformed JSON ({exc})")
+        return
+    for err in schema_errors(doc, "sidecar"):
+        ctx.add(eid, "sidecar", f"sidecar {rel}: {err}")
+    if not isinstance(doc, dict):
+        return
+    if "sha256" in doc and doc["sha256"] != entry.get("sha256"):
+        ctx.add(eid, "sidecar", f"sidecar {rel}: sha256 {str(doc['sha256'])[:12]}... disagrees with the registry")
+    if "int8_sha256" in doc and doc["int8_sha256"] != entry.get("int8_sha256"):
+        ctx.add(eid, "sidecar", f"sidecar {rel}: int8_sha256 disagrees with the registry")
+    if "smoke" in doc and bool(doc["smoke"]) != bool(entry.get("smoke", False)):
+        ctx.add(eid, "smoke", f"sidecar {rel} says smoke={doc['smoke']} but the registry says smoke={entry.get('smoke', False)}")
+    if "onnx" in doc and doc["onnx"] != entry.get("onnx"):
+        ctx.add(eid, "sidecar", f"sidecar {rel}: onnx {doc['onnx']!r} disagrees with the registry ({entry.get('onnx')!r})")
+    if info is None:
+        return
+    for key in ("opset", "onnx_opset"):
+        if isinstance(doc.get(key), int) and doc[key] != info.opset:
+            ctx.add(eid, "sidecar", f"sidecar {rel}: {key} {doc[key]} but the graph imports opset {info.opset}")
+    in_names = {t.name for t in info.inputs}
+    out_names = {t.name for t in info.outputs}
+    if isinstance(doc.get("input_name"), str) and doc["input_name"] not in in_names:
+        ctx.add(eid, "sidecar", f"sidecar {rel}: input_name {doc['input_name']!r} is not a graph input ({', '.join(sorted(in_names))})")
+    if isinstance(doc.get("output_name"), str) and doc["output_name"] not in out_names:
+        ctx.add(eid, "sidecar", f"sidecar {rel}: output_name {doc['output_name']!r} is not a graph output ({', '.join(sorted(out_names))})")
+    if isinstance(doc.get("io"), dict) and doc["io"] != info.io_json():
+        ctx.add(eid, "io", f"sidecar {rel}: I/O contract disagrees with the graph")
+
+
+def _check_entry(ctx: _Ctx, entry: Entry) -> None:
+    eid = str(entry.get("id", "?"))
+    reg = ctx.reg
+    onnx_rel = entry.get("onnx")
+    if not isinstance(onnx_rel, str):
+        return  # schema findings already say so
+    pins = _pins(entry)
+    if not reg.is_legacy:
+        for rel, pin in sorted(pins.items()):
+            if rel == onnx_rel or pin.get("role") in ("external_data", "int8_external_data", "sidecar"):
+                continue  # checked with their graph / sidecar below
+            data = ctx.read(eid, rel, str(pin.get("role", "file")))
+            if data is not None:
+                _check_pin(ctx, eid, rel, data, pin.get("sha256"), pin.get("size"), str(pin.get("role", "file")))
+        onnx_pin = pins.get(onnx_rel)
+        if onnx_pin is None or onnx_pin.get("sha256") != entry.get("sha256"):
+            ctx.add(eid, "pins", f"files[] does not pin {onnx_rel} with the entry's sha256")
+    data = ctx.read(eid, onnx_rel, "model")
+    info = None
+    if data is not None:
+        _check_pin(ctx, eid, onnx_rel, data, entry.get("sha256"), entry.get("size"), "model")
+        info = _check_graph(ctx, eid, onnx_rel, data, "fp32", entry, "external_data")
+    if info is not None:
+        if "opset" in entry and entry["opset"] != info.opset:
+            ctx.add(eid, "opset", f"registry says opset {entry['opset']} but the graph imports {info.opset}")
+        elif "opset" not in entry and entry.get("smoke") is not True:
+            ctx.add(eid, "opset", "non-smoke entry records no opset", WARNING if reg.is_legacy else ERROR)
+        if isinstance(entry.get("io"), dict) and entry["io"] != info.io_json():
+            ctx.add(eid, "io", "registry I/O contract disagrees with the graph "
+                    f"(graph: {json.dumps(info.io_json(), sort_keys=True)})")
+    # int8 sibling
+    i8 = int8_rel(onnx_rel)
+    declares = isinstance(entry.get("int8_sha256"), str) or entry.get("quant_mode") in ("static", "dynamic", "qat")
+    if declares:
+        if not isinstance(entry.get("int8_sha256"), str):
+            ctx.add(eid, "quant", f"quant_mode {entry.get('quant_mode')} but no int8_sha256")
+        idata = ctx.read(eid, i8, "int8 model")
+        if idata is not None:
+            _check_pin(ctx, eid, i8, idata, entry.get("int8_sha256"), pins.get(i8, {}).get("size"), "int8 model")
+            _check_graph(ctx, eid, i8, idata, "int8", entry, "int8_external_data")
+        if "quant_accuracy_budget_plcc" not in entry:
+            ctx.add(eid, "quant", "quantised entry has no quant_accuracy_budget_plcc", WARNING if reg.is_legacy else ERROR)
+        if entry.get("quant_mode") == "static" and not entry.get("quant_calibration_set"):
+            ctx.add(eid, "quant", "static quantisation without a quant_calibration_set")
+    _check_sidecar(ctx, eid, entry, info)
+    # licence and smoke consistency
+    if reg.schema_version == 1 and not entry.get("license"):
+        ctx.add(eid, "license", "schema_version 1 requires a license on every entry")
+    if not reg.is_legacy:
+        prov = entry.get("provenance") or {}
+        if entry.get("smoke") is True and "generator" not in prov:
+            ctx.add(eid, "smoke", "smoke entry without a generator in its provenance")
+        if entry.get("smoke") is False and "exporter" not in prov:
+            ctx.add(eid, "smoke", "non-smoke entry without an exporter in its provenance")
+        from registry.card import card_state
+
+        state = card_state(reg.root, entry)
+        ctx.claimed.add(card_rel(eid))
+        if state != "ok":
+            ctx.add(eid, "card", f"model card {card_rel(eid)} is {state} (any command that writes the entry, "
+                    "e.g. 'tinyreg pin', rewrites it)")
+    # signature bundle
+    bundle = entry.get("sigstore_bundle")
+    if isinstance(bundle, str):
+        _check_signature(ctx, eid, entry, bundle)
+
+
+def _check_signature(ctx: _Ctx, eid: str, entry: Entry, bundle: str) -> None:
+    try:
+        path = confine(ctx.reg.root, bundle, what="sigstore_bundle")
+    except Error as exc:
+        ctx.add(eid, "paths", exc.diagnostics())
+        return
+    ctx.claimed.add(os.path.normpath(bundle))
+    if not path.exists():
+        ctx.add(eid, "signature", f"sigstore_bundle {bundle} is listed but missing")
+        return
+    policy = ctx.reg.doc.get("signing")
+    if ctx.reg.is_legacy or not isinstance(policy, dict):
+        ctx.add(eid, "signature", f"{bundle} present but the registry records no signing policy to verify it against")
+        return
+    try:
+        from registry.sign import verify_entry_signature
+    except ImportError:
+        ctx.add(eid, "signature", "signature verification needs the 'sign' extra (pip install 'tinyreg[sign]')")
+        return
+    try:
+        verify_entry_signature(ctx.reg, entry)
+    except Error as exc:
+        ctx.add(eid, "signature", exc.diagnostics())
+
+
+def _unlisted(ctx: _Ctx) -> None:
+    root = ctx.reg.root
+    skip = {REGISTRY_NAME, "registry.schema.json", "README.md"}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            rel = os.path.normpath(os.path.relpath(os.path.join(dirpath, name), root))
+            if rel in skip or rel in ctx.claimed:
+                continue
+            if rel.endswith(MODEL_SUFFIXES):
+                ctx.add("-", "unlisted", f"{rel} is in the registry folder but no entry lists it")
+            elif rel.endswith((".json", ".md")):
+                ctx.add("-", "unlisted", f"{rel} is not a file of any entry", WARNING)
+
+
+def verify_registry(path: str | os.PathLike[str], *, allowlist: str | os.PathLike[str] | None = None) -> Report:
+    """Run every check; raises InputError only when the registry itself cannot be read."""
+    reg = read_registry(path)
+    report = Report(str(path), reg.schema_version, len(reg.entries))
+    ctx = _Ctx(reg, report, load_allowlist(allowlist))
+    for err in schema_errors(reg.doc, "registry"):
+        ctx.add("-", "schema", err)
+    counts = Counter(str(e.get("id")) for e in reg.entries)
+    for eid, n in sorted(counts.items()):
+        if n > 1:
+            ctx.add(eid, "ids", f"id '{eid}' is used by {n} entries")
+    onnx_owner: dict[str, str] = {}
+    for entry in reg.entries:
+        rel = entry.get("onnx")
+        if isinstance(rel, str):
+            if rel in onnx_owner and onnx_owner[rel] != entry.get("id"):
+                ctx.add(str(entry.get("id")), "ids", f"{rel} is also the model of entry '{onnx_owner[rel]}'")
+            onnx_owner.setdefault(rel, str(entry.get("id")))
+    for entry in reg.entries:
+        _check_entry(ctx, entry)
+    _unlisted(ctx)
+    return report
+
+
+def hash_throughput(path: Path) -> float:
+    """MB/s of the streaming sha256 helper on one file (for ``make bench``)."""
+    import time
+
+    t = time.perf_counter()
+    d = sha256_file(path)
+    return d.size / 1e6 / max(time.perf_counter() - t, 1e-9)
