@@ -30,7 +30,7 @@ class GraphBuilder:
         self._count += 1
         return f"{stem}_{self._count}"
 
-    def const(self, name: str, value: np.ndarray | float | list[int] | list[float], dtype: Any = np.float32) -> str:
+    def const(self, name: str, value: Any, dtype: Any = np.float32) -> str:
         from onnx import numpy_helper
 
         if name in self._names:

@@ -35,7 +35,8 @@ def _vgg16_features(state: Mapping[str, np.ndarray]) -> Any:
             conv = nn.Conv2d(c_in, w.shape[0], kernel_size=3, padding=1)
             with torch.no_grad():
                 conv.weight.copy_(torch.from_numpy(np.asarray(w, np.float32)))
-                conv.bias.copy_(torch.from_numpy(np.asarray(state[f"features.{i}.bias"], np.float32)))
+                conv.bias.copy_(  # type: ignore[union-attr]
+                    torch.from_numpy(np.asarray(state[f"features.{i}.bias"], np.float32)))
             layers.append(conv)
             c_in = w.shape[0]
         else:

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from registry.smoke import add_smoke
+from registry.store import init_registry
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+VMAFX = SHARED / "fixtures" / "vmafx-model-tiny"
+SIGSTORE = SHARED / "fixtures" / "sigstore"
+
+
+@pytest.fixture
+def reg_path(tmp_path: Path) -> Path:
+    """A fresh schema_version 2 registry holding the DISTS smoke entry."""
+    path = init_registry(tmp_path / "model" / "tiny")
+    add_smoke(path, "dists")
+    return path
+
+
+@pytest.fixture
+def vmafx_copy(tmp_path: Path) -> Path:
+    if not VMAFX.is_dir():
+        pytest.skip(f"missing fixture folder {VMAFX} (shared/ is laid beside the checkout)")
+    dst = tmp_path / "vmafx"
+    shutil.copytree(VMAFX, dst)
+    for p in [dst, *dst.rglob("*")]:
+        p.chmod(p.stat().st_mode | 0o200)
+    return dst / "registry.json"

@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from registry.errors import InputError
+from registry.store import read_registry, transaction
+from registry.verify import verify_registry
+from tests import onnx_factory as f
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "model" / "tiny" / "registry.json"
+
+
+def checks(report: object) -> set[tuple[str, str]]:
+    return {(x.entry, x.check) for x in report.errors}  # type: ignore[attr-defined]
+
+
+def test_shipped_registry_is_clean(tmp_path: Path) -> None:
+    r = verify_registry(SHIPPED)
+    assert r.ok, [str(x) for x in r.findings]
+    assert r.findings == []
+    assert {e["id"] for e in read_registry(SHIPPED).entries} == {"dists_vgg16", "lpips_vgg16"}
+
+
+def test_fresh_registry_clean(reg_path: Path) -> None:
+    assert verify_registry(reg_path).ok
+
+
+def test_changed_byte(reg_path: Path) -> None:
+    p = reg_path.parent / "dists_vgg16.onnx"
+    data = bytearray(p.read_bytes())
+    data[-10] ^= 1
+    p.write_bytes(bytes(data))
+    assert ("dists_vgg16", "pins") in checks(verify_registry(reg_path))
+
+
+def test_missing_file(reg_path: Path) -> None:
+    (reg_path.parent / "dists_vgg16.onnx").unlink()
+    assert ("dists_vgg16", "files") in checks(verify_registry(reg_path))
+
+
+def test_escaping_path(reg_path: Path) -> None:
+    doc = json.loads(reg_path.read_text())
+    doc["models"][0]["onnx"] = "../evil.onnx"
+    reg_path.write_text(json.dumps(doc))
+    r = verify_registry(reg_path)
+    assert ("dists_vgg16", "paths") in checks(r)
+    assert ("-", "schema") in checks(r)
+
+
+def test_duplicate_ids(reg_path: Path) -> None:
+    doc = json.loads(reg_path.read_text())
+    doc["models"].append(dict(doc["models"][0]))
+    reg_path.write_text(json.dumps(doc))
+    assert ("dists_vgg16", "ids") in checks(verify_registry(reg_path))
+
+
+def test_unlisted_artifact(reg_path: Path) -> None:
+    shutil.copy(reg_path.parent / "dists_vgg16.onnx", reg_path.parent / "stray.onnx")
+    assert ("-", "unlisted") in checks(verify_registry(reg_path))
+
+
+def test_stale_and_missing_card(reg_path: Path) -> None:
+    card = reg_path.parent / "dists_vgg16.md"
+    card.write_text(card.read_text() + "edited\n")
+    assert ("dists_vgg16", "card") in checks(verify_registry(reg_path))
+    card.unlink()
+    assert ("dists_vgg16", "card") in checks(verify_registry(reg_path))
+
+
+def test_opset_and_io_disagree(reg_path: Path) -> None:
+    with transaction(reg_path) as reg:
+        e = reg.get("dists_vgg16")
+        e["opset"] = 18
+        e["io"]["inputs"][0]["name"] = "reference"
+    found = checks(verify_registry(reg_path))
+    assert ("dists_vgg16", "opset") in found
+    assert ("dists_vgg16", "io") in found
+
+
+def test_smoke_flag_inconsistent(reg_path: Path) -> None:
+    with transaction(reg_path) as reg:
+        e = reg.get("dists_vgg16")
+        e["smoke"] = False
+    found = checks(verify_registry(reg_path))
+    assert ("dists_vgg16", "smoke") in found  # sidecar says smoke, no exporter provenance
+
+
+def test_allowlist_violation_in_registry(reg_path: Path) -> None:
+    from registry.entries import write_entry
+
+    m = f.custom_relu()
+    fields = dict(read_registry(reg_path).get("dists_vgg16"))
+    fields.update({"id": "evil", "onnx": "evil.onnx", "files": None, "sha256": "0" * 64})
+    fields["io"] = {"inputs": [{"name": "x", "dtype": "float32", "shape": [1, 4]}],
+                    "outputs": [{"name": "y", "dtype": "float32", "shape": [1, 4]}]}
+    write_entry(reg_path, fields, {"evil.onnx": m.SerializeToString()})
+    r = verify_registry(reg_path)
+    assert ("evil", "allowlist:fp32") in checks(r)
+    assert any("reuses the standard name" in x.message for x in r.errors)
+
+
+def test_unreadable_registry(tmp_path: Path) -> None:
+    p = tmp_path / "registry.json"
+    p.write_text("{nope")
+    with pytest.raises(InputError, match="malformed JSON"):
+        verify_registry(p)
+
+
+def test_vmafx_registry_read_only_and_true_state(vmafx_copy: Path) -> None:
+    folder = vmafx_copy.parent
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    r = verify_registry(vmafx_copy)
+    after = {p.name: p.read_bytes() for p in folder.iterdir() if not p.name.startswith(".")}
+    assert before == after
+    assert r.schema_version == 1 and r.entries == 24
+    msgs = [(x.entry, x.message) for x in r.errors]
+    # real problems of that registry, found by reading it as it is
+    assert any(e == "fastdvdnet_pre" and "missing" in m for e, m in msgs)
+    assert any(e == "transnet_v2" and "missing" in m for e, m in msgs)
+    assert any(e == "vmaf_tiny_v1_medium" and "mlp_medium_final.onnx.data is missing" in m for e, m in msgs)
+    assert any(e == "nr_metric_v1" and "opset 17 but the graph imports 18" in m for e, m in msgs)
+    assert any(e == "vmaf_tiny_v1" and "not pinned" in m for e, m in msgs)
+    assert any(e == "smoke_v0" and "sigstore_bundle" in m for e, m in msgs)
+    assert not r.ok
+    # the schema accepts the format as it is
+    assert not any(x.check == "schema" for x in r.findings)
+    # entries whose files are all present and consistent produce no pin errors
+    assert not any(x.entry == "vmaf_tiny_v3" and x.check == "pins" for x in r.errors)
