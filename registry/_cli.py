@@ -6,6 +6,7 @@ Exit codes: 0 clean, 1 findings / check failed, 2 usage or unreadable input.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -14,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from registry.errors import EXIT_FINDINGS, EXIT_USAGE, Error
+from registry.errors import EXIT_FINDINGS, EXIT_INTERNAL, EXIT_USAGE, Error
 
 app = typer.Typer(
     name="tinyreg",
@@ -52,6 +53,13 @@ def command(fn: F) -> F:
             _die("interrupted", 130)
         except (OSError, ValueError) as exc:
             _die(" ".join(str(exc).split()) or type(exc).__name__, EXIT_USAGE)
+        except typer.Exit:
+            raise
+        except Exception as exc:
+            if os.environ.get("TINYREG_DEBUG"):
+                raise
+            _die(f"internal error ({type(exc).__name__}: {' '.join(str(exc).split())}); "
+                 "rerun with TINYREG_DEBUG=1 for a traceback and report it", EXIT_INTERNAL)
 
     return wrapper  # type: ignore[return-value]
 
@@ -258,6 +266,153 @@ def verify_cmd(
         )
     if not report.ok:
         raise typer.Exit(EXIT_FINDINGS)
+
+
+def _progress(label: str) -> Any:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    return Progress(f"{label}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True,
+                    console=Console(stderr=True))
+
+
+def _family_hook(family: str, which: str) -> Any:
+    from importlib import import_module
+
+    from registry.errors import UsageError
+    from registry.families import get_family
+
+    fam = get_family(family)
+    spec = getattr(fam, which)
+    if not spec:
+        raise UsageError(f"family '{family}' has no {which} (only smoke placeholders: tinyreg add {family})")
+    mod, _, attr = spec.partition(":")
+    try:
+        return getattr(import_module(mod), attr)
+    except ImportError as exc:
+        from registry.errors import MissingDependency
+
+        raise MissingDependency(f"tinyreg {which} {family}", "export") from exc
+
+
+@app.command("export")
+@command
+def export_cmd(
+    family: Annotated[str, typer.Argument(help="model family (dists)")],
+    vgg16: Annotated[str | None, typer.Option("--vgg16", help="VGG-16 state dict: PATH or URL (default: upstream URL)")] = None,
+    vgg16_sha256: Annotated[str | None, typer.Option(help="pin for a non-upstream --vgg16 file")] = None,
+    alpha_beta: Annotated[str | None, typer.Option("--alpha-beta", help="DISTS weights.pt: PATH or URL")] = None,
+    alpha_beta_sha256: Annotated[str | None, typer.Option(help="pin for a non-upstream --alpha-beta file")] = None,
+    opset: Annotated[int, typer.Option(help="ONNX opset (17..21); never silently another")] = 17,
+    entry_id: Annotated[str | None, typer.Option("--id", help="entry id (default: the family's)")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="download cache (default ~/.cache/tinyreg)")] = None,
+    registry: RegistryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export real weights to ONNX and pin the entry (smoke: false)."""
+    export = _family_hook(family, "exporter")
+    kwargs: dict[str, Any] = {"opset": opset, "entry_id": entry_id, "cache_dir": cache_dir, "progress": sys.stderr.isatty()}
+    if vgg16:
+        kwargs["vgg16"] = vgg16
+    if vgg16_sha256:
+        kwargs["vgg16_sha256"] = vgg16_sha256
+    if alpha_beta:
+        kwargs["alpha_beta"] = alpha_beta
+    if alpha_beta_sha256:
+        kwargs["alpha_beta_sha256"] = alpha_beta_sha256
+    entry = export(_find(registry), **kwargs)
+    if as_json:
+        _print_json(entry)
+    else:
+        typer.echo(f"exported {entry['id']} -> {entry['onnx']} (opset {entry['opset']}) sha256 {entry['sha256']}")
+
+
+@app.command("parity")
+@command
+def parity_cmd(
+    family: Annotated[str, typer.Argument(help="model family (dists)")],
+    entry_id: Annotated[str | None, typer.Option("--id", help="entry id (default: the family's)")] = None,
+    vgg16: Annotated[str | None, typer.Option("--vgg16", help="the VGG-16 file the entry was exported from")] = None,
+    alpha_beta: Annotated[str | None, typer.Option("--alpha-beta", help="the alpha/beta file it was exported from")] = None,
+    pairs: Annotated[int, typer.Option(help="image pairs per size")] = 20,
+    size: Annotated[list[str] | None, typer.Option(help="N or HxW; repeatable (default 256)")] = None,
+    tolerance: Annotated[float, typer.Option(help="max absolute difference")] = 1e-5,
+    record: Annotated[bool, typer.Option(help="record the result in the entry")] = True,
+    cache_dir: Annotated[Path | None, typer.Option(help="download cache")] = None,
+    registry: RegistryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compare the entry's ONNX with the reference implementation on natural image pairs."""
+    import warnings
+
+    from registry.families import get_family
+    from registry.loader import load
+    from registry.parity import parse_size, record_parity, run_parity
+    from registry.store import read_registry
+
+    fam = get_family(family)
+    hook = _family_hook(family, "parity")
+    path = _find(registry)
+    entry = read_registry(path).get(entry_id or fam.default_id)
+    reference, ref_name = hook(entry, vgg16=vgg16, alpha_beta=alpha_beta, cache_dir=cache_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        session = load(str(entry["id"]), path)
+    sizes = [parse_size(s) for s in (size or ["256"])]
+    with _progress("parity") as bar:
+        task = bar.add_task("parity", total=pairs * len(sizes))
+        result = run_parity(session, entry, reference, ref_name, pairs=pairs, sizes=sizes, tolerance=tolerance,
+                            progress=lambda done, total: bar.update(task, completed=done))
+    if record:
+        record_parity(path, result)
+    if as_json:
+        _print_json(result.as_json())
+    else:
+        typer.echo(
+            f"{'PASS' if result.passed else 'FAIL'}: {result.pairs} pairs ({', '.join(result.sizes)}), "
+            f"max |onnx - reference| = {result.max_abs_diff:.3g} (tolerance {result.tolerance:g}), "
+            f"identical-image max |score| = {result.identical_max_abs:.3g}; worst: {result.worst_pair}"
+        )
+    if not result.passed:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command("score")
+@command
+def score_cmd(
+    family: Annotated[str, typer.Argument(help="model family (dists, lpips)")],
+    ref_image: Annotated[Path | None, typer.Argument(help="reference image")] = None,
+    dist_image: Annotated[Path | None, typer.Argument(help="distorted image")] = None,
+    ref: Annotated[Path | None, typer.Option("--ref", help="reference video (.y4m)")] = None,
+    dist: Annotated[Path | None, typer.Option("--dist", help="distorted video (.y4m)")] = None,
+    entry_id: Annotated[str | None, typer.Option("--id", help="entry id (default: the family's)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="json or csv")] = "json",
+    matrix: Annotated[str, typer.Option(help="Y'CbCr matrix for Y4M: auto, bt601, bt709")] = "auto",
+    registry: RegistryOpt = None,
+) -> None:
+    """Score two images, or two Y4M videos frame by frame (scores on stdout)."""
+    from registry.errors import UsageError
+    from registry.score import score_images, score_videos
+
+    if fmt not in ("json", "csv"):
+        raise UsageError("--format must be json or csv")
+    path = _find(registry)
+    if ref_image and dist_image and not (ref or dist):
+        res = score_images(path, family, ref_image, dist_image, entry_id)
+    elif ref and dist and not (ref_image or dist_image):
+        with _progress("frames") as bar:
+            task = bar.add_task("frames", total=None)
+            res = score_videos(path, family, ref, dist, entry_id, matrix=matrix,
+                               progress=lambda done, total: bar.update(task, completed=done, total=total))
+    else:
+        raise UsageError("give REF DIST images, or --ref A.y4m --dist B.y4m")
+    if res.smoke:
+        sys.stderr.write(f"tinyreg: WARNING: '{res.entry}' is a SMOKE PLACEHOLDER with random weights; "
+                         "these scores mean nothing\n")
+    if fmt == "csv":
+        sys.stdout.write(res.csv())
+    else:
+        _print_json(res.as_json())
 
 
 def main() -> None:

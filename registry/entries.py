@@ -91,3 +91,11 @@ def write_entry(
                     merged[k] = None
         merge_entry(reg, merged, force=True)
         return dict(refresh_entry(reg, str(fields["id"])))
+
+
+def update_entry(registry_path: Path, entry_id: str, fields: Mapping[str, Any]) -> Entry:
+    """Merge ``fields`` into an existing entry (no artifact changes) and refresh pins and card."""
+    with transaction(registry_path) as reg:
+        reg.get(entry_id)
+        merge_entry(reg, {"id": entry_id, **fields}, force=True)
+        return dict(refresh_entry(reg, entry_id))

@@ -7,6 +7,7 @@ Exit codes (documented in the README):
   parity failure, an integrity mismatch on load)
 * 2 -- usage error or unreadable input (missing file, malformed JSON, schema
   violation in a file we were asked to act on, path escaping the registry)
+* 70 -- internal error (a bug); set TINYREG_DEBUG=1 for the traceback
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
+EXIT_INTERNAL = 70  # a bug in tinyreg (EX_SOFTWARE); TINYREG_DEBUG=1 shows the traceback
 
 
 class Error(Exception):

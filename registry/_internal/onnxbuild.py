@@ -59,6 +59,16 @@ class GraphBuilder:
             return self.op1(op_type, [x, ax], keepdims=keepdims)
         return self.op1(op_type, [x], axes=axes, keepdims=keepdims)
 
+    def spatial_mean(self, x: str) -> str:
+        """Mean over H and W ([N,C,H,W] -> [N,C,1,1]) as a row mean, then a column mean.
+
+        onnxruntime's ReduceMean over both axes accumulates H*W values in one
+        float32 running sum; reducing W first and then H keeps the rounding
+        error near torch's cascade summation (DISTS parity on 12 natural pairs:
+        max |onnx - reference| 5.6e-6 flat, 3.0e-7 two-level).
+        """
+        return self.reduce("ReduceMean", self.reduce("ReduceMean", x, [3]), [2])
+
     def split2(self, x: str, axis: int = 0) -> tuple[str, str]:
         sizes = self.const(self._fresh("split"), [1, 1], np.int64)
         a, b = self.op("Split", [x, sizes], 2, axis=axis)

@@ -57,7 +57,7 @@ def build_lpips(
         f0, f1 = gb.split2(unit)
         d = gb.op1("Sub", [f0, f1])
         lin = gb.const(f"lin{k}.weight", np.asarray(lins[k], np.float32).reshape(1, width, 1, 1))
-        val = gb.reduce("ReduceMean", gb.op1("Conv", [gb.op1("Mul", [d, d]), lin], kernel_shape=[1, 1]), [2, 3])
+        val = gb.spatial_mean(gb.op1("Conv", [gb.op1("Mul", [d, d]), lin], kernel_shape=[1, 1]))
         total = val if total is None else gb.op1("Add", [total, val], name=f"acc{k}")
     assert total is not None
     shape = gb.const("scalar_shape", np.zeros((0,), np.int64), np.int64)
