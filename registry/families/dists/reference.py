@@ -12,12 +12,24 @@ from __future__ import annotations
 import sys
 import types
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from registry.errors import MissingDependency
 from registry.families.vgg import VGG16_CONV_INDICES
+
+
+def installed_alpha_beta() -> Path | None:
+    """``weights.pt`` shipped inside the installed dists-pytorch package (found without importing it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("DISTS_pytorch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "weights.pt"
+    return path if path.is_file() else None
 
 
 def _vgg16_features(state: Mapping[str, np.ndarray]) -> Any:

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from registry.errors import InputError, UsageError
+from registry.score import score_images, score_videos
+from registry.y4m import write_y4m
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def png(path: Path, arr: np.ndarray) -> Path:
+    Image.fromarray(np.clip(arr * 255 + 0.5, 0, 255).astype(np.uint8)).save(path)
+    return path
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> tuple[Path, Path, Path]:
+    from registry.images import distort, natural_image, resize
+
+    ref = resize(natural_image("chelsea"), 48, 64)
+    dist = distort(ref, "blur", 0.8, np.random.default_rng(0))
+    small = resize(ref, 40, 64)
+    return png(tmp_path / "ref.png", ref), png(tmp_path / "dist.png", dist), png(tmp_path / "small.png", small)
+
+
+def test_score_images(reg_path: Path, images: tuple[Path, Path, Path]) -> None:
+    ref, dist, _ = images
+    same = score_images(reg_path, "dists", ref, ref)
+    diff = score_images(reg_path, "dists", ref, dist)
+    assert same.smoke and abs(same.scores[0]) < 1e-6
+    assert diff.scores[0] > same.scores[0]
+    assert diff.as_json()["score"] == diff.scores[0]
+
+
+def test_bad_image_inputs(reg_path: Path, images: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    ref, _, small = images
+    with pytest.raises(InputError, match="differ in size"):
+        score_images(reg_path, "dists", ref, small)
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image")
+    with pytest.raises(InputError, match="not a readable image"):
+        score_images(reg_path, "dists", ref, junk)
+    with pytest.raises(InputError, match="no such file"):
+        score_images(reg_path, "dists", ref, tmp_path / "none.png")
+    with pytest.raises(UsageError, match="lpips model, not dists"):
+        from registry.smoke import add_smoke
+
+        add_smoke(reg_path, "lpips")
+        score_images(reg_path, "dists", ref, ref, entry_id="lpips_vgg16")
+
+
+def test_score_videos(reg_path: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    frames = [rng.random((32, 40, 3), dtype=np.float32) for _ in range(4)]
+    noisy = [np.clip(f + rng.normal(0, 0.1 * i, f.shape), 0, 1).astype(np.float32) for i, f in enumerate(frames)]
+    a, b = tmp_path / "a.y4m", tmp_path / "b.y4m"
+    write_y4m(a, frames)
+    write_y4m(b, noisy)
+    seen: list[int] = []
+    res = score_videos(reg_path, "dists", a, b, progress=lambda d, t: seen.append(d))
+    assert len(res.scores) == 4 and seen == [1, 2, 3, 4]
+    assert abs(res.scores[0]) < 1e-6 and res.scores[3] > res.scores[1]
+    assert res.csv().splitlines()[0] == "frame,score" and len(res.csv().splitlines()) == 5
+    c = tmp_path / "c.y4m"
+    write_y4m(c, frames[:3])
+    with pytest.raises(InputError, match="frame count"):
+        score_videos(reg_path, "dists", a, c)
+
+
+def test_cli_score_warns_on_smoke(reg_path: Path, images: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    ref, dist, small = images
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    p = subprocess.run([sys.executable, "-m", "registry", "score", "dists", str(ref), str(dist), "--registry", str(reg_path)],
+                       capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    assert "SMOKE PLACEHOLDER" in p.stderr
+    assert json.loads(p.stdout)["smoke"] is True
+    p = subprocess.run([sys.executable, "-m", "registry", "score", "dists", str(ref), str(small), "--registry", str(reg_path)],
+                       capture_output=True, text=True, env=env)
+    assert p.returncode == 2 and "differ in size" in p.stderr and "Traceback" not in p.stderr
+    a = tmp_path / "a.y4m"
+    write_y4m(a, [np.full((20, 20, 3), 0.5, np.float32) + np.eye(20, dtype=np.float32)[..., None] * 0.2] * 2)
+    p = subprocess.run([sys.executable, "-m", "registry", "score", "dists", "--ref", str(a), "--dist", str(a), "--format", "csv",
+                        "--registry", str(reg_path)], capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[0] == "frame,score" and len(p.stdout.splitlines()) == 3
