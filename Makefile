@@ -23,12 +23,12 @@ demo: install
 	$(BIN)/tinyreg check-ops dists_vgg16
 
 test: install
-	$(BIN)/ruff check registry tests ai
+	$(BIN)/ruff check registry tests ai bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/ruff check registry tests ai
+	$(BIN)/ruff check registry tests ai bench
 	$(BIN)/ruff format --check registry tests ai || true
 	$(BIN)/mypy
 

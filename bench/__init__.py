@@ -1,0 +1,1 @@
+"""``make bench``: speed and memory figures of tinyreg, printed as a table and written as JSON."""
