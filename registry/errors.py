@@ -70,3 +70,7 @@ class CheckFailed(Error):
     """A check ran to completion and the verdict is 'fail'."""
 
     exit_code = EXIT_FINDINGS
+
+
+class SignatureError(IntegrityError):
+    """A signature bundle does not verify against the registry's signing policy."""

@@ -94,11 +94,21 @@ def load(
     int8: bool = False,
     providers: list[str] | None = None,
     session_options: Any = None,
+    verify_signature: bool | None = None,
 ) -> Any:
-    """An ``onnxruntime.InferenceSession`` for ``entry_id``, or IntegrityError on any mismatch."""
+    """An ``onnxruntime.InferenceSession`` for ``entry_id``, or IntegrityError on any mismatch.
+
+    ``verify_signature``: None (default) verifies the entry's bundle when it has
+    one and the registry records a signing policy; True requires a valid one.
+    """
     reg = read_registry(find_registry(registry))
     entry = reg.get(entry_id)
     data = verified_model_bytes(reg, entry, int8=int8)
+    signed = isinstance(entry.get("sigstore_bundle"), str) and isinstance(reg.doc.get("signing"), dict)
+    if verify_signature or (verify_signature is None and signed):
+        from registry.sign import verify_entry_signature
+
+        verify_entry_signature(reg, entry)
     if entry.get("smoke") is True:
         warnings.warn(
             f"'{entry_id}' is a SMOKE PLACEHOLDER with random weights; its scores mean nothing",

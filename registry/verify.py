@@ -11,7 +11,7 @@ from typing import Any
 
 from registry.allowlist import Allowlist, check_model, load_allowlist
 from registry.errors import Error, InputError
-from registry.hashing import sha256_bytes, sha256_file
+from registry.hashing import sha256_bytes
 from registry.onnx_inspect import ModelInfo, inspect_bytes
 from registry.paths import confine
 from registry.pin import card_rel, int8_rel, sidecar_rel
@@ -279,15 +279,30 @@ def _check_signature(ctx: _Ctx, eid: str, entry: Entry, bundle: str) -> None:
     if ctx.reg.is_legacy or not isinstance(policy, dict):
         ctx.add(eid, "signature", f"{bundle} present but the registry records no signing policy to verify it against")
         return
-    try:
-        from registry.sign import verify_entry_signature
-    except ImportError:
-        ctx.add(eid, "signature", "signature verification needs the 'sign' extra (pip install 'tinyreg[sign]')")
-        return
+    from registry.sign import verify_entry_signature
+
     try:
         verify_entry_signature(ctx.reg, entry)
     except Error as exc:
         ctx.add(eid, "signature", exc.diagnostics())
+
+
+def _check_policy(ctx: _Ctx) -> None:
+    policy = ctx.reg.doc.get("signing")
+    if not isinstance(policy, dict):
+        return
+    for key in ("public_key", "trusted_root"):
+        rel = policy.get(key)
+        if not isinstance(rel, str):
+            continue
+        try:
+            path = confine(ctx.reg.root, rel, what=f"signing.{key}")
+        except Error as exc:
+            ctx.add("-", "paths", exc.diagnostics())
+            continue
+        ctx.claimed.add(os.path.normpath(rel))
+        if not path.is_file():
+            ctx.add("-", "signature", f"signing.{key} {rel} is missing")
 
 
 def _unlisted(ctx: _Ctx) -> None:
@@ -303,7 +318,7 @@ def _unlisted(ctx: _Ctx) -> None:
                 continue
             if rel.endswith(MODEL_SUFFIXES):
                 ctx.add("-", "unlisted", f"{rel} is in the registry folder but no entry lists it")
-            elif rel.endswith((".json", ".md")):
+            elif rel.endswith((".json", ".md", ".pem")):
                 ctx.add("-", "unlisted", f"{rel} is not a file of any entry", WARNING)
 
 
@@ -327,14 +342,7 @@ def verify_registry(path: str | os.PathLike[str], *, allowlist: str | os.PathLik
             onnx_owner.setdefault(rel, str(entry.get("id")))
     for entry in reg.entries:
         _check_entry(ctx, entry)
+    _check_policy(ctx)
     _unlisted(ctx)
     return report
 
-
-def hash_throughput(path: Path) -> float:
-    """MB/s of the streaming sha256 helper on one file (for ``make bench``)."""
-    import time
-
-    t = time.perf_counter()
-    d = sha256_file(path)
-    return d.size / 1e6 / max(time.perf_counter() - t, 1e-9)

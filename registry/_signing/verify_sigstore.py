@@ -1,0 +1,85 @@
+"""Offline verification of Sigstore bundles against a committed trusted root and an exact identity."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from registry.errors import InputError, MissingDependency, SignatureError
+
+
+def load_trusted_root(trusted_root: Path) -> object:
+    try:
+        from sigstore.errors import Error as SigstoreError
+        from sigstore.models import TrustedRoot
+    except ImportError as exc:
+        raise MissingDependency("Sigstore verification", "sign") from exc
+    try:
+        return TrustedRoot.from_file(str(trusted_root))
+    except FileNotFoundError as exc:
+        raise InputError(f"{trusted_root}: no such trusted root") from exc
+    except (ValueError, SigstoreError, OSError) as exc:
+        raise InputError(f"{trusted_root}: not a Sigstore trusted root ({exc.__class__.__name__})") from exc
+
+
+def _load(bundle_json: bytes, trusted_root: Path) -> tuple[object, object]:
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.models import Bundle
+    from sigstore.verify import Verifier
+
+    root = load_trusted_root(trusted_root)
+    try:
+        bundle = Bundle.from_json(bundle_json)
+    except (ValueError, SigstoreError, KeyError, TypeError) as exc:
+        raise SignatureError(f"malformed Sigstore bundle: {_msg(exc)}") from exc
+    return Verifier(trusted_root=root), bundle  # type: ignore[arg-type]
+
+
+def _msg(exc: BaseException) -> str:
+    diag = getattr(exc, "diagnostics", None)
+    text = diag() if callable(diag) else str(exc)
+    return " ".join(str(text).split())[:300] or exc.__class__.__name__
+
+
+def is_dsse(bundle_json: bytes) -> bool:
+    try:
+        return "dsseEnvelope" in json.loads(bundle_json)
+    except ValueError:
+        return False
+
+
+def verify(
+    bundle_json: bytes, *, identity: str, issuer: str, trusted_root: Path, artifact: bytes | None = None
+) -> tuple[str, bytes] | None:
+    """Verify offline. DSSE bundles return (payload type, payload); artifact bundles need ``artifact``."""
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.verify import policy
+
+    verifier, bundle = _load(bundle_json, trusted_root)
+    pol = policy.Identity(identity=identity, issuer=issuer)
+    try:
+        if is_dsse(bundle_json):
+            ptype, payload = verifier.verify_dsse(bundle, pol)  # type: ignore[attr-defined]
+            if artifact is not None:
+                _check_subject(payload, artifact)
+            return ptype, payload
+        if artifact is None:
+            raise SignatureError("this bundle signs an artifact: give the artifact file to verify")
+        verifier.verify_artifact(artifact, bundle, pol)  # type: ignore[attr-defined]
+        return None
+    except SignatureError:
+        raise
+    except (SigstoreError, ValueError) as exc:
+        raise SignatureError(f"Sigstore verification failed: {_msg(exc)}") from exc
+
+
+def _check_subject(payload: bytes, artifact: bytes) -> None:
+    digest = hashlib.sha256(artifact).hexdigest()
+    try:
+        subjects = json.loads(payload).get("subject", [])
+        found = any(s.get("digest", {}).get("sha256") == digest for s in subjects)
+    except (ValueError, AttributeError) as exc:
+        raise SignatureError("DSSE payload is not an in-toto statement") from exc
+    if not found:
+        raise SignatureError(f"no subject of the signed statement has the artifact's sha256 {digest[:16]}...")
