@@ -480,6 +480,54 @@ def verify_bundle_cmd(
         typer.echo(f"OK: {bundle} signed by {identity} ({issuer}){subj}")
 
 
+@app.command("quantize")
+@command
+def quantize_cmd(
+    entry_id: Annotated[str, typer.Argument(help="entry id")],
+    mode: Annotated[str | None, typer.Option(help="static or dynamic (default: static, falling back to dynamic)")] = None,
+    calibration: Annotated[Path | None, typer.Option(help="folder of images to calibrate with (default: the family's)")] = None,
+    registry: RegistryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write <basename>.int8.onnx if it passes the gate; record mode, calibration and drop."""
+    from registry.quant import quantize_entry
+
+    entry = quantize_entry(_find(registry), entry_id, mode=mode, calibration_dir=calibration)
+    g = entry["quant"]["gate"]
+    if as_json:
+        _print_json(entry["quant"])
+    else:
+        typer.echo(f"{entry_id}: {entry['quant_mode']} int8 -> {entry['onnx'][:-5]}.int8.onnx; drop {g['drop']:.5f} "
+                   f"(95% CI {g['drop_ci95'][0]:.5f}..{g['drop_ci95'][1]:.5f}, budget {g['budget']})")
+
+
+@app.command("quant-gate")
+@command
+def quant_gate_cmd(
+    entry_id: Annotated[str | None, typer.Argument(help="entry id")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="every quantised entry")] = False,
+    seed: Annotated[int, typer.Option(help="input and bootstrap seed")] = 0,
+    record: Annotated[bool, typer.Option(help="record the result in the entry")] = False,
+    registry: RegistryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """int8 vs fp32 on representative inputs; pass only if the 95% upper bound of 1 - PLCC is within budget."""
+    from registry.quant_cmd import gate
+
+    results = gate(_find(registry), None if all_ else _need_id(entry_id), seed=seed, record=record)
+    if as_json:
+        _print_json({"results": [r.as_json() for r in results], "ok": all(r.passed for r in results)})
+    else:
+        for r in results:
+            typer.echo(f"{'PASS' if r.passed else 'FAIL'} {r.entry} ({r.mode}): drop {r.drop:.5f}, 95% CI "
+                       f"{r.drop_ci95[0]:.5f}..{r.drop_ci95[1]:.5f}, budget {r.budget}; PLCC {r.plcc:.5f} SROCC {r.srocc:.5f} "
+                       f"max|d| {r.max_abs_diff:.3g} over {r.samples} pairs")
+        if not results:
+            typer.echo("no quantised entries")
+    if not all(r.passed for r in results):
+        raise typer.Exit(EXIT_FINDINGS)
+
+
 def main() -> None:
     app()
 

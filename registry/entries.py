@@ -29,6 +29,8 @@ def sidecar_doc(entry: Mapping[str, Any]) -> dict[str, Any]:
         "output_name": io["outputs"][0]["name"],
         "io": io,
         "input_conventions": entry["input_conventions"],
+        "quant_mode": entry.get("quant_mode", "fp32"),
+        **({"int8_sha256": entry["int8_sha256"]} if isinstance(entry.get("int8_sha256"), str) else {}),
     }
 
 

@@ -128,3 +128,9 @@ def imagenet_nchw(x: np.ndarray, mean: list[float], std: list[float]) -> np.ndar
 
 
 Preprocess = Callable[[np.ndarray], np.ndarray]
+
+
+def representative_fr_pairs(n: int, size: tuple[int, int], seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Representative inputs of full-reference image metrics: natural images under real distortions."""
+    for pair in fr_pairs(n, size, seed):
+        yield pair.ref, pair.dist

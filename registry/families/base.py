@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +41,23 @@ class Upstream:
 
 
 @dataclass(frozen=True)
+class QuantPolicy:
+    """What may be quantised (everything else stays fp32), why, and how to calibrate and gate."""
+
+    op_types: tuple[str, ...]
+    node_prefixes: tuple[str, ...]
+    rationale: str
+    calibration_pairs: int = 16
+    calibration_size: tuple[int, int] = (64, 64)
+    gate_pairs: int = 96  # per size: 384 pairs in all keep the verdict seed-independent
+    gate_sizes: tuple[tuple[int, int], ...] = ((64, 64), (96, 96), (72, 120), (120, 88))
+
+
+# (n pairs, (h, w), seed) -> (ref, dist) HxWx3 float32 RGB in [0, 1]
+Representative = Callable[[int, tuple[int, int], int], Iterator[tuple[Any, Any]]]
+
+
+@dataclass(frozen=True)
 class Family:
     name: str
     default_id: str
@@ -65,4 +82,6 @@ class Family:
     exporter: str | None = None
     parity: str | None = None
     allowlist_profiles: tuple[str, str] = ("fp32", "int8")
+    quant: QuantPolicy | None = None
+    representative: Representative | None = None
     extra: dict[str, Any] = field(default_factory=dict)

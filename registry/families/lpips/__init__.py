@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 
 from registry._internal.onnxbuild import GraphBuilder
-from registry.families.base import IMAGENET_MEAN, IMAGENET_RGB_CONVENTIONS, IMAGENET_STD, Family, fr_image_io
+from registry.families.base import IMAGENET_MEAN, IMAGENET_RGB_CONVENTIONS, IMAGENET_STD, Family, QuantPolicy, fr_image_io
 from registry.families.vgg import VGG16_STAGES, conv_relu, random_vgg, stage_widths
+from registry.images import representative_fr_pairs
 
 SMOKE_WIDTHS = (4, 8, 16, 16, 16)
 SMOKE_SEED = 20180601
@@ -96,4 +97,9 @@ FAMILY = Family(
     build_smoke=build_smoke,
     smoke_generator="tinyreg.families.lpips.build_smoke/1",
     quant_accuracy_budget_plcc=0.01,
+    quant=QuantPolicy(op_types=("Conv",), node_prefixes=("conv",), rationale=(
+        'Only the 13 VGG-16 backbone convolutions are quantised (static QDQ). Channel normalisation, squared '
+        'differences, the learned 1x1 linear layers and the spatial means stay fp32.'
+    )),
+    representative=representative_fr_pairs,
 )
