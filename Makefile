@@ -21,15 +21,18 @@ demo: install
 	$(BIN)/tinyreg list
 	$(BIN)/tinyreg verify
 	$(BIN)/tinyreg check-ops dists_vgg16
+	$(BIN)/tinyreg quant-gate --all
 
 test: install
 	$(BIN)/ruff check registry tests ai bench
 	$(BIN)/mypy
+	$(BIN)/tinyreg verify
+	$(BIN)/tinyreg pin --all --check
+	$(BIN)/tinyreg quant-gate --all
 	$(BIN)/python -m pytest -q
 
 lint: install
 	$(BIN)/ruff check registry tests ai bench
-	$(BIN)/ruff format --check registry tests ai || true
 	$(BIN)/mypy
 
 bench: install

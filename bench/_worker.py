@@ -24,8 +24,9 @@ def main() -> None:
     if kind.startswith("ort"):
         import onnxruntime as ort
 
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = int(sys.argv[6]) if len(sys.argv) > 6 else 0
+        from registry.loader import default_session_options
+
+        so = default_session_options(int(sys.argv[6]) if len(sys.argv) > 6 else 0)
         with open(sys.argv[5], "rb") as fh:
             sess = ort.InferenceSession(fh.read(), so, providers=["CPUExecutionProvider"])
         mean = np.array([0.485, 0.456, 0.406], np.float32).reshape(1, 3, 1, 1)

@@ -1,0 +1,36 @@
+"""int8 against fp32 DISTS at 960x540 (same run, same machine) and the gate's drop."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+
+def bench_quant(workdir: Path, threads: int = 0) -> dict[str, Any]:
+    from bench.__main__ import _worker
+    from registry.families.dists.export import export
+    from registry.families.dists.reference import installed_alpha_beta
+    from registry.quant import quantize_entry
+    from registry.store import init_registry
+
+    vgg = workdir / "vgg16_random.pth"
+    ab = installed_alpha_beta()
+    if not vgg.exists() or ab is None:
+        return {"error": "needs the DISTS benchmark's backbone and dists-pytorch"}
+    reg = init_registry(workdir / "quant-registry")
+    export(reg, vgg16=str(vgg), vgg16_sha256=hashlib.sha256(vgg.read_bytes()).hexdigest(), alpha_beta=str(ab), progress=False)
+    out: dict[str, Any] = {"size": "960x540"}
+    for mode in ("static", "dynamic"):
+        e = quantize_entry(reg, "dists_vgg16", mode=mode)
+        g = e["quant"]["gate"]
+        t8 = _worker(["ort", "540", "960", "5", str(reg.parent / "dists_vgg16.int8.onnx"), str(threads)])
+        out[mode] = {"drop": g["drop"], "drop_ci95": g["drop_ci95"], "passed": g["passed"], "int8": t8}
+    t32 = _worker(["ort", "540", "960", "5", str(reg.parent / "dists_vgg16.onnx"), str(threads)])
+    out["fp32"] = t32
+    for mode in ("static", "dynamic"):
+        if "median_s" in out[mode]["int8"] and "median_s" in t32:
+            out[mode]["speedup"] = t32["median_s"] / out[mode]["int8"]["median_s"]
+    out["speedup"] = out["static"].get("speedup")
+    out["drop"] = out["static"]["drop"]
+    return out
