@@ -12,7 +12,7 @@ from pathlib import Path
 
 from registry._internal.atomic import fsync_dir
 from registry.errors import InputError, IntegrityError
-from registry.hashing import sha256_bytes
+from registry.hashing import read_file, sha256_bytes
 
 _CHUNK = 1 << 20
 
@@ -90,12 +90,7 @@ def fetch_pinned(source: str, sha256: str, filename: str, *, cache_dir: Path | N
         path = dest
     else:
         path = Path(source)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise InputError(f"{source}: no such file") from exc
-    except OSError as exc:
-        raise InputError(f"{source}: cannot read ({exc.strerror})") from exc
+    data = read_file(path, source)
     got = sha256_bytes(data).sha256
     if got != sha256:
         if is_url(source):

@@ -57,3 +57,16 @@ def read_pinned(path: Path, sha256: str, size: int | None = None) -> bytes:
             f"{path.name}: sha256 {got.sha256[:16]}... != pinned {sha256[:16]}...; refusing to load"
         )
     return data
+
+
+def read_file(path: Path, label: str | None = None) -> bytes:
+    """Read a whole file or raise InputError with one clear line."""
+    name = label or str(path)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise InputError(f"{name}: no such file") from exc
+    except IsADirectoryError as exc:
+        raise InputError(f"{name}: is a directory, not a file") from exc
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read ({exc.strerror})") from exc

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from registry.allowlist import Allowlist, Violation, check_model
-from registry.errors import InputError
-from registry.hashing import read_pinned
+from registry.hashing import read_file, read_pinned
 from registry.onnx_inspect import inspect_bytes
 from registry.paths import confine
 from registry.pin import int8_rel
@@ -23,12 +22,7 @@ class OpsResult:
 
 
 def check_file(path: Path, allow: Allowlist, profile: str | None = None) -> OpsResult:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise InputError(f"{path}: no such file") from exc
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
+    data = read_file(path)
     prof = profile or ("int8" if path.name.endswith(".int8.onnx") else "fp32")
     info = inspect_bytes(data, str(path))
     v = check_model(info, allow, prof, model_dir=path.parent)

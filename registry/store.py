@@ -13,6 +13,7 @@ from typing import Any
 
 from registry._internal.atomic import file_lock, write_atomic
 from registry.errors import InputError, RegistryNotFound, SmokeOverwriteError, UsageError
+from registry.hashing import read_file
 
 REGISTRY_NAME = "registry.json"
 DEFAULT_SUBDIR = Path("model") / "tiny"
@@ -107,13 +108,9 @@ def parse_registry_bytes(data: bytes, source: str) -> dict[str, Any]:
 
 def read_registry(path: str | os.PathLike[str]) -> Registry:
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError as exc:
-        raise RegistryNotFound(f"{p}: no such file") from exc
-    except OSError as exc:
-        raise InputError(f"{p}: cannot read ({exc.strerror})") from exc
-    return Registry(p, parse_registry_bytes(data, str(p)))
+    if not p.exists():
+        raise RegistryNotFound(f"{p}: no such file")
+    return Registry(p, parse_registry_bytes(read_file(p), str(p)))
 
 
 def dumps_registry(doc: Mapping[str, Any]) -> bytes:
