@@ -146,6 +146,7 @@ def test_stale_pins_block_signing(signed: tuple[Path, Path]) -> None:
 
 
 def test_keyless_policy_rejects_key_bundle_and_needs_token(signed: tuple[Path, Path]) -> None:
+    _fixture_bundles()
     reg_path, _ = signed
     set_policy(reg_path, identity="someone@example.com", issuer=GHO, trusted_root=SIGSTORE / "trusted_root.staging.json")
     assert sig_errors(reg_path)
