@@ -1,0 +1,71 @@
+"""End-to-end CLI runs of the everyday workflows (subprocesses, real exit codes and stderr)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "registry", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+
+def test_add_quantize_trust_sign_verify(tmp_path: Path) -> None:
+    pytest.importorskip("cryptography")
+    from tests.test_sign import keypair
+
+    assert run("init", ".", cwd=tmp_path).returncode == 0
+    assert run("add", "dists", cwd=tmp_path).returncode == 0
+    q = run("quantize", "dists_vgg16", "--mode", "static", cwd=tmp_path)
+    assert q.returncode == 0, q.stderr
+    assert "static int8" in q.stdout and q.stderr == ""  # quantiser chatter stays off stderr
+    g = run("quant-gate", "--all", "--json", cwd=tmp_path)
+    assert g.returncode == 0 and json.loads(g.stdout)["ok"] is True
+    priv, pub = keypair(tmp_path, "k")
+    assert run("trust", "--key", str(pub), cwd=tmp_path).returncode == 0
+    s = run("sign", "--all", "--key", str(priv), cwd=tmp_path)
+    assert s.returncode == 0 and "dists_vgg16.onnx.sigstore.json" in s.stdout, s.stderr
+    v = run("verify", "--json", cwd=tmp_path)
+    assert v.returncode == 0, v.stdout
+    assert json.loads(v.stdout)["summary"] == {"errors": 0, "warnings": 2}  # the two key files left in the folder
+    bad = run("sign", "--all", cwd=tmp_path)
+    assert bad.returncode == 2 and "--key" in bad.stderr and "Traceback" not in bad.stderr
+    # the int8 sibling is covered by the signature: changing it breaks verify
+    int8 = tmp_path / "dists_vgg16.int8.onnx"
+    int8.write_bytes(int8.read_bytes() + b"\0")
+    v = run("verify", cwd=tmp_path)
+    assert v.returncode == 1 and "changed since it was signed" in v.stdout
+
+
+def test_export_and_parity_cli(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from tests.dists_fixtures import alpha_beta_path, write_random_vgg
+
+    vgg = tmp_path / "vgg.pth"
+    sha = write_random_vgg(vgg)
+    reg = tmp_path / "reg"
+    assert run("init", str(reg), cwd=tmp_path).returncode == 0
+    common = ["--registry", str(reg), "--vgg16", str(vgg), "--alpha-beta", str(alpha_beta_path())]
+    wrong = run("export", "dists", *common, cwd=tmp_path)
+    assert wrong.returncode == 1 and "does not match the pin" in wrong.stderr
+    bad_opset = run("export", "dists", *common, "--vgg16-sha256", sha, "--opset", "16", cwd=tmp_path)
+    assert bad_opset.returncode == 2 and "opset 16" in bad_opset.stderr
+    ok = run("export", "dists", *common, "--vgg16-sha256", sha, cwd=tmp_path)
+    assert ok.returncode == 0 and "(opset 17)" in ok.stdout, ok.stderr
+    p = run("parity", "dists", *common, "--pairs", "2", "--size", "48", "--size", "33x41", "--json", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)
+    assert res["passed"] and res["pairs"] == 4 and res["max_abs_diff"] <= 1e-5
+    shown = json.loads(run("show", "dists_vgg16", "--registry", str(reg), "--json", cwd=tmp_path).stdout)
+    assert shown["parity"]["passed"] is True and shown["smoke"] is False
+    assert run("verify", "--registry", str(reg), cwd=tmp_path).returncode == 0
+    missing = run("parity", "dists", "--registry", str(reg), "--pairs", "1", cwd=tmp_path)
+    assert missing.returncode == 2 and "--vgg16 PATH" in missing.stderr
