@@ -81,18 +81,39 @@ def write_entry(
                 "entries only into schema_version 2 registries ('tinyreg init' makes one)"
             )
         _check_replace(reg, fields, force)
+        old = reg.find(str(fields["id"]))
+        old_files = {str(f["path"]): str(f.get("role")) for f in (old or {}).get("files") or [] if isinstance(f, dict)}
+        onnx_rel = str(fields.get("onnx", (old or {}).get("onnx", "")))
+        changed = new_artifact and (
+            old is None or onnx_rel not in artifacts or sha256_bytes(artifacts[onnx_rel]).sha256 != old.get("sha256")
+        )
         for rel, data in sorted(artifacts.items()):
             target = confine(reg.root, rel, what="artifact")
             target.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(target, data)
         merged: dict[str, Any] = dict(fields)
-        if new_artifact:
-            old = reg.find(str(fields["id"]))
+        if changed and old is not None:
             for k in ARTIFACT_FIELDS:
-                if k not in fields and old is not None and k in old:
+                if k not in fields and k in old:
                     merged[k] = None
         merge_entry(reg, merged, force=True)
-        return dict(refresh_entry(reg, str(fields["id"])))
+        entry = refresh_entry(reg, str(fields["id"]))
+        if changed:
+            _remove_orphans(reg, old_files, entry)
+        return dict(entry)
+
+
+# Files that belong to one fp32 artifact; when it is replaced they would be stale.
+_DERIVED_ROLES = ("int8", "int8_external_data", "calibration", "signature")
+
+
+def _remove_orphans(reg: Registry, old_files: Mapping[str, str], entry: Entry) -> None:
+    """Delete derived files (int8, calibration, bundle) the replaced artifact had and the new one does not."""
+    now = {str(f["path"]) for f in entry.get("files") or []}
+    for rel, role in sorted(old_files.items()):
+        if role in _DERIVED_ROLES and rel not in now:
+            path = confine(reg.root, rel, what=role)
+            path.unlink(missing_ok=True)
 
 
 def update_entry(registry_path: Path, entry_id: str, fields: Mapping[str, Any]) -> Entry:

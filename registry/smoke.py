@@ -63,6 +63,5 @@ def add_smoke(
             "seed": fam.smoke_seed,
             "tools": tool_versions("onnx", "numpy"),
         },
-        "quant_mode": "fp32",
     }
     return write_entry(registry_path, fields, {onnx_rel: data}, force=force)

@@ -121,6 +121,5 @@ def export(
             "tools": tool_versions("torch", "onnx", "numpy"),
             "upstream": w.upstream,
         },
-        "quant_mode": "fp32",
     }
     return write_entry(registry_path, fields, {onnx_rel: model.SerializeToString()})
