@@ -39,7 +39,7 @@ bench: install
 	$(BIN)/python -m bench
 
 parity: install
-	$(BIN)/tinyreg parity dists --pairs 20 --size 256
+	$(BIN)/python ai/scripts/dists_parity.py --pairs 20
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
