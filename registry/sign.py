@@ -103,6 +103,11 @@ def verify_entry_signature(reg: Registry, entry: Entry) -> None:
         bundle_json = path.read_bytes()
     except FileNotFoundError as exc:
         raise SignatureError(f"bundle {rel} is missing") from exc
+    verify_entry_bundle(reg, entry, bundle_json, rel)
+
+
+def verify_entry_bundle(reg: Registry, entry: Entry, bundle_json: bytes, rel: str) -> None:
+    """Verify bundle bytes for ``entry`` against the registry's policy and the files on disk."""
     ptype, payload = _verify_payload(reg, bundle_json)
     if ptype != INTOTO_PAYLOAD_TYPE:
         raise SignatureError(f"bundle payload type {ptype!r} is not an in-toto statement")
@@ -176,10 +181,10 @@ def sign_entries(
         for e in entries:
             rel = bundle_rel(e)
             bundle = do_sign(build_statement(e))
+            verify_entry_bundle(reg, e, bundle, rel)  # a bundle that would not verify is never written
             write_atomic(confine(reg.root, rel, what="sigstore_bundle"), bundle)
             e["sigstore_bundle"] = rel
             refresh_entry(reg, str(e["id"]))
-            verify_entry_signature(reg, e)  # a bundle that would not verify is not left claimed as valid
             written.append(rel)
     return written
 

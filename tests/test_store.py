@@ -155,3 +155,34 @@ def test_killed_writer_leaves_old_or_new(reg_path: Path) -> None:
     leftovers = [p for p in reg_path.parent.iterdir() if p.name.endswith(".tmp")]
     # a temp file may survive a SIGKILL, but the registry itself is never torn
     assert all(p.name.startswith(".registry.json.") for p in leftovers)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-1000, 1000) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(st.dictionaries(st.sampled_from(["a", "b", "x_extra", "notes"]), _json, max_size=4), max_size=5),
+    update=st.dictionaries(st.sampled_from(["a", "b", "notes"]), _json, max_size=3),
+)
+def test_merge_and_dump_properties(rows: list[dict[str, object]], update: dict[str, object]) -> None:
+    from registry.store import Registry
+
+    doc = {"schema_version": 2, "models": [{**r, "id": f"m{i}"} for i, r in enumerate(rows)]}
+    reg = Registry(Path("unused/registry.json"), json.loads(json.dumps(doc)))
+    target = f"m{len(rows) // 2}" if rows else "new"
+    old = dict(reg.find(target) or {})
+    merged = merge_entry(reg, {"id": target, **update})
+    for k, v in old.items():  # fields the update does not mention survive untouched
+        if k not in update:
+            assert merged[k] == v
+    for k, v in update.items():
+        assert (k not in merged) if v is None else merged[k] == v
+    out = dumps_registry(reg.doc)
+    assert dumps_registry(json.loads(out)) == out  # stable
+    ids = [m["id"] for m in json.loads(out)["models"]]
+    assert ids == sorted(ids) and len(ids) == len(set(ids))
