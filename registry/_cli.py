@@ -514,18 +514,22 @@ def quant_gate_cmd(
     """int8 vs fp32 on representative inputs; pass only if the 95% upper bound of 1 - PLCC is within budget."""
     from registry.quant_cmd import gate
 
-    results = gate(_find(registry), None if all_ else _need_id(entry_id), seed=seed, record=record)
+    run = gate(_find(registry), None if all_ else _need_id(entry_id), seed=seed, record=record)
+    results = run.results
     if as_json:
-        _print_json({"results": [r.as_json() for r in results], "ok": all(r.passed for r in results)})
+        _print_json({"results": [r.as_json() for r in results], "refused": [{"entry": e, "reason": w} for e, w in run.refused],
+                     "ok": run.exit_code == 0})
     else:
+        for eid, why in run.refused:
+            sys.stderr.write(f"tinyreg: {eid}: not gated: {why}\n")
         for r in results:
             typer.echo(f"{'PASS' if r.passed else 'FAIL'} {r.entry} ({r.mode}): drop {r.drop:.5f}, 95% CI "
                        f"{r.drop_ci95[0]:.5f}..{r.drop_ci95[1]:.5f}, budget {r.budget}; PLCC {r.plcc:.5f} SROCC {r.srocc:.5f} "
                        f"max|d| {r.max_abs_diff:.3g} over {r.samples} pairs")
-        if not results:
+        if not results and not run.refused:
             typer.echo("no quantised entries")
-    if not all(r.passed for r in results):
-        raise typer.Exit(EXIT_FINDINGS)
+    if run.exit_code:
+        raise typer.Exit(run.exit_code)
 
 
 def main() -> None:

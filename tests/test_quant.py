@@ -158,3 +158,11 @@ def test_measure_quant_drop_script(shipped_copy: Path) -> None:
     assert over.returncode == 1 and "FAIL dists_vgg16" in over.stdout
     assert run("--registry", str(shipped_copy)).returncode == 2
     assert run(str(shipped_copy.parent / "nope.onnx")).returncode == 2
+
+
+def test_gate_all_reports_entries_it_cannot_gate(vmafx_copy: Path) -> None:
+    from registry.quant_cmd import gate
+
+    run = gate(vmafx_copy, None)
+    assert run.results == [] and run.exit_code == 2
+    assert {e for e, _ in run.refused} == {"learned_filter_v1", "nr_metric_v1", "vmaf_tiny_v3", "vmaf_tiny_v4"}

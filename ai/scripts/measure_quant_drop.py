@@ -52,17 +52,19 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"measure_quant_drop: {args.model} is not the model of any entry in {reg_path}", file=sys.stderr)
                 return EXIT_USAGE
             entry_id = str(matches[0]["id"])
-        results = gate(reg_path, entry_id, seed=args.seed)
+        run = gate(reg_path, entry_id, seed=args.seed)
     except Error as exc:
         print(f"measure_quant_drop: {exc.diagnostics()}", file=sys.stderr)
         return exc.exit_code if exc.exit_code != 1 else EXIT_USAGE
-    for r in results:
+    for eid, why in run.refused:
+        print(f"measure_quant_drop: {eid}: not gated: {why}", file=sys.stderr)
+    for r in run.results:
         if args.json:
             print(json.dumps(r.as_json(), sort_keys=True))
         else:
             print(f"{'PASS' if r.passed else 'FAIL'} {r.entry}: drop={r.drop:.6f} ci95_upper={r.drop_ci95[1]:.6f} "
                   f"budget={r.budget} plcc={r.plcc:.6f} srocc={r.srocc:.6f} n={r.samples}")
-    return 0 if all(r.passed for r in results) else 1
+    return run.exit_code
 
 
 if __name__ == "__main__":
