@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,8 +94,11 @@ def _verify_payload(reg: Registry, bundle_json: bytes) -> tuple[str, bytes]:
     return out
 
 
-def verify_entry_signature(reg: Registry, entry: Entry) -> None:
-    """Raise SignatureError unless the entry's bundle verifies and names exactly its files as they are."""
+def verify_entry_signature(reg: Registry, entry: Entry, *, digests: Mapping[str, str] | None = None) -> None:
+    """Raise SignatureError unless the entry's bundle verifies and names exactly its files as they are.
+
+    ``digests`` (path -> sha256 of bytes the caller already read and hashed) spares a second hash.
+    """
     rel = entry.get("sigstore_bundle")
     if not isinstance(rel, str):
         raise SignatureError(f"entry '{entry['id']}' is not signed")
@@ -103,10 +107,12 @@ def verify_entry_signature(reg: Registry, entry: Entry) -> None:
         bundle_json = path.read_bytes()
     except FileNotFoundError as exc:
         raise SignatureError(f"bundle {rel} is missing") from exc
-    verify_entry_bundle(reg, entry, bundle_json, rel)
+    verify_entry_bundle(reg, entry, bundle_json, rel, digests)
 
 
-def verify_entry_bundle(reg: Registry, entry: Entry, bundle_json: bytes, rel: str) -> None:
+def verify_entry_bundle(
+    reg: Registry, entry: Entry, bundle_json: bytes, rel: str, digests: Mapping[str, str] | None = None
+) -> None:
     """Verify bundle bytes for ``entry`` against the registry's policy and the files on disk."""
     ptype, payload = _verify_payload(reg, bundle_json)
     if ptype != INTOTO_PAYLOAD_TYPE:
@@ -126,8 +132,8 @@ def verify_entry_bundle(reg: Registry, entry: Entry, bundle_json: bytes, rel: st
         extra = sorted(p for p, _ in expected - subjects)
         raise SignatureError(f"signature does not cover the entry's files as pinned ({', '.join(extra) or 'set differs'})")
     for name, sha in sorted(subjects):
-        actual = sha256_file(confine(reg.root, name, what="signed file"))
-        if actual.sha256 != sha:
+        actual = (digests or {}).get(name) or sha256_file(confine(reg.root, name, what="signed file")).sha256
+        if actual != sha:
             raise SignatureError(f"{name} changed since it was signed")
 
 

@@ -75,6 +75,7 @@ class _Ctx:
         self.report = report
         self.allow = allow
         self.claimed: set[str] = set()
+        self.digests: dict[str, str] = {}  # path -> sha256 of the bytes read in this run
 
     def add(self, entry: str, check: str, message: str, severity: str = ERROR) -> None:
         self.report.findings.append(Finding(entry, check, message, severity))
@@ -104,6 +105,7 @@ def _pins(entry: Entry) -> dict[str, dict[str, Any]]:
 
 def _check_pin(ctx: _Ctx, eid: str, rel: str, data: bytes, sha: Any, size: Any, what: str) -> bool:
     d = sha256_bytes(data)
+    ctx.digests[rel] = d.sha256
     ok = True
     if not isinstance(sha, str):
         ctx.add(eid, "pins", f"{what} {rel} is not pinned")
@@ -207,7 +209,7 @@ def _check_entry(ctx: _Ctx, entry: Entry) -> None:
     pins = _pins(entry)
     if not reg.is_legacy:
         for rel, pin in sorted(pins.items()):
-            if rel == onnx_rel or pin.get("role") in ("external_data", "int8_external_data", "sidecar"):
+            if rel == onnx_rel or pin.get("role") in ("int8", "external_data", "int8_external_data", "sidecar"):
                 continue  # checked with their graph / sidecar below
             data = ctx.read(eid, rel, str(pin.get("role", "file")))
             if data is not None:
@@ -282,7 +284,7 @@ def _check_signature(ctx: _Ctx, eid: str, entry: Entry, bundle: str) -> None:
     from registry.sign import verify_entry_signature
 
     try:
-        verify_entry_signature(ctx.reg, entry)
+        verify_entry_signature(ctx.reg, entry, digests=ctx.digests)
     except Error as exc:
         ctx.add(eid, "signature", exc.diagnostics())
 
