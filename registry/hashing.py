@@ -22,18 +22,22 @@ def sha256_bytes(data: bytes | bytearray | memoryview) -> Digest:
     return Digest(hashlib.sha256(data).hexdigest(), len(data))
 
 
+def _unreadable(name: str, exc: OSError) -> InputError:
+    if isinstance(exc, FileNotFoundError):
+        return InputError(f"{name}: no such file")
+    if isinstance(exc, IsADirectoryError):
+        return InputError(f"{name}: is a directory, not a file")
+    return InputError(f"{name}: cannot read ({exc.strerror})")
+
+
 def sha256_file(path: str | os.PathLike[str]) -> Digest:
     """Stream a file through sha256 (no full read into memory)."""
     try:
         with open(path, "rb") as fh:
             h = hashlib.file_digest(fh, "sha256")
             size = fh.tell()
-    except FileNotFoundError as exc:
-        raise InputError(f"{path}: no such file") from exc
-    except IsADirectoryError as exc:
-        raise InputError(f"{path}: is a directory, not a file") from exc
     except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
+        raise _unreadable(str(path), exc) from exc
     return Digest(h.hexdigest(), size)
 
 
@@ -48,7 +52,7 @@ def read_pinned(path: Path, sha256: str, size: int | None = None) -> bytes:
     except FileNotFoundError as exc:
         raise IntegrityError(f"{path.name}: pinned file is missing") from exc
     except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
+        raise _unreadable(str(path), exc) from exc
     got = sha256_bytes(data)
     if size is not None and got.size != size:
         raise IntegrityError(f"{path.name}: size {got.size} != pinned {size}; refusing to load")
@@ -61,12 +65,7 @@ def read_pinned(path: Path, sha256: str, size: int | None = None) -> bytes:
 
 def read_file(path: Path, label: str | None = None) -> bytes:
     """Read a whole file or raise InputError with one clear line."""
-    name = label or str(path)
     try:
         return path.read_bytes()
-    except FileNotFoundError as exc:
-        raise InputError(f"{name}: no such file") from exc
-    except IsADirectoryError as exc:
-        raise InputError(f"{name}: is a directory, not a file") from exc
     except OSError as exc:
-        raise InputError(f"{name}: cannot read ({exc.strerror})") from exc
+        raise _unreadable(label or str(path), exc) from exc
