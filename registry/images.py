@@ -8,7 +8,7 @@ shift. Everything is deterministic for a given seed.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,8 +126,6 @@ def imagenet_nchw(x: np.ndarray, mean: list[float], std: list[float]) -> np.ndar
     t = np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
     return ((t - m) / s).astype(np.float32)
 
-
-Preprocess = Callable[[np.ndarray], np.ndarray]
 
 
 def representative_fr_pairs(n: int, size: tuple[int, int], seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:

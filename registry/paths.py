@@ -34,10 +34,3 @@ def confine(root: Path, rel: str, *, what: str = "path") -> Path:
         raise PathEscape(f"{what} {rel!r}: resolves outside the registry folder (symlink?)")
     return target
 
-
-def is_confined(root: Path, rel: str) -> bool:
-    try:
-        confine(root, rel)
-    except PathEscape:
-        return False
-    return True

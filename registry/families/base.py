@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -81,7 +81,5 @@ class Family:
     # "module:function" strings, imported only when used (they may need torch)
     exporter: str | None = None
     parity: str | None = None
-    allowlist_profiles: tuple[str, str] = ("fp32", "int8")
     quant: QuantPolicy | None = None
     representative: Representative | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
