@@ -71,12 +71,13 @@ def _print_json(obj: Any) -> None:
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    t = Table(title=title, show_lines=False)
+    t = Table(title=Text(title), show_lines=False)
     for c in columns:
         t.add_column(c, overflow="fold")
     for r in rows:
-        t.add_row(*r)
+        t.add_row(*(Text(cell) for cell in r))  # literal text: no rich markup from file contents
     Console().print(t)
 
 

@@ -256,7 +256,11 @@ def _check_entry(ctx: _Ctx, entry: Entry) -> None:
             ctx.add(eid, "smoke", "non-smoke entry without an exporter in its provenance")
         from registry.card import card_state
 
-        state = card_state(reg.root, entry)
+        try:
+            state = card_state(reg.root, entry)
+        except Error as exc:
+            ctx.add(eid, "paths", exc.diagnostics())
+            state = "ok"
         ctx.claimed.add(card_rel(eid))
         if state != "ok":
             ctx.add(eid, "card", f"model card {card_rel(eid)} is {state} (any command that writes the entry, "

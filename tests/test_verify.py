@@ -131,3 +131,29 @@ def test_vmafx_registry_read_only_and_true_state(vmafx_copy: Path) -> None:
     assert not any(x.check == "schema" for x in r.findings)
     # entries whose files are all present and consistent produce no pin errors
     assert not any(x.entry == "vmaf_tiny_v3" and x.check == "pins" for x in r.errors)
+
+
+def test_hostile_paths_are_findings_not_crashes(reg_path: Path) -> None:
+    doc = json.loads(reg_path.read_text())
+    doc["models"][0]["id"] = "../../evil"
+    doc["models"][0]["files"].append({"path": "../../etc/passwd", "role": "calibration", "sha256": "0" * 64, "size": 1})
+    doc["models"][0]["sigstore_bundle"] = "/etc/x.sigstore.json"
+    doc["signing"] = {"mode": "key", "public_key": "../k.pem"}
+    reg_path.write_text(json.dumps(doc))
+    r = verify_registry(reg_path)
+    paths = [x.message for x in r.errors if x.check == "paths"]
+    assert len(paths) == 4, paths
+    assert not r.ok
+
+
+def test_table_output_is_literal(reg_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    doc = json.loads(reg_path.read_text())
+    doc["models"][0]["id"] = "[bold]x"
+    reg_path.write_text(json.dumps(doc))
+    p = subprocess.run([sys.executable, "-m", "registry", "verify", "--registry", str(reg_path)], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "250"})
+    assert p.returncode == 1 and "[bold]x" in p.stdout and "^[a-z0-9][a-z0-9_-]*$" in p.stdout
