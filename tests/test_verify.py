@@ -5,6 +5,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from registry.errors import InputError
 from registry.store import read_registry, transaction
@@ -157,3 +159,36 @@ def test_table_output_is_literal(reg_path: Path) -> None:
     p = subprocess.run([sys.executable, "-m", "registry", "verify", "--registry", str(reg_path)], capture_output=True, text=True,
                        env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "250"})
     assert p.returncode == 1 and "[bold]x" in p.stdout and "^[a-z0-9][a-z0-9_-]*$" in p.stdout
+
+
+_scalars = st.none() | st.booleans() | st.integers(-5, 30) | st.sampled_from(
+    ["", "x", "../a", "/etc/passwd", "a/b.onnx", "dists_vgg16.onnx", "0" * 64, "fp32", "static", "key", "keyless"]
+)
+_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+    st.sampled_from(["path", "role", "sha256", "size", "name", "mode", "public_key", "inputs", "outputs"]), inner, max_size=3),
+    max_leaves=8)
+_entry = st.dictionaries(
+    st.sampled_from(["id", "kind", "onnx", "sha256", "opset", "smoke", "files", "io", "int8_sha256", "quant_mode",
+                     "sigstore_bundle", "family", "input_conventions", "provenance", "quant_calibration_set"]),
+    _values, max_size=8)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(version=st.sampled_from([0, 1, 2, 3, "2", None]), models=st.lists(_entry | _scalars, max_size=3),
+       signing=st.none() | _values)
+def test_verify_never_crashes(tmp_path: Path, version: object, models: list[object], signing: object) -> None:
+    from registry.errors import Error
+
+    folder = tmp_path / "fuzz"
+    if not folder.exists():  # real artifacts, so the file, graph and sidecar checks run too
+        shutil.copytree(REPO / "model" / "tiny", folder, ignore=shutil.ignore_patterns(".*", "registry.json"))
+    doc: dict[str, object] = {"schema_version": version, "models": models}
+    if signing is not None:
+        doc["signing"] = signing
+    p = folder / "registry.json"
+    p.write_text(json.dumps(doc))
+    try:
+        r = verify_registry(p)
+    except Error:
+        return
+    assert isinstance(r.ok, bool)
