@@ -47,6 +47,30 @@ def parse_size(text: str) -> tuple[int, int]:
         raise UsageError(f"size {text!r}: expected N or HxW") from exc
 
 
+def upstream_sources(entry: dict[str, Any], given: Sequence[str | None], defaults: Sequence[Any],
+                     options: Sequence[str]) -> list[tuple[str, str]]:
+    """(source, sha256) of each upstream file an entry was exported from: given, recorded URL, or the default URL."""
+    from registry.errors import UsageError
+
+    if entry.get("smoke") is True:
+        raise UsageError(f"'{entry['id']}' is a smoke placeholder; export real weights first (tinyreg export ...)")
+    ups = (entry.get("provenance") or {}).get("upstream") or []
+    if len(ups) != len(defaults):
+        raise UsageError(f"'{entry['id']}' records {len(ups)} upstream files, expected {len(defaults)}")
+    out = []
+    for up, g, default, option in zip(ups, given, defaults, options, strict=True):
+        if g:
+            src = g
+        elif up.get("url"):
+            src = str(up["url"])
+        elif up.get("sha256") == default.sha256:
+            src = str(default.url)
+        else:
+            raise UsageError(f"'{entry['id']}' was exported from a local {default.filename}; pass it again with {option} PATH")
+        out.append((src, str(up["sha256"])))
+    return out
+
+
 def run_parity(
     session: Any,
     entry: dict[str, Any],

@@ -11,12 +11,22 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from registry._internal.onnxbuild import GraphBuilder
+from registry.errors import InputError
+from registry.families.base import Upstream
 
 # torchvision vgg16().features conv indices, grouped into the five stages
 # that end at relu1_2, relu2_2, relu3_3, relu4_3, relu5_3.
 VGG16_STAGES: tuple[tuple[int, ...], ...] = ((0, 2), (5, 7), (10, 12, 14), (17, 19, 21), (24, 26, 28))
 VGG16_WIDTHS: tuple[int, ...] = (64, 128, 256, 512, 512)
 VGG16_CONV_INDICES: tuple[int, ...] = tuple(i for s in VGG16_STAGES for i in s)
+
+VGG16 = Upstream(
+    name="vgg16-397923af.pth",
+    url="https://download.pytorch.org/models/vgg16-397923af.pth",
+    sha256="397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
+    license="BSD-3-Clause (torchvision code); ImageNet-trained weights, see the ImageNet terms of access",
+    filename="vgg16-397923af.pth",
+)
 
 
 def state_dict_keys() -> list[str]:
@@ -67,3 +77,21 @@ def conv_relu(gb: GraphBuilder, x: str, state: Mapping[str, np.ndarray], idx: in
     b = gb.const(f"features.{idx}.bias", state[f"features.{idx}.bias"])
     y = gb.op1("Conv", [x, w, b], name=f"conv{idx}", kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1])
     return gb.op1("Relu", [y], name=f"relu{idx + 1}")
+
+
+def load_vgg16(data: bytes) -> dict[str, np.ndarray]:
+    """torchvision-format VGG-16 state dict (pinned bytes) -> ``features.*`` arrays, strict keys."""
+    from registry.families._torchio import torch_load
+
+    sd = torch_load(data, "VGG-16 weights")
+    if not isinstance(sd, dict):
+        raise InputError("VGG-16 weights: expected a state dict")
+    unexpected = sorted(k for k in sd if not str(k).startswith(("features.", "classifier.")))
+    if unexpected:
+        raise InputError(f"VGG-16 weights: unexpected key {unexpected[0]}")
+    state = {k: sd[k].detach().cpu().numpy().astype(np.float32) for k in sd if str(k).startswith("features.")}
+    try:
+        check_state_dict(state)
+    except ValueError as exc:
+        raise InputError(f"VGG-16 weights: {exc}") from exc
+    return state

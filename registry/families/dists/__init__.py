@@ -7,18 +7,12 @@ from typing import Any
 import numpy as np
 
 from registry.families.base import IMAGENET_RGB_CONVENTIONS, Family, QuantPolicy, Upstream, fr_image_io
+from registry.families.vgg import VGG16
 from registry.images import representative_fr_pairs
 
 SMOKE_WIDTHS = (4, 8, 16, 16, 16)
 SMOKE_SEED = 20200101
 
-VGG16 = Upstream(
-    name="vgg16-397923af.pth",
-    url="https://download.pytorch.org/models/vgg16-397923af.pth",
-    sha256="397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
-    license="BSD-3-Clause (torchvision code); ImageNet-trained weights, see the ImageNet terms of access",
-    filename="vgg16-397923af.pth",
-)
 ALPHA_BETA = Upstream(
     name="DISTS weights.pt (alpha, beta)",
     url="https://raw.githubusercontent.com/dingkeyan93/DISTS/master/DISTS_pytorch/weights.pt",

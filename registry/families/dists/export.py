@@ -10,9 +10,10 @@ import numpy as np
 
 from registry.allowlist import check_model, errors_only, load_allowlist
 from registry.errors import CheckFailed, UsageError
-from registry.families.dists import ALPHA_BETA, FAMILY, VGG16
+from registry.families.dists import ALPHA_BETA, FAMILY
 from registry.families.dists.graph import build_dists, normalise_weights
-from registry.families.dists.weights import load_alpha_beta, load_vgg16
+from registry.families.dists.weights import load_alpha_beta
+from registry.families.vgg import VGG16, load_vgg16
 from registry.fetch import fetch_pinned
 from registry.onnx_inspect import inspect_model
 from registry.store import Entry
