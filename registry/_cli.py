@@ -296,14 +296,30 @@ def _family_hook(family: str, which: str) -> Any:
         raise MissingDependency(f"tinyreg {which} {family}", "export") from exc
 
 
+def _weight_options(family: str, fn: Any, **given: Any) -> dict[str, Any]:
+    """The weight options the user gave, refusing those this family's hook does not take."""
+    import inspect
+
+    from registry.errors import UsageError
+
+    accepted = inspect.signature(fn).parameters
+    out = {k: v for k, v in given.items() if v is not None}
+    for k in out:
+        if k not in accepted:
+            raise UsageError(f"--{k.replace('_', '-')} is not an option of the {family} family")
+    return out
+
+
 @app.command("export")
 @command
 def export_cmd(
-    family: Annotated[str, typer.Argument(help="model family (dists)")],
+    family: Annotated[str, typer.Argument(help="model family (dists, lpips)")],
     vgg16: Annotated[str | None, typer.Option("--vgg16", help="VGG-16 state dict: PATH or URL (default: upstream URL)")] = None,
     vgg16_sha256: Annotated[str | None, typer.Option(help="pin for a non-upstream --vgg16 file")] = None,
     alpha_beta: Annotated[str | None, typer.Option("--alpha-beta", help="DISTS weights.pt: PATH or URL")] = None,
     alpha_beta_sha256: Annotated[str | None, typer.Option(help="pin for a non-upstream --alpha-beta file")] = None,
+    lin: Annotated[str | None, typer.Option("--lin", help="LPIPS v0.1 linear layers (vgg.pth): PATH or URL")] = None,
+    lin_sha256: Annotated[str | None, typer.Option(help="pin for a non-upstream --lin file")] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset (17..21); never silently another")] = 17,
     entry_id: Annotated[str | None, typer.Option("--id", help="entry id (default: the family's)")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="download cache (default ~/.cache/tinyreg)")] = None,
@@ -313,14 +329,8 @@ def export_cmd(
     """Export real weights to ONNX and pin the entry (smoke: false)."""
     export = _family_hook(family, "exporter")
     kwargs: dict[str, Any] = {"opset": opset, "entry_id": entry_id, "cache_dir": cache_dir, "progress": sys.stderr.isatty()}
-    if vgg16:
-        kwargs["vgg16"] = vgg16
-    if vgg16_sha256:
-        kwargs["vgg16_sha256"] = vgg16_sha256
-    if alpha_beta:
-        kwargs["alpha_beta"] = alpha_beta
-    if alpha_beta_sha256:
-        kwargs["alpha_beta_sha256"] = alpha_beta_sha256
+    kwargs.update(_weight_options(family, export, vgg16=vgg16, vgg16_sha256=vgg16_sha256, alpha_beta=alpha_beta,
+                                  alpha_beta_sha256=alpha_beta_sha256, lin=lin, lin_sha256=lin_sha256))
     entry = export(_find(registry), **kwargs)
     if as_json:
         _print_json(entry)
@@ -331,10 +341,11 @@ def export_cmd(
 @app.command("parity")
 @command
 def parity_cmd(
-    family: Annotated[str, typer.Argument(help="model family (dists)")],
+    family: Annotated[str, typer.Argument(help="model family (dists, lpips)")],
     entry_id: Annotated[str | None, typer.Option("--id", help="entry id (default: the family's)")] = None,
     vgg16: Annotated[str | None, typer.Option("--vgg16", help="the VGG-16 file the entry was exported from")] = None,
     alpha_beta: Annotated[str | None, typer.Option("--alpha-beta", help="the alpha/beta file it was exported from")] = None,
+    lin: Annotated[str | None, typer.Option("--lin", help="the LPIPS linear layers it was exported from")] = None,
     pairs: Annotated[int, typer.Option(help="image pairs per size")] = 20,
     size: Annotated[list[str] | None, typer.Option(help="N or HxW; repeatable (default 256)")] = None,
     tolerance: Annotated[float, typer.Option(help="max absolute difference")] = 1e-5,
@@ -355,7 +366,8 @@ def parity_cmd(
     hook = _family_hook(family, "parity")
     path = _find(registry)
     entry = read_registry(path).get(entry_id or fam.default_id)
-    reference, ref_name = hook(entry, vgg16=vgg16, alpha_beta=alpha_beta, cache_dir=cache_dir)
+    reference, ref_name = hook(entry, cache_dir=cache_dir,
+                               **_weight_options(family, hook, vgg16=vgg16, alpha_beta=alpha_beta, lin=lin))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         session = load(str(entry["id"]), path)

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from registry._internal.onnxbuild import GraphBuilder
-from registry.families.base import IMAGENET_MEAN, IMAGENET_RGB_CONVENTIONS, IMAGENET_STD, Family, QuantPolicy, fr_image_io
-from registry.families.vgg import VGG16_STAGES, conv_relu, random_vgg, stage_widths
+from registry.families.base import IMAGENET_MEAN, IMAGENET_RGB_CONVENTIONS, IMAGENET_STD, Family, QuantPolicy, Upstream, fr_image_io
+from registry.families.vgg import VGG16, VGG16_STAGES, conv_relu, random_vgg, stage_widths
 from registry.images import representative_fr_pairs
 
 SMOKE_WIDTHS = (4, 8, 16, 16, 16)
@@ -24,6 +24,14 @@ SMOKE_SEED = 20180601
 LPIPS_SHIFT = (-0.030, -0.088, -0.188)
 LPIPS_SCALE = (0.458, 0.448, 0.450)
 EPS = 1e-10
+
+LIN = Upstream(
+    name="LPIPS v0.1 vgg.pth (linear layers)",
+    url="https://raw.githubusercontent.com/richzhang/PerceptualSimilarity/master/lpips/weights/v0.1/vgg.pth",
+    sha256="a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
+    license="BSD-2-Clause",
+    filename="lpips-v0.1-vgg.pth",
+)
 
 OPS = frozenset(
     ("ai.onnx", op)
@@ -97,6 +105,9 @@ FAMILY = Family(
     build_smoke=build_smoke,
     smoke_generator="tinyreg.families.lpips.build_smoke/1",
     quant_accuracy_budget_plcc=0.01,
+    upstream=(VGG16, LIN),
+    exporter="registry.families.lpips.export:export",
+    parity="registry.families.lpips.parity:reference_for_entry",
     quant=QuantPolicy(op_types=("Conv",), node_prefixes=("conv",), rationale=(
         'Only the 13 VGG-16 backbone convolutions are quantised (static QDQ). Channel normalisation, squared '
         'differences, the learned 1x1 linear layers and the spatial means stay fp32.'
