@@ -115,14 +115,18 @@ def load(
     ``verify_signature``: None (default) verifies the entry's bundle when it has
     one and the registry records a signing policy; True requires a valid one.
     """
-    reg = read_registry(find_registry(registry))
-    entry = reg.get(entry_id)
-    data = verified_model_bytes(reg, entry, int8=int8)
-    signed = isinstance(entry.get("sigstore_bundle"), str) and isinstance(reg.doc.get("signing"), dict)
-    if verify_signature or (verify_signature is None and signed):
-        from registry.sign import verify_entry_signature
+    from registry._internal.atomic import shared_lock
 
-        verify_entry_signature(reg, entry)
+    path = find_registry(registry)
+    with shared_lock(path):
+        reg = read_registry(path)
+        entry = reg.get(entry_id)
+        data = verified_model_bytes(reg, entry, int8=int8)
+        signed = isinstance(entry.get("sigstore_bundle"), str) and isinstance(reg.doc.get("signing"), dict)
+        if verify_signature or (verify_signature is None and signed):
+            from registry.sign import verify_entry_signature
+
+            verify_entry_signature(reg, entry)
     if entry.get("smoke") is True:
         warnings.warn(
             f"'{entry_id}' is a SMOKE PLACEHOLDER with random weights; its scores mean nothing",

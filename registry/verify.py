@@ -330,6 +330,13 @@ def _unlisted(ctx: _Ctx) -> None:
 
 def verify_registry(path: str | os.PathLike[str], *, allowlist: str | os.PathLike[str] | None = None) -> Report:
     """Run every check; raises InputError only when the registry itself cannot be read."""
+    from registry._internal.atomic import shared_lock
+
+    with shared_lock(Path(path)):
+        return _verify(path, allowlist)
+
+
+def _verify(path: str | os.PathLike[str], allowlist: str | os.PathLike[str] | None) -> Report:
     reg = read_registry(path)
     report = Report(str(path), reg.schema_version, len(reg.entries))
     ctx = _Ctx(reg, report, load_allowlist(allowlist))

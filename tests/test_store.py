@@ -186,3 +186,25 @@ def test_merge_and_dump_properties(rows: list[dict[str, object]], update: dict[s
     assert dumps_registry(json.loads(out)) == out  # stable
     ids = [m["id"] for m in json.loads(out)["models"]]
     assert ids == sorted(ids) and len(ids) == len(set(ids))
+
+
+def test_readers_wait_for_a_writer(reg_path: Path) -> None:
+    import threading
+
+    from registry._internal.atomic import file_lock
+    from registry.verify import verify_registry
+
+    held = threading.Event()
+
+    def writer() -> None:
+        with file_lock(reg_path):
+            held.set()
+            time.sleep(0.6)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    held.wait(5)
+    start = time.perf_counter()
+    assert verify_registry(reg_path).ok
+    assert time.perf_counter() - start >= 0.4  # verify waited for the writer's lock
+    t.join()

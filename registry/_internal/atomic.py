@@ -64,3 +64,26 @@ def file_lock(target: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+
+@contextlib.contextmanager
+def shared_lock(target: Path) -> Iterator[None]:
+    """Shared lock for readers, so a writer's multi-file update is never seen half done.
+
+    Readers never create the lock file (a read-only registry stays untouched); where
+    no writer has ever run, there is nothing to wait for.
+    """
+    lock_path = target.parent / f".{target.name}.lock"
+    try:
+        fd = os.open(lock_path, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
