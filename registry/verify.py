@@ -204,7 +204,7 @@ def _check_entry(ctx: _Ctx, entry: Entry) -> None:
     eid = str(entry.get("id", "?"))
     reg = ctx.reg
     onnx_rel = entry.get("onnx")
-    if not isinstance(onnx_rel, str):
+    if not isinstance(onnx_rel, str) or not isinstance(entry.get("id"), str):
         return  # schema findings already say so
     pins = _pins(entry)
     if not reg.is_legacy:

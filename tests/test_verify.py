@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -173,7 +174,8 @@ _entry = st.dictionaries(
     _values, max_size=8)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=int(os.environ.get("TINYREG_FUZZ_EXAMPLES", "300")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(version=st.sampled_from([0, 1, 2, 3, "2", None]), models=st.lists(_entry | _scalars, max_size=3),
        signing=st.none() | _values)
 def test_verify_never_crashes(tmp_path: Path, version: object, models: list[object], signing: object) -> None:
