@@ -12,7 +12,10 @@ from registry.store import read_registry, transaction
 def pin(registry_path: Path, entry_id: str | None, *, check: bool = False) -> dict[str, list[str]]:
     """Entry id -> fields that changed (or would change with ``check``)."""
     if check:
+        from registry.schema import require_valid_registry
+
         reg = read_registry(registry_path)
+        require_valid_registry(reg.doc, str(registry_path))
         ids = [entry_id] if entry_id else reg.ids()
         out: dict[str, list[str]] = {}
         for eid in ids:

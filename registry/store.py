@@ -149,14 +149,15 @@ def transaction(path: Path) -> Iterator[Registry]:
     and each re-reads under it, so neither loses the other's rows. If the body
     raises, nothing is written.
     """
+    from registry import schema
+
     with file_lock(path):
         reg = read_registry(path)
+        schema.require_valid_registry(reg.doc, str(path))  # never build on a broken registry
         before = dumps_registry(reg.doc)
         yield reg
         after = dumps_registry(reg.doc)
         if after != before:
-            from registry import schema
-
             schema.require_valid_registry(reg.doc, str(path))
             write_atomic(path, after)
 
