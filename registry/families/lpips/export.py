@@ -8,13 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from registry.allowlist import check_model, errors_only, load_allowlist
-from registry.errors import CheckFailed, InputError, UsageError
+from registry.errors import InputError
+from registry.export import check_opset, upstream_metadata, upstream_record, write_export
 from registry.families._torchio import torch_load
 from registry.families.lpips import FAMILY, LIN, build_lpips
 from registry.families.vgg import VGG16, load_vgg16, stage_widths
-from registry.fetch import fetch_pinned, is_url
-from registry.onnx_inspect import inspect_model
+from registry.fetch import fetch_pinned
 from registry.store import Entry
 
 EXPORTER = "tinyreg.families.lpips.export/1"
@@ -49,17 +48,7 @@ def load_weights(vgg16: str, vgg16_sha256: str, lin: str, lin_sha256: str, *, ca
     lin_bytes = fetch_pinned(lin, lin_sha256, LIN.filename, cache_dir=cache_dir, progress=progress)
     lins = load_lins(lin_bytes, stage_widths(state))
 
-    def up(u: Any, source: str, sha: str) -> dict[str, Any]:
-        official = sha.lower() == u.sha256
-        rec = {"name": u.name if official else f"{u.name} (user-pinned, not the upstream file)",
-               "sha256": sha.lower(), "license": u.license, "official": official}
-        if is_url(source):
-            rec["url"] = source
-        elif official:
-            rec["url"] = u.url
-        return rec
-
-    return Weights(state, lins, lin_bytes, [up(VGG16, vgg16, vgg16_sha256), up(LIN, lin, lin_sha256)])
+    return Weights(state, lins, lin_bytes, [upstream_record(VGG16, vgg16, vgg16_sha256), upstream_record(LIN, lin, lin_sha256)])
 
 
 def export(
@@ -74,37 +63,8 @@ def export(
     cache_dir: Path | None = None,
     progress: bool = True,
 ) -> Entry:
-    from registry._internal.onnxbuild import SUPPORTED_OPSETS
-    from registry.entries import write_entry
-    from registry.smoke import tool_versions
-
-    if opset not in SUPPORTED_OPSETS:
-        raise UsageError(f"opset {opset} is not supported by the LPIPS exporter (supported: {', '.join(map(str, SUPPORTED_OPSETS))})")
+    check_opset(opset, "LPIPS")
     w = load_weights(vgg16, vgg16_sha256, lin, lin_sha256, cache_dir=cache_dir, progress=progress)
-    meta = {"tinyreg.family": "lpips", "tinyreg.smoke": "false"}
-    for i, u in enumerate(w.upstream):
-        meta[f"tinyreg.upstream.{i}.sha256"] = u["sha256"]
-    model = build_lpips(w.state, w.lins, opset=opset, doc="LPIPS v0.1 (Zhang et al., CVPR 2018), VGG-16 backbone.", metadata=meta)
-    info = inspect_model(model)
-    if info.opset != opset:
-        raise CheckFailed(f"exporter produced opset {info.opset}, asked for {opset}")
-    if info.op_set() != set(FAMILY.ops):
-        raise CheckFailed("exported op set differs from the family's declared op set")
-    bad = errors_only(check_model(info, load_allowlist(), "fp32"))
-    if bad:
-        raise CheckFailed(f"exported graph breaks the op allowlist: {bad[0]}")
-    eid = entry_id or FAMILY.default_id
-    onnx_rel = f"{eid}.onnx"
-    official = all(u["official"] for u in w.upstream)
-    fields: dict[str, Any] = {
-        "id": eid, "kind": FAMILY.kind, "family": FAMILY.name, "onnx": onnx_rel, "smoke": False, "placeholder_for": None,
-        "opset": opset,
-        "description": f"{FAMILY.title}: {FAMILY.score_convention}."
-        + ("" if official else " Built from user-pinned weights, not the upstream files."),
-        "notes": f"{FAMILY.description} Reference: {FAMILY.reference}",
-        "license": FAMILY.license, "license_url": FAMILY.license_url, "license_notes": FAMILY.license_notes,
-        "quant_accuracy_budget_plcc": FAMILY.quant_accuracy_budget_plcc,
-        "io": info.io_json(), "input_conventions": FAMILY.input_conventions,
-        "provenance": {"exporter": EXPORTER, "tools": tool_versions("torch", "onnx", "numpy"), "upstream": w.upstream},
-    }
-    return write_entry(registry_path, fields, {onnx_rel: model.SerializeToString()})
+    model = build_lpips(w.state, w.lins, opset=opset, doc="LPIPS v0.1 (Zhang et al., CVPR 2018), VGG-16 backbone.",
+                        metadata=upstream_metadata("lpips", w.upstream))
+    return write_export(registry_path, FAMILY, model, w.upstream, opset=opset, entry_id=entry_id, exporter=EXPORTER)
