@@ -34,6 +34,23 @@ def sidecar_doc(entry: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def family_fields(fam: Any, entry_id: str, io: dict[str, Any]) -> dict[str, Any]:
+    """Fields every entry of a family carries, placeholder or real (the caller adds the rest)."""
+    return {
+        "id": entry_id,
+        "kind": fam.kind,
+        "family": fam.name,
+        "onnx": f"{entry_id}.onnx",
+        "notes": f"{fam.description} Reference: {fam.reference}",
+        "license": fam.license,
+        "license_url": fam.license_url,
+        "license_notes": fam.license_notes,
+        "quant_accuracy_budget_plcc": fam.quant_accuracy_budget_plcc,
+        "io": io,
+        "input_conventions": fam.input_conventions,
+    }
+
+
 def _check_replace(reg: Registry, fields: Mapping[str, Any], force: bool) -> None:
     old = reg.find(str(fields["id"]))
     if old is not None and fields.get("smoke") is True and old.get("smoke") is not True and not force:
@@ -41,6 +58,14 @@ def _check_replace(reg: Registry, fields: Mapping[str, Any], force: bool) -> Non
             f"entry '{fields['id']}' holds a real (non-smoke) model; refusing to replace it with a "
             "smoke placeholder (use --force)"
         )
+
+
+def set_file_pin(entry: Entry, rel: str, role: str, data: bytes) -> None:
+    """Pin ``data`` (the bytes just written to ``rel``) in the entry's files, replacing any pin of that path."""
+    d = sha256_bytes(data)
+    files = [f for f in entry.get("files", []) if f.get("path") != rel]
+    files.append({"path": rel, "role": role, "sha256": d.sha256, "size": d.size})
+    entry["files"] = sorted(files, key=lambda f: str(f["path"]))
 
 
 def refresh_entry(reg: Registry, entry_id: str) -> Entry:
@@ -52,10 +77,7 @@ def refresh_entry(reg: Registry, entry_id: str) -> Entry:
         side = sidecar_rel(str(entry["onnx"]))
         data = dumps_json(sidecar_doc(entry))
         write_atomic(confine(root, side, what="sidecar"), data)
-        d = sha256_bytes(data)
-        files = [f for f in entry.get("files", []) if f.get("path") != side]
-        files.append({"path": side, "role": "sidecar", "sha256": d.sha256, "size": d.size})
-        entry["files"] = sorted(files, key=lambda f: str(f["path"]))
+        set_file_pin(entry, side, "sidecar", data)
     if not reg.is_legacy:
         write_card(root, entry)
     return entry

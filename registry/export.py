@@ -46,7 +46,7 @@ def write_export(
     import onnx
 
     from registry.allowlist import check_model, errors_only, load_allowlist
-    from registry.entries import write_entry
+    from registry.entries import family_fields, write_entry
     from registry.onnx_inspect import inspect_model
     from registry.smoke import tool_versions
 
@@ -59,26 +59,14 @@ def write_export(
     if bad:
         raise CheckFailed(f"exported graph breaks the op allowlist: {bad[0]}")
     onnx.checker.check_model(model)
-    eid = entry_id or fam.default_id
-    onnx_rel = f"{eid}.onnx"
     official = all(u["official"] for u in upstream)
     fields: dict[str, Any] = {
-        "id": eid,
-        "kind": fam.kind,
-        "family": fam.name,
-        "onnx": onnx_rel,
+        **family_fields(fam, entry_id or fam.default_id, info.io_json()),
         "smoke": False,
         "placeholder_for": None,
         "opset": opset,
         "description": f"{fam.title}: {fam.score_convention}."
         + ("" if official else " Built from user-pinned weights, not the upstream files."),
-        "notes": f"{fam.description} Reference: {fam.reference}",
-        "license": fam.license,
-        "license_url": fam.license_url,
-        "license_notes": fam.license_notes,
-        "quant_accuracy_budget_plcc": fam.quant_accuracy_budget_plcc,
-        "io": info.io_json(),
-        "input_conventions": fam.input_conventions,
         "provenance": {"exporter": exporter, "tools": tool_versions("torch", "onnx", "numpy"), "upstream": upstream},
     }
-    return write_entry(registry_path, fields, {onnx_rel: model.SerializeToString()})
+    return write_entry(registry_path, fields, {fields["onnx"]: model.SerializeToString()})

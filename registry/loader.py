@@ -23,8 +23,11 @@ def _pinned_files(entry: Entry) -> dict[str, dict[str, Any]]:
     return {f["path"]: f for f in entry.get("files") or [] if isinstance(f, dict) and "path" in f}
 
 
-def verified_model_bytes(reg: Registry, entry: Entry, *, int8: bool = False) -> bytes:
-    """Model bytes with every external tensor inlined, all read once and checked against pins."""
+def verified_model_bytes(reg: Registry, entry: Entry, *, int8: bool = False, digests: dict[str, str] | None = None) -> bytes:
+    """Model bytes with every external tensor inlined, all read once and checked against pins.
+
+    ``digests`` (if given) receives path -> sha256 of every file read, so later checks need not hash again.
+    """
     root = reg.root
     if int8:
         rel = int8_rel(str(entry["onnx"]))
@@ -37,6 +40,8 @@ def verified_model_bytes(reg: Registry, entry: Entry, *, int8: bool = False) -> 
     pinned = _pinned_files(entry)
     size = pinned.get(rel, {}).get("size")
     data = read_pinned(confine(root, rel, what="onnx"), str(want), size)
+    if digests is not None:
+        digests[rel] = str(want).lower()
     model = parse_model(data, rel)
     import onnx
 
@@ -56,6 +61,8 @@ def verified_model_bytes(reg: Registry, entry: Entry, *, int8: bool = False) -> 
                     f"{ext_rel}: external data of '{entry['id']}' is not pinned in the registry; refusing to load"
                 )
             blobs[ext_rel] = read_pinned(confine(root, ext_rel, what="external data"), pin["sha256"], pin.get("size"))
+            if digests is not None:
+                digests[ext_rel] = str(pin["sha256"]).lower()
         blob = blobs[ext_rel]
         offset = int(kv.get("offset", "0") or 0)
         length = int(kv["length"]) if kv.get("length") else len(blob) - offset
@@ -121,12 +128,13 @@ def load(
     with shared_lock(path):
         reg = read_registry(path)
         entry = reg.get(entry_id)
-        data = verified_model_bytes(reg, entry, int8=int8)
+        digests: dict[str, str] = {}
+        data = verified_model_bytes(reg, entry, int8=int8, digests=digests)
         signed = isinstance(entry.get("sigstore_bundle"), str) and isinstance(reg.doc.get("signing"), dict)
         if verify_signature or (verify_signature is None and signed):
             from registry.sign import verify_entry_signature
 
-            verify_entry_signature(reg, entry)
+            verify_entry_signature(reg, entry, digests=digests)
     if entry.get("smoke") is True:
         warnings.warn(
             f"'{entry_id}' is a SMOKE PLACEHOLDER with random weights; its scores mean nothing",

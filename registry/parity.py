@@ -47,6 +47,17 @@ def parse_size(text: str) -> tuple[int, int]:
         raise UsageError(f"size {text!r}: expected N or HxW") from exc
 
 
+def reference_name(call: str, package: str) -> str:
+    """``call (package version)`` for the parity record."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version(package)
+    except metadata.PackageNotFoundError:
+        version = "?"
+    return f"{call} ({package} {version})"
+
+
 def upstream_sources(entry: dict[str, Any], given: Sequence[str | None], defaults: Sequence[Any],
                      options: Sequence[str]) -> list[tuple[str, str]]:
     """(source, sha256) of each upstream file an entry was exported from: given, recorded URL, or the default URL."""

@@ -144,7 +144,7 @@ def quantize_entry(
     from registry.entries import write_entry
     from registry.loader import verified_model_bytes
     from registry.onnx_inspect import inspect_bytes
-    from registry.quant_gate import run_gate
+    from registry.quant_gate import Gate
     from registry.smoke import tool_versions
 
     path = find_registry(registry)
@@ -160,6 +160,7 @@ def quantize_entry(
     fp32 = verified_model_bytes(reg, entry)
     conv = entry["input_conventions"]
     calib = calibration_pairs(fam, pol, calibration_dir, pol.calibration_size)
+    gate = Gate.prepare(reg, entry, seed=gate_seed, fp32_bytes=fp32)  # inputs and fp32 scores once for all candidates
     modes = [mode] if mode else ["static", "dynamic"]
     tried: list[dict[str, Any]] = []
     allow = load_allowlist()
@@ -168,7 +169,7 @@ def quantize_entry(
         bad = errors_only(check_model(inspect_bytes(q, "int8"), allow, "int8"))
         if bad:
             raise CheckFailed(f"{m} int8 graph breaks the int8 allowlist profile: {bad[0]}")
-        res = run_gate(reg, entry, seed=gate_seed, int8_bytes=q, mode=m)
+        res = gate.judge(q, m)
         tried.append(res.as_json())
         if res.passed:
             break

@@ -119,6 +119,56 @@ def representative_feeds(entry: Entry, n: int, sizes: Sequence[tuple[int, int]],
     return feeds
 
 
+@dataclass
+class Gate:
+    """Representative inputs and fp32 scores of one entry, computed once, against which int8 candidates are judged."""
+
+    entry: Entry
+    budget: float
+    seed: int
+    sizes: list[tuple[int, int]]
+    feeds: list[dict[str, np.ndarray]]
+    fp32_scores: np.ndarray
+
+    @classmethod
+    def prepare(
+        cls,
+        reg: Registry,
+        entry: Entry,
+        *,
+        seed: int = 0,
+        pairs: int | None = None,
+        sizes: Sequence[tuple[int, int]] | None = None,
+        fp32_bytes: bytes | None = None,
+    ) -> Gate:
+        from registry.families import get_family
+        from registry.loader import verified_model_bytes
+
+        budget = entry.get("quant_accuracy_budget_plcc")
+        if not isinstance(budget, (int, float)):
+            raise UsageError(f"entry '{entry['id']}' has no quant_accuracy_budget_plcc")
+        fam = get_family(str(entry.get("family"))) if isinstance(entry.get("family"), str) else None
+        pol = fam.quant if fam else None
+        n = pairs or (pol.gate_pairs if pol else 48)
+        sz = list(sizes or (pol.gate_sizes if pol else ((96, 96),)))
+        feeds = representative_feeds(entry, n, sz, seed)
+        fp32 = fp32_bytes if fp32_bytes is not None else verified_model_bytes(reg, entry)
+        return cls(entry, float(budget), seed, sz, feeds, scores(_session(fp32), feeds))
+
+    def judge(self, int8_bytes: bytes, mode: str | None = None) -> GateResult:
+        stats = compare(self.fp32_scores, scores(_session(int8_bytes), self.feeds), self.budget, np.random.default_rng(self.seed))
+        return GateResult(entry=str(self.entry["id"]), mode=mode or self.entry.get("quant_mode"), samples=len(self.feeds),
+                          sizes=[f"{h}x{w}" for h, w in self.sizes], seed=self.seed, budget=self.budget, **stats)
+
+
+def _session(model: bytes) -> Any:
+    import onnxruntime as ort
+
+    from registry.loader import default_session_options
+
+    return ort.InferenceSession(model, default_session_options(), providers=["CPUExecutionProvider"])
+
+
 def run_gate(
     reg: Registry,
     entry: Entry,
@@ -130,23 +180,7 @@ def run_gate(
     mode: str | None = None,
 ) -> GateResult:
     """Gate an entry's pinned int8 sibling (or candidate ``int8_bytes``) against its fp32 model."""
-    import onnxruntime as ort
-
-    from registry.families import get_family
     from registry.loader import verified_model_bytes
 
-    budget = entry.get("quant_accuracy_budget_plcc")
-    if not isinstance(budget, (int, float)):
-        raise UsageError(f"entry '{entry['id']}' has no quant_accuracy_budget_plcc")
-    fam = get_family(str(entry.get("family"))) if isinstance(entry.get("family"), str) else None
-    pol = fam.quant if fam else None
-    n = pairs or (pol.gate_pairs if pol else 48)
-    sz = list(sizes or (pol.gate_sizes if pol else ((96, 96),)))
-    feeds = representative_feeds(entry, n, sz, seed)
-    so = ort.SessionOptions()
-    s32 = ort.InferenceSession(verified_model_bytes(reg, entry), so, providers=["CPUExecutionProvider"])
-    q = int8_bytes if int8_bytes is not None else verified_model_bytes(reg, entry, int8=True)
-    s8 = ort.InferenceSession(q, so, providers=["CPUExecutionProvider"])
-    stats = compare(scores(s32, feeds), scores(s8, feeds), float(budget), np.random.default_rng(seed))
-    return GateResult(entry=str(entry["id"]), mode=mode or entry.get("quant_mode"), samples=len(feeds),
-                      sizes=[f"{h}x{w}" for h, w in sz], seed=seed, budget=float(budget), **stats)
+    gate = Gate.prepare(reg, entry, seed=seed, pairs=pairs, sizes=sizes)
+    return gate.judge(int8_bytes if int8_bytes is not None else verified_model_bytes(reg, entry, int8=True), mode)

@@ -148,7 +148,8 @@ def sign_entries(
     trust_config: Path | None = None,
 ) -> list[str]:
     """Sign one entry (or all with ``entry_id=None``); returns the bundle paths written."""
-    from registry.entries import refresh_entry
+    from registry.card import write_card
+    from registry.entries import set_file_pin
 
     written = []
     with transaction(registry_path) as reg:
@@ -187,10 +188,13 @@ def sign_entries(
         for e in entries:
             rel = bundle_rel(e)
             bundle = do_sign(build_statement(e))
-            verify_entry_bundle(reg, e, bundle, rel)  # a bundle that would not verify is never written
+            # the pins were just checked against the files, so their digests stand for the bytes on disk
+            digests = {str(f["path"]): str(f["sha256"]) for f in signed_files(e)}
+            verify_entry_bundle(reg, e, bundle, rel, digests)  # a bundle that would not verify is never written
             write_atomic(confine(reg.root, rel, what="sigstore_bundle"), bundle)
             e["sigstore_bundle"] = rel
-            refresh_entry(reg, str(e["id"]))
+            set_file_pin(e, rel, "signature", bundle)
+            write_card(reg.root, e)
             written.append(rel)
     return written
 

@@ -35,33 +35,20 @@ def add_smoke(
     registry_path: Path, family_name: str, *, entry_id: str | None = None, opset: int = 17, force: bool = False
 ) -> Entry:
     """``tinyreg add FAMILY``: write the placeholder, its sidecar, entry and card."""
-    from registry.entries import write_entry
+    from registry.entries import family_fields, write_entry
 
     fam = get_family(family_name)
     eid = entry_id or fam.default_id
     model = fam.build_smoke(opset)
-    data = model.SerializeToString()
-    info = inspect_model(model)
-    onnx_rel = f"{eid}.onnx"
     fields: dict[str, Any] = {
-        "id": eid,
-        "kind": fam.kind,
-        "family": fam.name,
-        "onnx": onnx_rel,
+        **family_fields(fam, eid, inspect_model(model).io_json()),
         "smoke": True,
         "placeholder_for": fam.placeholder_for,
         "description": f"SMOKE PLACEHOLDER for {fam.title}: seeded random weights, real I/O contract and op set.",
-        "notes": f"{fam.description} Reference: {fam.reference}",
-        "license": fam.license,
-        "license_url": fam.license_url,
-        "license_notes": fam.license_notes,
-        "quant_accuracy_budget_plcc": fam.quant_accuracy_budget_plcc,
-        "io": info.io_json(),
-        "input_conventions": fam.input_conventions,
         "provenance": {
             "generator": fam.smoke_generator,
             "seed": fam.smoke_seed,
             "tools": tool_versions("onnx", "numpy"),
         },
     }
-    return write_entry(registry_path, fields, {onnx_rel: data}, force=force)
+    return write_entry(registry_path, fields, {fields["onnx"]: model.SerializeToString()}, force=force)

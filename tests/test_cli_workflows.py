@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -19,7 +17,6 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_add_quantize_trust_sign_verify(tmp_path: Path) -> None:
-    pytest.importorskip("cryptography")
     from tests.test_sign import keypair
 
     assert run("init", ".", cwd=tmp_path).returncode == 0
@@ -46,7 +43,6 @@ def test_add_quantize_trust_sign_verify(tmp_path: Path) -> None:
 
 
 def test_export_and_parity_cli(tmp_path: Path) -> None:
-    pytest.importorskip("torch")
     from tests.dists_fixtures import alpha_beta_path, write_random_vgg
 
     vgg = tmp_path / "vgg.pth"

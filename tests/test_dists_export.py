@@ -8,22 +8,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch", reason="the 'export' extra (torch==2.13.0) is installed by make test")
-
-from registry.errors import InputError, IntegrityError, UsageError  # noqa: E402
-from registry.families.dists import ALPHA_BETA, FAMILY  # noqa: E402
-from registry.families.dists.export import export, load_weights  # noqa: E402
-from registry.families.dists.parity import reference_for_entry  # noqa: E402
-from registry.families.dists.port import DISTS as PortDISTS  # noqa: E402
-from registry.families.dists.reference import reference_model, reference_score  # noqa: E402
-from registry.loader import load  # noqa: E402
-from registry.onnx_inspect import inspect_bytes  # noqa: E402
-from registry.parity import run_parity  # noqa: E402
-from registry.smoke import add_smoke  # noqa: E402
-from registry.store import init_registry, read_registry  # noqa: E402
-from registry.verify import verify_registry  # noqa: E402
-from tests.dists_fixtures import alpha_beta_path, reference_inputs, write_random_vgg  # noqa: E402
+from registry.errors import InputError, IntegrityError, UsageError
+from registry.families.dists import ALPHA_BETA, FAMILY
+from registry.families.dists.export import export, load_weights
+from registry.families.dists.parity import reference_for_entry
+from registry.families.dists.port import DISTS as PortDISTS
+from registry.families.dists.reference import reference_model, reference_score
+from registry.loader import load
+from registry.onnx_inspect import inspect_bytes
+from registry.parity import run_parity
+from registry.smoke import add_smoke
+from registry.store import init_registry, read_registry
+from registry.verify import verify_registry
+from tests.dists_fixtures import alpha_beta_path, reference_inputs, write_random_vgg
 
 
 @pytest.fixture(scope="module")

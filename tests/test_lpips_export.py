@@ -4,19 +4,18 @@ import hashlib
 from pathlib import Path
 
 import pytest
+import torch
 
-torch = pytest.importorskip("torch", reason="the 'export' extra (torch==2.13.0) is installed by make test")
-
-from registry.errors import InputError  # noqa: E402
-from registry.families.lpips import FAMILY, LIN  # noqa: E402
-from registry.families.lpips.export import export, load_weights  # noqa: E402
-from registry.families.lpips.parity import reference_for_entry  # noqa: E402
-from registry.loader import load  # noqa: E402
-from registry.onnx_inspect import inspect_bytes  # noqa: E402
-from registry.parity import run_parity  # noqa: E402
-from registry.store import init_registry, read_registry  # noqa: E402
-from registry.verify import verify_registry  # noqa: E402
-from tests.dists_fixtures import write_random_vgg  # noqa: E402
+from registry.errors import InputError
+from registry.families.lpips import FAMILY, LIN
+from registry.families.lpips.export import export, load_weights
+from registry.families.lpips.parity import reference_for_entry
+from registry.loader import load
+from registry.onnx_inspect import inspect_bytes
+from registry.parity import run_parity
+from registry.store import init_registry, read_registry
+from registry.verify import verify_registry
+from tests.dists_fixtures import write_random_vgg
 
 
 def lin_path() -> Path:

@@ -87,23 +87,26 @@ def test_falls_back_to_dynamic(reg_path: Path) -> None:
 
 def test_verdict_identical_for_ten_seeds(shipped_copy: Path, tmp_path: Path) -> None:
     """A good int8 passes at every seed, a destroyed one fails at every seed."""
-    reg = read_registry(shipped_copy)
-    e = reg.get("dists_vgg16")
-    good = [run_gate(reg, e, seed=s).passed for s in range(10)]
-    assert good == [True] * 10
-    # naive static quantisation of every op (what the family forbids)
+    from registry.families import get_family
     from registry.families.base import QuantPolicy
     from registry.quant import calibration_pairs
+    from registry.quant_gate import Gate
 
+    reg = read_registry(shipped_copy)
+    e = reg.get("dists_vgg16")
+    # naive static quantisation of every op (what the family forbids)
     fam_all = QuantPolicy(op_types=("Conv", "Mul", "Add", "Sub", "Div", "ReduceMean", "Sqrt"), node_prefixes=("",), rationale="")
-    from registry.families import get_family
-
     fam = get_family("dists")
     assert fam.quant is not None
     calib = calibration_pairs(fam, fam.quant, None, fam.quant.calibration_size)
     bad = quantize_bytes(verified_model_bytes(reg, e), "static", fam_all, calib, e["input_conventions"])
-    verdicts = [run_gate(reg, e, seed=s, int8_bytes=bad).passed for s in range(10)]
-    assert verdicts == [False] * 10
+    good = verified_model_bytes(reg, e, int8=True)
+    verdicts = []
+    for seed in range(10):
+        gate = Gate.prepare(reg, e, seed=seed)
+        verdicts.append((gate.judge(good).passed, gate.judge(bad).passed))
+    assert verdicts == [(True, False)] * 10
+    assert run_gate(reg, e, seed=3).passed  # the one-call form agrees
 
 
 def test_gate_statistics() -> None:

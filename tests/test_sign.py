@@ -6,8 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("sigstore", reason="the 'sign' extra (sigstore) is installed by make test")
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -18,7 +16,7 @@ from registry.sign import set_policy, sign_entries, verify_bundle, verify_entry_
 from registry.smoke import add_smoke
 from registry.store import read_registry, transaction
 from registry.verify import verify_registry
-from tests.conftest import SIGSTORE
+from tests.conftest import SIGSTORE, require_fixture
 
 GH = "https://token.actions.githubusercontent.com"
 GHO = "https://github.com/login/oauth"
@@ -155,8 +153,7 @@ def test_keyless_policy_rejects_key_bundle_and_needs_token(signed: tuple[Path, P
 
 
 def _fixture_bundles() -> None:
-    if not SIGSTORE.is_dir():
-        pytest.skip(f"missing fixture folder {SIGSTORE}")
+    require_fixture(SIGSTORE)
 
 
 @pytest.mark.parametrize(("artifact", "bundle", "instance", "identity", "issuer"), FIXTURES)

@@ -52,18 +52,26 @@ def write_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
 
 
 @contextlib.contextmanager
-def file_lock(target: Path) -> Iterator[None]:
-    """Exclusive advisory lock next to ``target`` (``.<name>.lock``)."""
-    lock_path = target.parent / f".{target.name}.lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+def _flocked(fd: int, operation: int) -> Iterator[None]:
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, operation)
         yield
     finally:
         try:
             fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
+
+
+def _lock_path(target: Path) -> Path:
+    return target.parent / f".{target.name}.lock"
+
+
+@contextlib.contextmanager
+def file_lock(target: Path) -> Iterator[None]:
+    """Exclusive advisory lock next to ``target`` (``.<name>.lock``), for writers."""
+    with _flocked(os.open(_lock_path(target), os.O_RDWR | os.O_CREAT, 0o644), fcntl.LOCK_EX):
+        yield
 
 
 @contextlib.contextmanager
@@ -73,17 +81,10 @@ def shared_lock(target: Path) -> Iterator[None]:
     Readers never create the lock file (a read-only registry stays untouched); where
     no writer has ever run, there is nothing to wait for.
     """
-    lock_path = target.parent / f".{target.name}.lock"
     try:
-        fd = os.open(lock_path, os.O_RDONLY)
+        fd = os.open(_lock_path(target), os.O_RDONLY)
     except OSError:
         yield
         return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
+    with _flocked(fd, fcntl.LOCK_SH):
         yield
-    finally:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)

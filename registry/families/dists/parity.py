@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from importlib import metadata
+import functools
 from pathlib import Path
 from typing import Any
 
 from registry.families.dists import ALPHA_BETA
 from registry.families.vgg import VGG16
-from registry.parity import ReferenceScorer, upstream_sources
+from registry.parity import ReferenceScorer, reference_name, upstream_sources
 
 
 def reference_for_entry(
@@ -22,12 +22,4 @@ def reference_for_entry(
 
     w = load_weights(v_src, v_sha, ab_src, ab_sha, cache_dir=cache_dir)
     model = reference_model(w.state, w.alpha, w.beta)
-
-    def score(ref01: Any, dist01: Any) -> float:
-        return reference_score(model, ref01, dist01)
-
-    try:
-        ver = metadata.version("dists-pytorch")
-    except metadata.PackageNotFoundError:
-        ver = "?"
-    return score, f"DISTS_pytorch.DISTS (dists-pytorch {ver})"
+    return functools.partial(reference_score, model), reference_name("DISTS_pytorch.DISTS", "dists-pytorch")
