@@ -80,18 +80,12 @@ def compute_pins(reg: Registry, entry: Entry) -> dict[str, Any]:
     if reg.is_legacy:
         return fields
     fields["size"] = pins[0].size
-    side = sidecar_rel(rel)
-    if (root / side).exists():
-        s = sha256_file(confine(root, side, what="sidecar"))
-        pins.append(FilePin(side, "sidecar", s.sha256, s.size))
-    calib = entry.get("quant_calibration_set")
-    if isinstance(calib, str):
-        c = sha256_file(confine(root, calib, what="calibration set"))
-        pins.append(FilePin(calib, "calibration", c.sha256, c.size))
-    bundle = entry.get("sigstore_bundle")
-    if isinstance(bundle, str) and (root / bundle).exists():
-        b = sha256_file(confine(root, bundle, what="signature bundle"))
-        pins.append(FilePin(bundle, "signature", b.sha256, b.size))
+    calib, bundle = entry.get("quant_calibration_set"), entry.get("sigstore_bundle")
+    # (path, role, pinned even when absent: a missing calibration set is an error, a missing sidecar or bundle is not pinned)
+    for other, role, required in ((sidecar_rel(rel), "sidecar", False), (calib, "calibration", True), (bundle, "signature", False)):
+        if isinstance(other, str) and (required or (root / other).exists()):
+            d = sha256_file(confine(root, other, what=role))
+            pins.append(FilePin(other, role, d.sha256, d.size))
     fields["files"] = [p.as_json() for p in sorted(pins, key=lambda p: p.path)]
     return fields
 
