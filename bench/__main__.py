@@ -46,7 +46,7 @@ def bench_cli() -> dict[str, Any]:
 
 
 def bench_hash(size_mib: int = 512) -> dict[str, Any]:
-    from registry.hashing import sha256_file
+    from registry._internal.hashing import sha256_file
 
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "blob"

@@ -24,7 +24,7 @@ def main() -> None:
     if kind.startswith("ort"):
         import onnxruntime as ort
 
-        from registry.loader import default_session_options
+        from registry.runtime.loader import default_session_options
 
         so = default_session_options(int(sys.argv[6]) if len(sys.argv) > 6 else 0)
         with open(sys.argv[5], "rb") as fh:

@@ -11,8 +11,8 @@ def bench_quant(workdir: Path, threads: int = 0) -> dict[str, Any]:
     from bench.__main__ import _worker
     from registry.families.dists.export import export
     from registry.families.dists.reference import installed_alpha_beta
-    from registry.quant import quantize_entry
-    from registry.store import init_registry
+    from registry.quant.quantize import quantize_entry
+    from registry.store.document import init_registry
 
     vgg = workdir / "vgg16_random.pth"
     ab = installed_alpha_beta()

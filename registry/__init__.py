@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from registry.loader import load as load
+    from registry.runtime.loader import load as load
 
 __all__ = ["__version__", "load"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "load":
-        from registry.loader import load
+        from registry.runtime.loader import load
 
         return load
     raise AttributeError(name)

@@ -1,3 +1,3 @@
-from registry._cli import main
+from registry.cli import main
 
 main()

@@ -9,14 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from registry.allowlist import Allowlist, check_model, load_allowlist
+from registry._internal.hashing import sha256_bytes
+from registry._internal.paths import confine
 from registry.errors import Error, InputError
-from registry.hashing import sha256_bytes
-from registry.onnx_inspect import ModelInfo, inspect_bytes
-from registry.paths import confine
-from registry.pin import card_rel, int8_rel, sidecar_rel
-from registry.schema import schema_errors
-from registry.store import REGISTRY_NAME, Entry, Registry, read_registry
+from registry.onnx.allowlist import Allowlist, check_model, load_allowlist
+from registry.onnx.inspect import ModelInfo, inspect_bytes
+from registry.store.document import REGISTRY_NAME, Entry, Registry, read_registry
+from registry.store.pins import card_rel, int8_rel, sidecar_rel
+from registry.store.schema import schema_errors
 
 ERROR = "error"
 WARNING = "warning"
@@ -254,7 +254,7 @@ def _check_entry(ctx: _Ctx, entry: Entry) -> None:
             ctx.add(eid, "smoke", "smoke entry without a generator in its provenance")
         if entry.get("smoke") is False and "exporter" not in prov:
             ctx.add(eid, "smoke", "non-smoke entry without an exporter in its provenance")
-        from registry.card import card_state
+        from registry.store.card import card_state
 
         try:
             state = card_state(reg.root, entry)
@@ -285,7 +285,7 @@ def _check_signature(ctx: _Ctx, eid: str, entry: Entry, bundle: str) -> None:
     if ctx.reg.is_legacy or not isinstance(policy, dict):
         ctx.add(eid, "signature", f"{bundle} present but the registry records no signing policy to verify it against")
         return
-    from registry.sign import verify_entry_signature
+    from registry.signing.entries import verify_entry_signature
 
     try:
         verify_entry_signature(ctx.reg, entry, digests=ctx.digests)

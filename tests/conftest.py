@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from registry.smoke import add_smoke
-from registry.store import init_registry
+from registry.export.smoke import add_smoke
+from registry.store.document import init_registry
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from registry.allowlist import check_model, errors_only, load_allowlist, ort_reduced_config
 from registry.errors import InputError
+from registry.export.smoke import smoke_bytes
 from registry.families import get_family
-from registry.onnx_inspect import inspect_bytes
-from registry.smoke import smoke_bytes
+from registry.onnx.allowlist import check_model, errors_only, load_allowlist, ort_reduced_config
+from registry.onnx.inspect import inspect_bytes
 from tests import onnx_factory as f
 
 ALLOW = load_allowlist()

@@ -37,7 +37,7 @@ def test_help() -> None:
 
 def test_core_commands_do_not_import_torch(reg_path: Path) -> None:
     code = (
-        "import sys\nfrom registry._cli import app\n"
+        "import sys\nfrom registry.cli import app\n"
         "for argv in (['verify', '--registry', sys.argv[1]], ['check-ops', 'dists_vgg16', '--registry', sys.argv[1]],"
         " ['list', '--registry', sys.argv[1]]):\n"
         "    try:\n        app(argv)\n    except SystemExit as e:\n        assert e.code in (0, None), e.code\n"

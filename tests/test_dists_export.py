@@ -11,16 +11,16 @@ import pytest
 import torch
 
 from registry.errors import InputError, IntegrityError, UsageError
+from registry.export.parity import run_parity
+from registry.export.smoke import add_smoke
 from registry.families.dists import ALPHA_BETA, FAMILY
 from registry.families.dists.export import export, load_weights
 from registry.families.dists.parity import reference_for_entry
 from registry.families.dists.port import DISTS as PortDISTS
 from registry.families.dists.reference import reference_model, reference_score
-from registry.loader import load
-from registry.onnx_inspect import inspect_bytes
-from registry.parity import run_parity
-from registry.smoke import add_smoke
-from registry.store import init_registry, read_registry
+from registry.onnx.inspect import inspect_bytes
+from registry.runtime.loader import load
+from registry.store.document import init_registry, read_registry
 from registry.verify import verify_registry
 from tests.dists_fixtures import alpha_beta_path, reference_inputs, write_random_vgg
 
@@ -189,7 +189,7 @@ def test_export_by_url_with_cache(tmp_path: Path, server: tuple[str, Path], vgg:
 
 
 def test_identical_natural_images_score_zero(exported: Path) -> None:
-    from registry.images import fr_pairs, imagenet_nchw
+    from registry.media.images import fr_pairs, imagenet_nchw
 
     sess = load("dists_vgg16", exported)
     conv = read_registry(exported).get("dists_vgg16")["input_conventions"]

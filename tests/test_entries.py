@@ -3,8 +3,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from registry.smoke import add_smoke
-from registry.store import read_registry
+from registry.export.smoke import add_smoke
+from registry.store.document import read_registry
 from registry.verify import verify_registry
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from registry._internal.hashing import read_pinned, sha256_bytes, sha256_file
 from registry.errors import InputError, IntegrityError
-from registry.hashing import read_pinned, sha256_bytes, sha256_file
 
 
 @settings(max_examples=50, deadline=None)

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import registry
-from registry.entries import write_entry
 from registry.errors import IntegrityError
-from registry.loader import SmokeModelWarning
-from registry.store import read_registry
+from registry.runtime.loader import SmokeModelWarning
+from registry.store.document import read_registry
+from registry.store.entries import write_entry
 from registry.verify import verify_registry
 from tests import onnx_factory as f
 

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from registry.errors import InputError
+from registry.export.parity import run_parity
 from registry.families.lpips import FAMILY, LIN
 from registry.families.lpips.export import export, load_weights
 from registry.families.lpips.parity import reference_for_entry
-from registry.loader import load
-from registry.onnx_inspect import inspect_bytes
-from registry.parity import run_parity
-from registry.store import init_registry, read_registry
+from registry.onnx.inspect import inspect_bytes
+from registry.runtime.loader import load
+from registry.store.document import init_registry, read_registry
 from registry.verify import verify_registry
 from tests.dists_fixtures import write_random_vgg
 

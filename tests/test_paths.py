@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from registry._internal.paths import confine
 from registry.errors import PathEscape
-from registry.paths import confine
 
 
 @pytest.mark.parametrize(

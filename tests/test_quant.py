@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from registry.errors import CheckFailed, InputError
-from registry.loader import verified_model_bytes
-from registry.onnx_inspect import inspect_bytes
-from registry.quant import quantize_bytes, quantize_entry, strip_unused_imports
-from registry.quant_gate import bootstrap_drop_ci, compare, run_gate, spearman
-from registry.store import read_registry, transaction
+from registry.onnx.inspect import inspect_bytes
+from registry.quant.gate import bootstrap_drop_ci, compare, run_gate, spearman
+from registry.quant.quantize import quantize_bytes, quantize_entry, strip_unused_imports
+from registry.runtime.loader import verified_model_bytes
+from registry.store.document import read_registry, transaction
 from registry.verify import verify_registry
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,7 +74,7 @@ def test_over_budget_writes_nothing(reg_path: Path) -> None:
 
 
 def test_falls_back_to_dynamic(reg_path: Path) -> None:
-    from registry.smoke import add_smoke
+    from registry.export.smoke import add_smoke
 
     add_smoke(reg_path, "lpips")
     e = quantize_entry(reg_path, "lpips_vgg16")
@@ -89,8 +89,8 @@ def test_verdict_identical_for_ten_seeds(shipped_copy: Path, tmp_path: Path) -> 
     """A good int8 passes at every seed, a destroyed one fails at every seed."""
     from registry.families import get_family
     from registry.families.base import QuantPolicy
-    from registry.quant import calibration_pairs
-    from registry.quant_gate import Gate
+    from registry.quant.gate import Gate
+    from registry.quant.quantize import calibration_pairs
 
     reg = read_registry(shipped_copy)
     e = reg.get("dists_vgg16")
@@ -164,7 +164,7 @@ def test_measure_quant_drop_script(shipped_copy: Path) -> None:
 
 
 def test_gate_all_reports_entries_it_cannot_gate(vmafx_copy: Path) -> None:
-    from registry.quant_cmd import gate
+    from registry.quant.run import gate
 
     run = gate(vmafx_copy, None)
     assert run.results == [] and run.exit_code == 2

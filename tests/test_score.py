@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from registry.errors import InputError, UsageError
-from registry.score import score_images, score_videos
-from registry.y4m import write_y4m
+from registry.media.y4m import write_y4m
+from registry.scoring.score import score_images, score_videos
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,7 @@ def png(path: Path, arr: np.ndarray) -> Path:
 
 @pytest.fixture
 def images(tmp_path: Path) -> tuple[Path, Path, Path]:
-    from registry.images import distort, natural_image, resize
+    from registry.media.images import distort, natural_image, resize
 
     ref = resize(natural_image("chelsea"), 48, 64)
     dist = distort(ref, "blur", 0.8, np.random.default_rng(0))
@@ -52,7 +52,7 @@ def test_bad_image_inputs(reg_path: Path, images: tuple[Path, Path, Path], tmp_p
     with pytest.raises(InputError, match="no such file"):
         score_images(reg_path, "dists", ref, tmp_path / "none.png")
     with pytest.raises(UsageError, match="lpips model, not dists"):
-        from registry.smoke import add_smoke
+        from registry.export.smoke import add_smoke
 
         add_smoke(reg_path, "lpips")
         score_images(reg_path, "dists", ref, ref, entry_id="lpips_vgg16")

@@ -11,10 +11,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 import registry
 from registry.errors import IntegrityError, SignatureError, UsageError
-from registry.pin_cmd import pin
-from registry.sign import set_policy, sign_entries, verify_bundle, verify_entry_signature
-from registry.smoke import add_smoke
-from registry.store import read_registry, transaction
+from registry.export.smoke import add_smoke
+from registry.signing.entries import set_policy, sign_entries, verify_bundle, verify_entry_signature
+from registry.store.document import read_registry, transaction
+from registry.store.repin import pin
 from registry.verify import verify_registry
 from tests.conftest import SIGSTORE, require_fixture
 
@@ -112,8 +112,8 @@ def test_other_key(signed: tuple[Path, Path], tmp_path: Path) -> None:
     other_priv, other_pub = keypair(tmp_path, "other")
     with pytest.raises(UsageError, match="does not match the public key"):
         sign_entries(reg_path, "dists_vgg16", key=other_priv)
-    from registry._signing import sign_ec_key
-    from registry.sign import build_statement
+    from registry.signing._methods import sign_ec_key
+    from registry.signing.entries import build_statement
 
     e = read_registry(reg_path).get("dists_vgg16")
     (reg_path.parent / e["sigstore_bundle"]).write_bytes(sign_ec_key.sign(build_statement(e), sign_ec_key.load_private_key(other_priv)))

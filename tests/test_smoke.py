@@ -10,9 +10,9 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from registry.export.smoke import smoke_bytes
 from registry.families import family_names, get_family
-from registry.onnx_inspect import inspect_bytes
-from registry.smoke import smoke_bytes
+from registry.onnx.inspect import inspect_bytes
 
 # The placeholders are byte-reproducible: a change here is a change of the artifact.
 PINNED = {
@@ -36,7 +36,7 @@ def test_pinned_sha_and_size(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(PINNED))
 def test_identical_in_another_process(name: str) -> None:
     code = (
-        "import hashlib,sys; from registry.families import get_family; from registry.smoke import smoke_bytes;"
+        "import hashlib,sys; from registry.families import get_family; from registry.export.smoke import smoke_bytes;"
         f"sys.stdout.write(hashlib.sha256(smoke_bytes(get_family('{name}'))).hexdigest())"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(REPO)}

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from registry.errors import InputError, RegistryNotFound, SchemaError, SmokeOverwriteError, UsageError
-from registry.store import (
+from registry.store.document import (
     dumps_registry,
     find_registry,
     init_registry,
@@ -134,10 +134,10 @@ def test_concurrent_writers_lose_nothing(reg_path: Path) -> None:
 
 def test_killed_writer_leaves_old_or_new(reg_path: Path) -> None:
     """SIGKILL a writer loop at arbitrary moments; the file always parses and validates."""
-    from registry.schema import schema_errors
+    from registry.store.schema import schema_errors
 
     script = (
-        "import sys; from pathlib import Path; from registry.store import transaction\n"
+        "import sys; from pathlib import Path; from registry.store.document import transaction\n"
         "i = 0\n"
         "while True:\n"
         "    with transaction(Path(sys.argv[1])) as reg:\n"
@@ -170,7 +170,7 @@ _json = st.recursive(
     update=st.dictionaries(st.sampled_from(["a", "b", "notes"]), _json, max_size=3),
 )
 def test_merge_and_dump_properties(rows: list[dict[str, object]], update: dict[str, object]) -> None:
-    from registry.store import Registry
+    from registry.store.document import Registry
 
     doc = {"schema_version": 2, "models": [{**r, "id": f"m{i}"} for i, r in enumerate(rows)]}
     reg = Registry(Path("unused/registry.json"), json.loads(json.dumps(doc)))

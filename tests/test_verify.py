@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from registry.errors import InputError
-from registry.store import read_registry, transaction
+from registry.store.document import read_registry, transaction
 from registry.verify import verify_registry
 from tests import onnx_factory as f
 
@@ -94,7 +94,7 @@ def test_smoke_flag_inconsistent(reg_path: Path) -> None:
 
 
 def test_allowlist_violation_in_registry(reg_path: Path) -> None:
-    from registry.entries import write_entry
+    from registry.store.entries import write_entry
 
     m = f.custom_relu()
     fields = dict(read_registry(reg_path).get("dists_vgg16"))

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from registry.errors import InputError
-from registry.y4m import Y4MReader, parse_header, write_y4m
+from registry.media.y4m import Y4MReader, parse_header, write_y4m
 
 
 def test_round_trip_444(tmp_path: Path) -> None:

@@ -33,13 +33,13 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         from registry.errors import Error
+        from registry.export.parity import parse_size, run_parity
         from registry.families.dists.export import export
         from registry.families.dists.parity import reference_for_entry
         from registry.families.dists.reference import installed_alpha_beta
         from registry.families.vgg import VGG16_WIDTHS, random_vgg
-        from registry.loader import load
-        from registry.parity import parse_size, run_parity
-        from registry.store import init_registry, read_registry
+        from registry.runtime.loader import load
+        from registry.store.document import init_registry, read_registry
     except ImportError as exc:
         print(f"dists_parity: needs the 'export' extra ({exc.name}); run 'make install'", file=sys.stderr)
         return 2

@@ -28,8 +28,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"measure_quant_drop: tinyreg and onnxruntime are not importable ({exc.name}); run 'make install' and use "
               ".venv/bin/python", file=sys.stderr)
         return 2
-    from registry.quant_cmd import gate
-    from registry.store import find_registry, read_registry
+    from registry.quant.run import gate
+    from registry.store.document import find_registry, read_registry
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", nargs="?", help="fp32 ONNX path of a registry entry")

@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from registry._internal.onnxbuild import GraphBuilder
 from registry.errors import InputError
 from registry.families.base import Upstream
+from registry.onnx.build import GraphBuilder
 
 # torchvision vgg16().features conv indices, grouped into the five stages
 # that end at relu1_2, relu2_2, relu3_3, relu4_3, relu5_3.

@@ -8,7 +8,7 @@ import numpy as np
 
 from registry.families.base import IMAGENET_RGB_CONVENTIONS, Family, QuantPolicy, Upstream, fr_image_io
 from registry.families.vgg import VGG16
-from registry.images import representative_fr_pairs
+from registry.media.images import representative_fr_pairs
 
 SMOKE_WIDTHS = (4, 8, 16, 16, 16)
 SMOKE_SEED = 20200101

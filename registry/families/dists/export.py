@@ -8,13 +8,13 @@ from typing import Any
 
 import numpy as np
 
-from registry.export import check_opset, upstream_metadata, upstream_record, write_export
+from registry.export.core import check_opset, upstream_metadata, upstream_record, write_export
+from registry.export.fetch import fetch_pinned
 from registry.families.dists import ALPHA_BETA, FAMILY
 from registry.families.dists.graph import build_dists, normalise_weights
 from registry.families.dists.weights import load_alpha_beta
 from registry.families.vgg import VGG16, load_vgg16
-from registry.fetch import fetch_pinned
-from registry.store import Entry
+from registry.store.document import Entry
 
 EXPORTER = "tinyreg.families.dists.export/1"
 

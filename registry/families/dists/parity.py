@@ -6,9 +6,9 @@ import functools
 from pathlib import Path
 from typing import Any
 
+from registry.export.parity import ReferenceScorer, reference_name, upstream_sources
 from registry.families.dists import ALPHA_BETA
 from registry.families.vgg import VGG16
-from registry.parity import ReferenceScorer, reference_name, upstream_sources
 
 
 def reference_for_entry(

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from registry._internal.onnxbuild import GraphBuilder
 from registry.families.base import IMAGENET_MEAN, IMAGENET_RGB_CONVENTIONS, IMAGENET_STD, Family, QuantPolicy, Upstream, fr_image_io
 from registry.families.vgg import VGG16, VGG16_STAGES, conv_relu, random_vgg, stage_widths
-from registry.images import representative_fr_pairs
+from registry.media.images import representative_fr_pairs
+from registry.onnx.build import GraphBuilder
 
 SMOKE_WIDTHS = (4, 8, 16, 16, 16)
 SMOKE_SEED = 20180601

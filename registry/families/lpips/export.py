@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 
 from registry.errors import InputError
-from registry.export import check_opset, upstream_metadata, upstream_record, write_export
+from registry.export.core import check_opset, upstream_metadata, upstream_record, write_export
+from registry.export.fetch import fetch_pinned
 from registry.families._torchio import torch_load
 from registry.families.lpips import FAMILY, LIN, build_lpips
 from registry.families.vgg import VGG16, load_vgg16, stage_widths
-from registry.fetch import fetch_pinned
-from registry.store import Entry
+from registry.store.document import Entry
 
 EXPORTER = "tinyreg.families.lpips.export/1"
 

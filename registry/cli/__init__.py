@@ -1,0 +1,48 @@
+"""The ``tinyreg`` command line: this module only wires command groups to the app.
+
+Each group lives in its own module over typed library functions; options shared by
+groups are in ``_options``, all output goes through ``_output``, and ``_errors`` is
+the one error boundary. Exit codes: 0 clean, 1 findings / check failed, 2 usage or
+unreadable input, 70 internal error.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from registry.cli import model_cmds, quant_cmds, registry_cmds, sign_cmds
+
+app = typer.Typer(
+    name="tinyreg",
+    help="Registry and artifact toolchain for tiny ONNX quality models (DISTS, LPIPS, ...).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+for _name, _fn in (
+    ("init", registry_cmds.init_cmd),
+    ("list", registry_cmds.list_cmd),
+    ("show", registry_cmds.show_cmd),
+    ("pin", registry_cmds.pin_cmd),
+    ("check-ops", registry_cmds.check_ops_cmd),
+    ("verify", registry_cmds.verify_cmd),
+    ("add", model_cmds.add_cmd),
+    ("export", model_cmds.export_cmd),
+    ("parity", model_cmds.parity_cmd),
+    ("score", model_cmds.score_cmd),
+    ("quantize", quant_cmds.quantize_cmd),
+    ("quant-gate", quant_cmds.quant_gate_cmd),
+    ("trust", sign_cmds.trust_cmd),
+    ("sign", sign_cmds.sign_cmd),
+    ("verify-bundle", sign_cmds.verify_bundle_cmd),
+):
+    app.command(_name)(_fn)
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

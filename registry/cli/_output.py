@@ -1,0 +1,51 @@
+"""The one output sink: JSON documents, tables, lines, warnings and progress bars."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import typer
+
+
+def die(msg: str, code: int) -> None:
+    sys.stderr.write(f"tinyreg: {msg}\n")
+    raise typer.Exit(code)
+
+
+def warn(msg: str) -> None:
+    sys.stderr.write(f"tinyreg: {msg}\n")
+
+
+def line(text: str) -> None:
+    typer.echo(text)
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def raw(text: str) -> None:
+    sys.stdout.write(text)
+
+
+def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(title=Text(title), show_lines=False)
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(*(Text(cell) for cell in r))  # literal text: no rich markup from file contents
+    Console().print(t)
+
+
+def progress(label: str) -> Any:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    return Progress(f"{label}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True,
+                    console=Console(stderr=True))

@@ -1,0 +1,162 @@
+"""Commands over the registry file: init, list, show, pin, check-ops, verify."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from registry.cli import _output as out
+from registry.cli._errors import command
+from registry.cli._options import JsonOpt, RegistryOpt, find, need_id
+from registry.errors import EXIT_FINDINGS
+
+
+@command
+def init_cmd(folder: Annotated[Path, typer.Argument(help="folder to hold registry.json")] = Path("model/tiny")) -> None:
+    """Create an empty schema_version 2 registry in FOLDER."""
+    from registry.store.document import init_registry
+
+    path = init_registry(folder)
+    out.line(f"created {path}")
+
+
+@command
+def list_cmd(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
+    """List the entries of the registry."""
+    from registry.store.document import read_registry
+
+    reg = read_registry(find(registry))
+    rows = [
+        {
+            "id": e.get("id"),
+            "kind": e.get("kind"),
+            "family": e.get("family"),
+            "smoke": bool(e.get("smoke", False)),
+            "onnx": e.get("onnx"),
+            "opset": e.get("opset"),
+            "quant_mode": e.get("quant_mode", "fp32"),
+            "signed": bool(e.get("sigstore_bundle")),
+            "license": e.get("license"),
+        }
+        for e in sorted(reg.entries, key=lambda e: str(e.get("id")))
+    ]
+    if as_json:
+        out.print_json({"registry": str(reg.path), "schema_version": reg.schema_version, "models": rows})
+        return
+    out.table(
+        f"{reg.path} (schema_version {reg.schema_version})",
+        ["id", "kind", "smoke", "onnx", "opset", "quant", "signed", "license"],
+        [[str(r["id"]), str(r["kind"]), "SMOKE" if r["smoke"] else "", str(r["onnx"]), str(r["opset"] or ""),
+          str(r["quant_mode"]), "yes" if r["signed"] else "", str(r["license"] or "")] for r in rows],
+    )
+
+
+@command
+def show_cmd(entry_id: str, registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
+    """Show one entry."""
+    from registry.store.document import read_registry
+
+    entry = read_registry(find(registry)).get(entry_id)
+    if as_json:
+        out.print_json(entry)
+        return
+    if entry.get("smoke") is True:
+        out.line("WARNING: smoke placeholder (random weights; scores mean nothing)")
+    for k in sorted(entry):
+        v = entry[k]
+        out.line(f"{k}: {json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v}")
+
+
+@command
+def pin_cmd(
+    entry_id: Annotated[str | None, typer.Argument(help="entry id")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="every entry")] = False,
+    check: Annotated[bool, typer.Option("--check", help="change nothing; exit 1 if anything would change")] = False,
+    registry: RegistryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Recompute sha256, sizes and opset of entries from their files."""
+    from registry.store.repin import pin
+
+    changes = pin(find(registry), None if all_ else need_id(entry_id), check=check)
+    if as_json:
+        out.print_json({"changes": changes, "check": check})
+    else:
+        for eid, fields in sorted(changes.items()):
+            out.line(f"{eid}: {'would change' if check else 'updated'} {', '.join(fields)}")
+        if not changes:
+            out.line("all pins up to date")
+    if check and changes:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@command
+def check_ops_cmd(
+    target: Annotated[str | None, typer.Argument(help="MODEL.onnx or an entry id")] = None,
+    allowlist: Annotated[Path | None, typer.Option(help="allowlist JSON (default: the built-in one)")] = None,
+    profile: Annotated[str | None, typer.Option(help="fp32 or int8 (default: from the file name)")] = None,
+    emit_ort_config: Annotated[
+        str | None, typer.Option("--emit-ort-config", metavar="PROFILE", help="print the ORT reduced-operator config")
+    ] = None,
+    registry: RegistryOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check a graph against the op allowlist."""
+    from registry.onnx.allowlist import load_allowlist, ort_reduced_config
+    from registry.onnx.ops import check_target
+
+    allow = load_allowlist(allowlist)
+    if emit_ort_config:
+        out.raw(ort_reduced_config(allow, emit_ort_config))
+        return
+    results = check_target(need_id(target), allow, profile, registry)
+    bad = False
+    rows = []
+    for res in results:
+        errs = [v for v in res.violations if v.severity == "error"]
+        bad = bad or bool(errs)
+        rows.append({"model": res.model, "profile": res.profile, "ok": not errs,
+                    "ops": sorted(f"{d}:{o}" for d, o in res.ops),
+                    "violations": [v.as_json() for v in res.violations]})
+        if not as_json:
+            for v in res.violations:
+                out.line(f"{res.model}: {v.severity}: {v}")
+            if not errs:
+                out.line(f"{res.model}: ok ({len(res.ops)} op types, profile {res.profile})")
+    if as_json:
+        out.print_json({"results": rows, "ok": not bad})
+    if bad:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@command
+def verify_cmd(
+    registry: RegistryOpt = None,
+    allowlist: Annotated[Path | None, typer.Option(help="allowlist JSON (default: the built-in one)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The pre-merge gate: pins, schema, paths, graphs, allowlist, sidecars, cards, signatures."""
+    from registry.verify import verify_registry
+
+    report = verify_registry(find(registry), allowlist=allowlist)
+    if as_json:
+        out.print_json(report.as_json())
+    else:
+        if report.findings:
+            out.table(
+                f"tinyreg verify: {report.registry}",
+                ["severity", "entry", "check", "finding"],
+                [[f.severity, f.entry, f.check, f.message] for f in sorted(report.findings, key=lambda f: (f.entry, f.check, f.message))],
+            )
+        n_err = len(report.errors)
+        n_warn = len(report.findings) - n_err
+        verdict = "OK" if report.ok else "FAILED"
+        out.line(
+            f"{verdict}: {report.entries} entries, {report.checked_files} files checked, "
+            f"{n_err} errors, {n_warn} warnings (schema_version {report.schema_version})"
+        )
+    if not report.ok:
+        raise typer.Exit(EXIT_FINDINGS)

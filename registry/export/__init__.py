@@ -1,0 +1,1 @@
+"""Producing entries: smoke placeholders, real exports from pinned weights, parity."""

@@ -1,0 +1,1 @@
+"""Reading images and videos into arrays, and representative samples."""

@@ -1,0 +1,1 @@
+"""ONNX graphs: inspection, the op allowlist, and the graph builder families use."""

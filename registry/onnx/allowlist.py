@@ -1,0 +1,199 @@
+"""The op allowlist: one machine-readable file with fp32 and int8 profiles."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from registry.errors import InputError, UsageError
+from registry.onnx.inspect import STD_DOMAIN, ModelInfo, canon_domain
+
+
+@dataclass(frozen=True)
+class Violation:
+    code: str  # "domain:opset:op" for an operator, else a short rule name
+    node: str
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        where = f" (node {self.node})" if self.node else ""
+        return f"{self.code}{where}: {self.message}"
+
+    def as_json(self) -> dict[str, str]:
+        return {"code": self.code, "node": self.node, "message": self.message, "severity": self.severity}
+
+
+@dataclass(frozen=True)
+class Allowlist:
+    source: str
+    doc: dict[str, Any]
+
+    @property
+    def opset_min(self) -> int:
+        return int(self.doc["opset"]["min"])
+
+    @property
+    def opset_max(self) -> int:
+        return int(self.doc["opset"]["max"])
+
+    def profile_names(self) -> list[str]:
+        return sorted(self.doc["profiles"])
+
+    def ops(self, profile: str) -> dict[str, set[str]]:
+        profiles = self.doc["profiles"]
+        if profile not in profiles:
+            raise UsageError(f"allowlist {self.source}: no profile '{profile}' (have {', '.join(sorted(profiles))})")
+        out: dict[str, set[str]] = {}
+        seen: set[str] = set()
+        name: str | None = profile
+        while name is not None:
+            if name in seen:
+                raise InputError(f"allowlist {self.source}: profile inheritance loop at '{name}'")
+            seen.add(name)
+            prof = profiles[name]
+            for dom, ops in prof.items():
+                if dom == "inherits":
+                    continue
+                out.setdefault(canon_domain(dom), set()).update(ops)
+            name = prof.get("inherits")
+        return out
+
+
+def _validate(doc: Any, source: str) -> dict[str, Any]:
+    if not isinstance(doc, dict):
+        raise InputError(f"allowlist {source}: top level must be an object")
+    try:
+        int(doc["opset"]["min"])
+        int(doc["opset"]["max"])
+        int(doc["ir_version"]["min"])
+        int(doc["ir_version"]["max"])
+        profiles = doc["profiles"]
+        assert isinstance(profiles, dict) and profiles
+        for prof in profiles.values():
+            assert isinstance(prof, dict)
+            for k, v in prof.items():
+                assert (k == "inherits" and isinstance(v, str) and v in profiles) or (
+                    isinstance(v, list) and all(isinstance(x, str) for x in v)
+                )
+    except (KeyError, TypeError, ValueError, AssertionError) as exc:
+        raise InputError(f"allowlist {source}: malformed (needs opset, ir_version and profiles)") from exc
+    return doc
+
+
+def load_allowlist(path: str | os.PathLike[str] | None = None) -> Allowlist:
+    if path is None:
+        text = resources.files("registry.onnx").joinpath("data", "op_allowlist.json").read_text("utf-8")
+        source = "builtin op_allowlist.json"
+    else:
+        source = str(path)
+        try:
+            text = Path(path).read_text("utf-8")
+        except OSError as exc:
+            raise InputError(f"allowlist {source}: cannot read ({exc.strerror})") from exc
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"allowlist {source}: malformed JSON at line {exc.lineno}: {exc.msg}") from exc
+    return Allowlist(source, _validate(doc, source))
+
+
+def _is_standard_op(op_type: str) -> bool:
+    import onnx.defs
+
+    return bool(onnx.defs.has(op_type))
+
+
+def _check_external(info: ModelInfo, model_dir: Path | None, limits: dict[str, Any]) -> list[Violation]:
+    out: list[Violation] = []
+    files: set[str] = set()
+    total = 0
+    for ref in info.external:
+        loc = ref.location
+        pure = PurePosixPath(loc)
+        if not loc or pure.is_absolute() or ".." in pure.parts or "\\" in loc:
+            out.append(Violation("external_data", ref.tensor, f"location {loc!r} is not a plain relative path"))
+            continue
+        if model_dir is not None:
+            root = Path(os.path.realpath(model_dir))
+            real = Path(os.path.realpath(root / loc))
+            if root not in real.parents:
+                out.append(Violation("external_data", ref.tensor, f"location {loc!r} resolves outside the model folder"))
+                continue
+        if ref.offset < 0 or (ref.length is not None and ref.length < 0):
+            out.append(Violation("external_data", ref.tensor, "negative or malformed offset/length"))
+        files.add(loc)
+        total += ref.length or 0
+    cap_files = int(limits.get("external_data_files", 4))
+    if len(files) > cap_files:
+        out.append(Violation("external_data", "", f"{len(files)} external data files (cap {cap_files})"))
+    cap_bytes = int(limits.get("external_data_bytes", 1 << 28))
+    if total > cap_bytes:
+        out.append(Violation("external_data", "", f"{total} bytes of external data (cap {cap_bytes})"))
+    return out
+
+
+def check_model(
+    info: ModelInfo, allow: Allowlist, profile: str = "fp32", *, model_dir: Path | None = None
+) -> list[Violation]:
+    """Every way ``info`` breaks the allowlist profile; empty when clean."""
+    doc = allow.doc
+    ops = allow.ops(profile)
+    out: list[Violation] = []
+    irmin, irmax = int(doc["ir_version"]["min"]), int(doc["ir_version"]["max"])
+    if not irmin <= info.ir_version <= irmax:
+        out.append(Violation("ir_version", "", f"ir_version {info.ir_version} outside {irmin}..{irmax}"))
+    opset = info.opset
+    if opset is None:
+        out.append(Violation("opset", "", "no ai.onnx opset import"))
+    elif not allow.opset_min <= opset <= allow.opset_max:
+        out.append(Violation("opset", "", f"ai.onnx opset {opset} outside {allow.opset_min}..{allow.opset_max}"))
+    used = info.used_domains()
+    for dom in sorted(used - set(info.opset_imports)):
+        out.append(Violation(f"{dom}:?:*", "", f"domain {dom} is used but not imported"))
+    for dom in sorted(set(info.opset_imports) - used - {STD_DOMAIN}):
+        out.append(Violation(f"{dom}:{info.opset_imports[dom]}:*", "", f"domain {dom} is imported but no node uses it", "warning"))
+    if not doc.get("allow_local_functions", False):
+        for dom, name in info.functions:
+            out.append(
+                Violation(f"{dom}:{info.opset_imports.get(dom, '?')}:{name}", "", "model-local function (functions hide ops; inline it)")
+            )
+    for node in info.nodes:
+        allowed = ops.get(node.domain)
+        if allowed is not None and node.op_type in allowed:
+            continue
+        version = info.opset_imports.get(node.domain, "?")
+        where = "" if node.where == "graph" else f" in {node.where}"
+        if node.domain != STD_DOMAIN and node.domain != "ai.onnx.ml" and _is_standard_op(node.op_type):
+            msg = f"custom-domain op reuses the standard name {node.op_type}{where}"
+        elif node.op_type in ("If", "Loop", "Scan"):
+            msg = f"control flow with nested subgraphs is not allowed{where}"
+        elif allowed is None:
+            msg = f"domain {node.domain} is not allowed in profile {profile}{where}"
+        else:
+            msg = f"op not in profile {profile}{where}"
+        out.append(Violation(f"{node.domain}:{version}:{node.op_type}", node.name, msg))
+    limits = doc.get("limits", {})
+    out.extend(_check_external(info, model_dir, limits))
+    cap = int(limits.get("initializer_bytes", 1 << 28))
+    if info.initializer_bytes > cap:
+        out.append(Violation("initializers", "", f"{info.initializer_bytes} bytes of initializers (cap {cap})"))
+    return out
+
+
+def errors_only(violations: list[Violation]) -> list[Violation]:
+    return [v for v in violations if v.severity == "error"]
+
+
+def ort_reduced_config(allow: Allowlist, profile: str) -> str:
+    """ONNX Runtime reduced-operator config (``domain;opset;op1,op2``)."""
+    lines = [f"# ONNX Runtime reduced operator config for tinyreg profile '{profile}' ({allow.source})"]
+    for dom, ops in sorted(allow.ops(profile).items()):
+        versions = range(allow.opset_min, allow.opset_max + 1) if dom == STD_DOMAIN else range(1, 2)
+        for v in versions:
+            lines.append(f"{dom};{v};{','.join(sorted(ops))}")
+    return "\n".join(lines) + "\n"

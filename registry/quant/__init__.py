@@ -1,0 +1,1 @@
+"""int8 quantisation and the int8-versus-fp32 gate."""

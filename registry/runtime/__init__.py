@@ -1,0 +1,1 @@
+"""Sessions built from verified bytes."""

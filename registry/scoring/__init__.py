@@ -1,0 +1,1 @@
+"""Scoring images, videos and datasets with a registry entry."""

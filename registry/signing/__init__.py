@@ -1,0 +1,1 @@
+"""Signing entries and the registry, and verifying them offline."""

@@ -1,0 +1,192 @@
+"""The registry file: find it, read it, and the one writer that changes it."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from registry._internal.atomic import file_lock, write_atomic
+from registry._internal.hashing import read_file
+from registry.errors import InputError, RegistryNotFound, SmokeOverwriteError, UsageError
+
+REGISTRY_NAME = "registry.json"
+DEFAULT_SUBDIR = Path("model") / "tiny"
+CURRENT_SCHEMA_VERSION = 2
+LEGACY_SCHEMA_VERSIONS = (0, 1)
+
+Entry = dict[str, Any]
+
+
+@dataclass
+class Registry:
+    """A registry document in memory, with the folder that holds it."""
+
+    path: Path
+    doc: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    @property
+    def schema_version(self) -> int | None:
+        v = self.doc.get("schema_version")
+        return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+    @property
+    def is_legacy(self) -> bool:
+        return self.schema_version in LEGACY_SCHEMA_VERSIONS
+
+    @property
+    def entries(self) -> list[Entry]:
+        models = self.doc.get("models")
+        if not isinstance(models, list):
+            return []
+        return [m for m in models if isinstance(m, dict)]
+
+    def ids(self) -> list[str]:
+        return [str(e.get("id")) for e in self.entries]
+
+    def get(self, entry_id: str) -> Entry:
+        for e in self.entries:
+            if e.get("id") == entry_id:
+                return e
+        known = ", ".join(sorted(self.ids())) or "none"
+        raise UsageError(f"no entry '{entry_id}' in {self.path} (known: {known})")
+
+    def find(self, entry_id: str) -> Entry | None:
+        for e in self.entries:
+            if e.get("id") == entry_id:
+                return e
+        return None
+
+
+def find_registry(explicit: str | os.PathLike[str] | None = None, start: Path | None = None) -> Path:
+    """Locate registry.json the way git finds its repository.
+
+    With ``explicit``: that file, or ``registry.json`` inside that folder.
+    Otherwise: ``registry.json`` in the current folder, else
+    ``model/tiny/registry.json`` in the current folder or any parent.
+    """
+    if explicit is not None:
+        p = Path(explicit)
+        if p.is_dir():
+            p = p / REGISTRY_NAME
+        if not p.is_file():
+            raise RegistryNotFound(f"{p}: no registry file there")
+        return p
+    here = (start or Path.cwd()).resolve()
+    if (here / REGISTRY_NAME).is_file():
+        return here / REGISTRY_NAME
+    for folder in (here, *here.parents):
+        cand = folder / DEFAULT_SUBDIR / REGISTRY_NAME
+        if cand.is_file():
+            return cand
+    raise RegistryNotFound(
+        f"no {REGISTRY_NAME} here or {DEFAULT_SUBDIR / REGISTRY_NAME} in {here} or a parent; "
+        "pass --registry PATH or run 'tinyreg init'"
+    )
+
+
+def parse_registry_bytes(data: bytes, source: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{source}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+    if not isinstance(doc, dict):
+        raise InputError(f"{source}: top level must be a JSON object, got {type(doc).__name__}")
+    return doc
+
+
+def read_registry(path: str | os.PathLike[str]) -> Registry:
+    p = Path(path)
+    if not p.exists():
+        raise RegistryNotFound(f"{p}: no such file")
+    return Registry(p, parse_registry_bytes(read_file(p), str(p)))
+
+
+def dumps_registry(doc: Mapping[str, Any]) -> bytes:
+    """Stable, sorted JSON: keys sorted, models sorted by id, 2-space indent."""
+    out = copy.deepcopy(dict(doc))
+    models = out.get("models")
+    if isinstance(models, list):
+        out["models"] = sorted(models, key=lambda m: str(m.get("id", "")) if isinstance(m, dict) else "")
+    return (json.dumps(out, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode("utf-8")
+
+
+def dumps_json(doc: Any) -> bytes:
+    return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode("utf-8")
+
+
+def new_registry_doc() -> dict[str, Any]:
+    return {"schema_version": CURRENT_SCHEMA_VERSION, "models": []}
+
+
+def init_registry(folder: Path) -> Path:
+    """Create ``folder/registry.json`` (schema_version 2, no models) if absent."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / REGISTRY_NAME
+    with file_lock(path):
+        if path.exists():
+            raise UsageError(f"{path} already exists")
+        write_atomic(path, dumps_registry(new_registry_doc()))
+    return path
+
+
+@contextmanager
+def transaction(path: Path) -> Iterator[Registry]:
+    """Lock, re-read, let the caller mutate, validate, write atomically.
+
+    Two processes in a transaction on the same registry serialise on the lock,
+    and each re-reads under it, so neither loses the other's rows. If the body
+    raises, nothing is written.
+    """
+    from registry.store import schema
+
+    with file_lock(path):
+        reg = read_registry(path)
+        schema.require_valid_registry(reg.doc, str(path))  # never build on a broken registry
+        before = dumps_registry(reg.doc)
+        yield reg
+        after = dumps_registry(reg.doc)
+        if after != before:
+            schema.require_valid_registry(reg.doc, str(path))
+            write_atomic(path, after)
+
+
+def merge_entry(reg: Registry, fields: Mapping[str, Any], *, force: bool = False) -> Entry:
+    """Merge ``fields`` into the row with the same id (or add it).
+
+    Fields the caller does not mention are kept, unknown ones included; a value
+    of ``None`` removes a field. A row that holds a real (non-smoke) artifact is
+    not replaced by a smoke one unless ``force``.
+    """
+    entry_id = fields.get("id")
+    if not isinstance(entry_id, str) or not entry_id:
+        raise UsageError("an entry needs an id")
+    models = reg.doc.setdefault("models", [])
+    if not isinstance(models, list):
+        raise InputError(f"{reg.path}: 'models' is not a list")
+    row = reg.find(entry_id)
+    if row is None:
+        row = {}
+        models.append(row)
+    elif fields.get("smoke") is True and row.get("smoke") is not True and not force:
+        raise SmokeOverwriteError(
+            f"entry '{entry_id}' holds a real (non-smoke) model; refusing to replace it with a "
+            "smoke placeholder (use --force)"
+        )
+    for key, value in fields.items():
+        if value is None:
+            row.pop(key, None)
+        else:
+            row[key] = copy.deepcopy(value)
+    return row

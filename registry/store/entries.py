@@ -1,0 +1,146 @@
+"""Create or update an entry with its artifacts, sidecar, pins and card, in one locked step."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from registry._internal.atomic import write_atomic
+from registry._internal.hashing import sha256_bytes
+from registry._internal.paths import confine
+from registry.errors import SmokeOverwriteError, UsageError
+from registry.store.card import write_card
+from registry.store.document import Entry, Registry, dumps_json, merge_entry, transaction
+from registry.store.pins import ARTIFACT_FIELDS, compute_pins, sidecar_rel
+
+
+def sidecar_doc(entry: Mapping[str, Any]) -> dict[str, Any]:
+    io = entry["io"]
+    return {
+        "tinyreg_sidecar_version": 1,
+        "id": entry["id"],
+        "kind": entry["kind"],
+        "onnx": entry["onnx"],
+        "opset": entry.get("opset"),
+        "smoke": bool(entry.get("smoke")),
+        "input_name": io["inputs"][0]["name"],
+        "input_names": [t["name"] for t in io["inputs"]],
+        "output_name": io["outputs"][0]["name"],
+        "io": io,
+        "input_conventions": entry["input_conventions"],
+        "quant_mode": entry.get("quant_mode", "fp32"),
+        **({"int8_sha256": entry["int8_sha256"]} if isinstance(entry.get("int8_sha256"), str) else {}),
+    }
+
+
+def family_fields(fam: Any, entry_id: str, io: dict[str, Any]) -> dict[str, Any]:
+    """Fields every entry of a family carries, placeholder or real (the caller adds the rest)."""
+    return {
+        "id": entry_id,
+        "kind": fam.kind,
+        "family": fam.name,
+        "onnx": f"{entry_id}.onnx",
+        "notes": f"{fam.description} Reference: {fam.reference}",
+        "license": fam.license,
+        "license_url": fam.license_url,
+        "license_notes": fam.license_notes,
+        "quant_accuracy_budget_plcc": fam.quant_accuracy_budget_plcc,
+        "io": io,
+        "input_conventions": fam.input_conventions,
+    }
+
+
+def _check_replace(reg: Registry, fields: Mapping[str, Any], force: bool) -> None:
+    old = reg.find(str(fields["id"]))
+    if old is not None and fields.get("smoke") is True and old.get("smoke") is not True and not force:
+        raise SmokeOverwriteError(
+            f"entry '{fields['id']}' holds a real (non-smoke) model; refusing to replace it with a "
+            "smoke placeholder (use --force)"
+        )
+
+
+def set_file_pin(entry: Entry, rel: str, role: str, data: bytes) -> None:
+    """Pin ``data`` (the bytes just written to ``rel``) in the entry's files, replacing any pin of that path."""
+    d = sha256_bytes(data)
+    files = [f for f in entry.get("files", []) if f.get("path") != rel]
+    files.append({"path": rel, "role": role, "sha256": d.sha256, "size": d.size})
+    entry["files"] = sorted(files, key=lambda f: str(f["path"]))
+
+
+def refresh_entry(reg: Registry, entry_id: str) -> Entry:
+    """Rewrite the sidecar (v2), recompute every pin and rewrite the card of one entry."""
+    entry = reg.get(entry_id)
+    root = reg.root
+    entry.update(compute_pins(reg, entry))
+    if not reg.is_legacy and entry.get("io") and entry.get("input_conventions"):
+        side = sidecar_rel(str(entry["onnx"]))
+        data = dumps_json(sidecar_doc(entry))
+        write_atomic(confine(root, side, what="sidecar"), data)
+        set_file_pin(entry, side, "sidecar", data)
+    if not reg.is_legacy:
+        write_card(root, entry)
+    return entry
+
+
+def write_entry(
+    registry_path: Path,
+    fields: Mapping[str, Any],
+    artifacts: Mapping[str, bytes],
+    *,
+    force: bool = False,
+    new_artifact: bool = True,
+) -> Entry:
+    """Write ``artifacts`` (relative path -> bytes), merge ``fields`` and pin, under the lock.
+
+    ``new_artifact`` says the fp32 model changed, so fields describing the old
+    one (int8 sibling, parity, signature) are dropped rather than left stale.
+    """
+    with transaction(registry_path) as reg:
+        if reg.is_legacy:
+            raise UsageError(
+                f"{registry_path} is schema_version {reg.schema_version} (VMAFx format); tinyreg writes "
+                "entries only into schema_version 2 registries ('tinyreg init' makes one)"
+            )
+        _check_replace(reg, fields, force)
+        old = reg.find(str(fields["id"]))
+        old_files = {str(f["path"]): str(f.get("role")) for f in (old or {}).get("files") or [] if isinstance(f, dict)}
+        onnx_rel = str(fields.get("onnx", (old or {}).get("onnx", "")))
+        changed = new_artifact and (
+            old is None or onnx_rel not in artifacts or sha256_bytes(artifacts[onnx_rel]).sha256 != old.get("sha256")
+        )
+        for rel, data in sorted(artifacts.items()):
+            target = confine(reg.root, rel, what="artifact")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(target, data)
+        merged: dict[str, Any] = dict(fields)
+        if changed and old is not None:
+            for k in ARTIFACT_FIELDS:
+                if k not in fields and k in old:
+                    merged[k] = None
+        merge_entry(reg, merged, force=True)
+        entry = refresh_entry(reg, str(fields["id"]))
+        if changed:
+            _remove_orphans(reg, old_files, entry)
+        return dict(entry)
+
+
+# Files that belong to one fp32 artifact; when it is replaced they would be stale.
+_DERIVED_ROLES = ("int8", "int8_external_data", "calibration", "signature")
+
+
+def _remove_orphans(reg: Registry, old_files: Mapping[str, str], entry: Entry) -> None:
+    """Delete derived files (int8, calibration, bundle) the replaced artifact had and the new one does not."""
+    now = {str(f["path"]) for f in entry.get("files") or []}
+    for rel, role in sorted(old_files.items()):
+        if role in _DERIVED_ROLES and rel not in now:
+            path = confine(reg.root, rel, what=role)
+            path.unlink(missing_ok=True)
+
+
+def update_entry(registry_path: Path, entry_id: str, fields: Mapping[str, Any]) -> Entry:
+    """Merge ``fields`` into an existing entry (no artifact changes) and refresh pins and card."""
+    with transaction(registry_path) as reg:
+        reg.get(entry_id)
+        merge_entry(reg, {"id": entry_id, **fields}, force=True)
+        return dict(refresh_entry(reg, entry_id))
