@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from registry._internal.atomic import write_atomic
 from registry._internal.hashing import sha256_file
 from registry._internal.paths import confine
 from registry.errors import InputError, SignatureError, UsageError
@@ -191,10 +190,10 @@ def sign_entries(
             # the pins were just checked against the files, so their digests stand for the bytes on disk
             digests = {str(f["path"]): str(f["sha256"]) for f in signed_files(e)}
             verify_entry_bundle(reg, e, bundle, rel, digests)  # a bundle that would not verify is never written
-            write_atomic(confine(reg.root, rel, what="sigstore_bundle"), bundle)
+            reg.stage(rel, bundle)
             e["sigstore_bundle"] = rel
             set_file_pin(e, rel, "signature", bundle)
-            write_card(reg.root, e)
+            write_card(reg, e)
             written.append(rel)
     return written
 
@@ -235,7 +234,7 @@ def set_policy(
             except ValueError as exc:
                 raise InputError(f"{public_key}: not a PEM public key") from exc
             rel = f"{TRUST_DIR}/signing-key.pub.pem"
-            write_atomic(confine(reg.root, rel), pem)
+            reg.stage(rel, pem)
             policy: dict[str, Any] = {"mode": "key", "public_key": rel}
         else:
             if not identity or not issuer:
@@ -245,7 +244,7 @@ def set_policy(
             from registry.signing._methods.verify_sigstore import load_trusted_root
 
             load_trusted_root(Path(src))
-            write_atomic(confine(reg.root, rel), Path(src).read_bytes())
+            reg.stage(rel, Path(src).read_bytes())
             policy = {"mode": "keyless", "identity": identity, "issuer": issuer, "trusted_root": rel}
         reg.doc["signing"] = policy
         return policy

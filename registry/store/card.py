@@ -10,9 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from registry._internal.atomic import write_atomic
 from registry._internal.paths import confine
-from registry.store.document import Entry
+from registry.store.document import Entry, Registry
 from registry.store.pins import card_rel
 
 _KIND_TAGS = {"fr": "full-reference", "nr": "no-reference", "filter": "filter"}
@@ -107,10 +106,11 @@ def render_card(entry: Entry) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_card(root: Path, entry: Entry) -> Path:
-    path = confine(root, card_rel(str(entry["id"])), what="model card")
-    write_atomic(path, render_card(entry).encode("utf-8"))
-    return path
+def write_card(reg: Registry, entry: Entry) -> str:
+    """Stage the entry's card in the registry update; returns its relative path."""
+    rel = card_rel(str(entry["id"]))
+    reg.stage(rel, render_card(entry).encode("utf-8"))
+    return rel
 
 
 def card_state(root: Path, entry: Entry) -> str:

@@ -66,6 +66,24 @@ class Registry:
                 return e
         return None
 
+    def stage(self, rel: str, data: bytes) -> None:
+        """Write ``data`` to ``rel`` (inside the registry folder) as part of this update.
+
+        Every artifact a writer produces goes through here, never through a direct file
+        write, so that the transaction decides when (and whether) it reaches the disk.
+        """
+        from registry._internal.paths import confine
+
+        target = confine(self.root, rel, what="artifact")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, data)
+
+    def stage_remove(self, rel: str) -> None:
+        """Remove ``rel`` (inside the registry folder) as part of this update."""
+        from registry._internal.paths import confine
+
+        confine(self.root, rel, what="artifact").unlink(missing_ok=True)
+
 
 def find_registry(explicit: str | os.PathLike[str] | None = None, start: Path | None = None) -> Path:
     """Locate registry.json the way git finds its repository.

@@ -6,9 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from registry._internal.atomic import write_atomic
 from registry._internal.hashing import sha256_bytes
-from registry._internal.paths import confine
 from registry.errors import SmokeOverwriteError, UsageError
 from registry.store.card import write_card
 from registry.store.document import Entry, Registry, dumps_json, merge_entry, transaction
@@ -71,15 +69,14 @@ def set_file_pin(entry: Entry, rel: str, role: str, data: bytes) -> None:
 def refresh_entry(reg: Registry, entry_id: str) -> Entry:
     """Rewrite the sidecar (v2), recompute every pin and rewrite the card of one entry."""
     entry = reg.get(entry_id)
-    root = reg.root
     entry.update(compute_pins(reg, entry))
     if not reg.is_legacy and entry.get("io") and entry.get("input_conventions"):
         side = sidecar_rel(str(entry["onnx"]))
         data = dumps_json(sidecar_doc(entry))
-        write_atomic(confine(root, side, what="sidecar"), data)
+        reg.stage(side, data)
         set_file_pin(entry, side, "sidecar", data)
     if not reg.is_legacy:
-        write_card(root, entry)
+        write_card(reg, entry)
     return entry
 
 
@@ -110,9 +107,7 @@ def write_entry(
             old is None or onnx_rel not in artifacts or sha256_bytes(artifacts[onnx_rel]).sha256 != old.get("sha256")
         )
         for rel, data in sorted(artifacts.items()):
-            target = confine(reg.root, rel, what="artifact")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(target, data)
+            reg.stage(rel, data)
         merged: dict[str, Any] = dict(fields)
         if changed and old is not None:
             for k in ARTIFACT_FIELDS:
@@ -134,8 +129,7 @@ def _remove_orphans(reg: Registry, old_files: Mapping[str, str], entry: Entry) -
     now = {str(f["path"]) for f in entry.get("files") or []}
     for rel, role in sorted(old_files.items()):
         if role in _DERIVED_ROLES and rel not in now:
-            path = confine(reg.root, rel, what=role)
-            path.unlink(missing_ok=True)
+            reg.stage_remove(rel)
 
 
 def update_entry(registry_path: Path, entry_id: str, fields: Mapping[str, Any]) -> Entry:
