@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -10,9 +9,9 @@ from registry.export.smoke import add_smoke
 from registry.store.document import init_registry
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-VMAFX = SHARED / "fixtures" / "vmafx-model-tiny"
-SIGSTORE = SHARED / "fixtures" / "sigstore"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"  # vendored, with provenance (fixtures/README.md)
+VMAFX = FIXTURES / "vmafx-model-tiny"
+SIGSTORE = FIXTURES / "sigstore"
 
 
 @pytest.fixture
@@ -24,12 +23,9 @@ def reg_path(tmp_path: Path) -> Path:
 
 
 def require_fixture(folder: Path) -> None:
-    """shared/ lies beside the checkout; in CI its absence is a failure, elsewhere a named skip."""
+    """The fixtures are vendored in the repository: a missing one is a broken checkout, never a skip."""
     if not folder.is_dir():
-        msg = f"missing fixture folder {folder} (shared/ is laid beside the checkout)"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
+        pytest.fail(f"missing vendored fixture folder {folder}")
 
 
 @pytest.fixture
