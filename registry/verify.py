@@ -14,8 +14,8 @@ from registry._internal.paths import confine
 from registry.errors import Error, InputError
 from registry.onnx.allowlist import Allowlist, check_model, load_allowlist
 from registry.onnx.inspect import ModelInfo, inspect_bytes
-from registry.store.document import REGISTRY_NAME, Entry, Registry, read_registry
-from registry.store.pins import card_rel, int8_rel, sidecar_rel
+from registry.store.document import Entry, Registry, read_registry
+from registry.store.layout import REGISTRY_NAME, card_rel, int8_rel, sidecar_rel
 from registry.store.schema import schema_errors
 
 ERROR = "error"

@@ -10,7 +10,7 @@ from registry._internal.paths import confine
 from registry.onnx.allowlist import Allowlist, Violation, check_model
 from registry.onnx.inspect import inspect_bytes
 from registry.store.document import find_registry, read_registry
-from registry.store.pins import int8_rel
+from registry.store.layout import int8_rel
 
 
 @dataclass(frozen=True)

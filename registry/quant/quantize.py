@@ -23,13 +23,14 @@ from registry.families import get_family
 from registry.families.base import Family, QuantPolicy
 from registry.media.images import imagenet_nchw
 from registry.store.document import Entry, find_registry, read_registry
-from registry.store.pins import basename, int8_rel
+from registry.store.layout import calibration_rel as _calibration_rel
+from registry.store.layout import int8_rel
 
 CALIBRATION_SEED = 1000  # disjoint from the gate's seeds
 
 
 def calibration_rel(entry: Entry) -> str:
-    return basename(str(entry["onnx"])) + ".int8.calib.npy"
+    return _calibration_rel(str(entry["onnx"]))
 
 
 def calibration_pairs(fam: Family, pol: QuantPolicy, calibration_dir: Path | None, size: tuple[int, int]) -> Any:

@@ -12,7 +12,7 @@ from registry._internal.paths import confine
 from registry.errors import IntegrityError, UsageError
 from registry.onnx.inspect import parse_model
 from registry.store.document import Entry, Registry, find_registry, read_registry
-from registry.store.pins import int8_rel
+from registry.store.layout import int8_rel
 
 
 class SmokeModelWarning(UserWarning):

@@ -21,15 +21,14 @@ from registry._internal.hashing import sha256_file
 from registry._internal.paths import confine
 from registry.errors import InputError, SignatureError, UsageError
 from registry.signing._methods import INTOTO_PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE, canonical
+from registry.store import layout
 from registry.store.document import Entry, Registry, transaction
+from registry.store.layout import TRUST_DIR
 from registry.store.pins import changed_fields, compute_pins
-
-TRUST_DIR = "trust"
 
 
 def bundle_rel(entry: Entry) -> str:
-    """VMAFx naming: ``<onnx>.sigstore.json`` next to the model."""
-    return f"{entry['onnx']}.sigstore.json"
+    return layout.bundle_rel(str(entry["onnx"]))
 
 
 def signed_files(entry: Entry) -> list[dict[str, Any]]:

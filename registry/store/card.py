@@ -12,7 +12,7 @@ from typing import Any
 
 from registry._internal.paths import confine
 from registry.store.document import Entry, Registry
-from registry.store.pins import card_rel
+from registry.store.layout import card_rel
 
 _KIND_TAGS = {"fr": "full-reference", "nr": "no-reference", "filter": "filter"}
 

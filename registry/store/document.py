@@ -14,8 +14,8 @@ from typing import Any
 from registry._internal.atomic import file_lock, write_atomic
 from registry._internal.hashing import read_file
 from registry.errors import InputError, RegistryNotFound, SmokeOverwriteError, UsageError
+from registry.store.layout import REGISTRY_NAME
 
-REGISTRY_NAME = "registry.json"
 DEFAULT_SUBDIR = Path("model") / "tiny"
 CURRENT_SCHEMA_VERSION = 2
 LEGACY_SCHEMA_VERSIONS = (0, 1)

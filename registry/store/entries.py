@@ -10,7 +10,8 @@ from registry._internal.hashing import sha256_bytes
 from registry.errors import SmokeOverwriteError, UsageError
 from registry.store.card import write_card
 from registry.store.document import Entry, Registry, dumps_json, merge_entry, transaction
-from registry.store.pins import ARTIFACT_FIELDS, compute_pins, sidecar_rel
+from registry.store.layout import sidecar_rel
+from registry.store.pins import ARTIFACT_FIELDS, compute_pins
 
 
 def sidecar_doc(entry: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,25 +11,10 @@ from registry._internal.paths import confine
 from registry.errors import InputError
 from registry.onnx.inspect import inspect_bytes
 from registry.store.document import Entry, Registry
+from registry.store.layout import int8_rel, sidecar_rel
 
 # Fields that describe one particular fp32 artifact; reset when it is replaced.
 ARTIFACT_FIELDS = ("int8_sha256", "quant_mode", "quant_calibration_set", "quant", "parity", "sigstore_bundle")
-
-
-def basename(onnx_rel: str) -> str:
-    return onnx_rel[: -len(".onnx")] if onnx_rel.endswith(".onnx") else onnx_rel
-
-
-def int8_rel(onnx_rel: str) -> str:
-    return basename(onnx_rel) + ".int8.onnx"
-
-
-def sidecar_rel(onnx_rel: str) -> str:
-    return basename(onnx_rel) + ".json"
-
-
-def card_rel(entry_id: str) -> str:
-    return f"{entry_id}.md"
 
 
 @dataclass(frozen=True)
