@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from registry.cli import model_cmds, quant_cmds, registry_cmds, sign_cmds
+from registry.cli import migrate_cmds, model_cmds, quant_cmds, registry_cmds, sign_cmds
 
 app = typer.Typer(
     name="tinyreg",
@@ -28,6 +28,7 @@ for _name, _fn in (
     ("pin", registry_cmds.pin_cmd),
     ("check-ops", registry_cmds.check_ops_cmd),
     ("verify", registry_cmds.verify_cmd),
+    ("migrate", migrate_cmds.migrate_cmd),
     ("add", model_cmds.add_cmd),
     ("export", model_cmds.export_cmd),
     ("parity", model_cmds.parity_cmd),
