@@ -49,3 +49,17 @@ def progress(label: str) -> Any:
 
     return Progress(f"{label}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True,
                     console=Console(stderr=True))
+
+
+def rate_progress(label: str, unit: str = "frames") -> Any:
+    """A progress bar on stderr with done/total, the rate in ``unit``/s and the time left."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            return Text(f"{task.speed:.2f} {unit}/s" if task.speed else f"- {unit}/s")
+
+    return Progress(label, BarColumn(), MofNCompleteColumn(), Rate(), TimeElapsedColumn(), TimeRemainingColumn(),
+                    console=Console(stderr=True), transient=True)

@@ -149,20 +149,39 @@ def score_cmd(
     family: Annotated[str, typer.Argument(help="model family (dists, lpips)")],
     ref_image: Annotated[Path | None, typer.Argument(help="reference image")] = None,
     dist_image: Annotated[Path | None, typer.Argument(help="distorted image")] = None,
-    ref: Annotated[Path | None, typer.Option("--ref", help="reference video (.y4m)")] = None,
-    dist: Annotated[Path | None, typer.Option("--dist", help="distorted video (.y4m)")] = None,
+    ref: Annotated[Path | None, typer.Option("--ref", help="reference video (.y4m, .mp4, .mkv, ...)")] = None,
+    dist: Annotated[Path | None, typer.Option("--dist", help="distorted video")] = None,
     entry_id: Annotated[str | None, typer.Option("--id", help="entry id (default: the family's)")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="json or csv")] = "json",
-    matrix: Annotated[str, typer.Option(help="Y'CbCr matrix for Y4M: auto, bt601, bt709")] = "auto",
+    fmt: Annotated[str, typer.Option("--format", help="json or csv (dataset: jsonl or csv)")] = "json",
+    matrix: Annotated[str, typer.Option(help="Y'CbCr matrix of untagged video: auto, bt601, bt709, bt2020")] = "auto",
     registry: RegistryOpt = None,
+    manifest: Annotated[Path | None, typer.Option(help="dataset: CSV of ref,dist[,pair] rows (paths relative to it)")] = None,
+    results: Annotated[Path | None, typer.Option("--out", help="dataset: results file, resumed if it exists")] = None,
+    engine: Annotated[str, typer.Option(help="dataset: local (process pool) or ray")] = "local",
+    workers: Annotated[int, typer.Option(help="dataset: parallel workers (0: one per core)")] = 0,
+    shard: Annotated[str | None, typer.Option(help="dataset: I/N, score only shard I (0-based) of N")] = None,
+    start: Annotated[int, typer.Option(help="dataset: first frame index")] = 0,
+    frames: Annotated[int | None, typer.Option(help="dataset: score at most this many frames per pair")] = None,
+    every: Annotated[int, typer.Option(help="dataset: score every Nth frame")] = 1,
+    scale: Annotated[str, typer.Option(help="dataset: on size mismatch none (error), ref (dist to ref size) or WxH")] = "none",
+    int8: Annotated[bool, typer.Option("--int8", help="dataset: score with the entry's gated int8 sibling")] = False,
+    provider: Annotated[str, typer.Option(help="dataset: cpu or cuda")] = "cpu",
+    ray_address: Annotated[str | None, typer.Option(help="dataset: join this Ray cluster (default: start a local one)")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Score two images, or two Y4M videos frame by frame (scores on stdout)."""
+    """Score two images, two videos frame by frame, or a dataset (--manifest) into a results file."""
     from registry.errors import UsageError
     from registry.scoring.score import score_images, score_videos
 
+    path = find(registry)
+    if manifest is not None:
+        from registry.cli._dataset import score_manifest
+
+        return score_manifest(path, entry_id or family, manifest, results, as_json=as_json, fmt=fmt, engine=engine,
+                              workers=workers, shard=shard, start=start, frames=frames, every=every, scale=scale,
+                              matrix=matrix, int8=int8, provider=provider, ray_address=ray_address)
     if fmt not in ("json", "csv"):
         raise UsageError("--format must be json or csv")
-    path = find(registry)
     if ref_image and dist_image and not (ref or dist):
         res = score_images(path, family, ref_image, dist_image, entry_id)
     elif ref and dist and not (ref_image or dist_image):
@@ -171,7 +190,7 @@ def score_cmd(
             res = score_videos(path, family, ref, dist, entry_id, matrix=matrix,
                                progress=lambda done, total: bar.update(task, completed=done, total=total))
     else:
-        raise UsageError("give REF DIST images, or --ref A.y4m --dist B.y4m")
+        raise UsageError("give REF DIST images, --ref A --dist B videos, or --manifest pairs.csv --out results.jsonl")
     if res.smoke:
         out.warn(f"WARNING: '{res.entry}' is a SMOKE PLACEHOLDER with random weights; these scores mean nothing")
     if fmt == "csv":

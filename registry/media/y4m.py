@@ -14,8 +14,8 @@ from registry.errors import InputError
 MAGIC = b"YUV4MPEG2"
 # (horizontal, vertical) chroma subsampling by colourspace tag
 _SUBSAMPLING = {"420": (2, 2), "422": (2, 1), "444": (1, 1), "mono": (0, 0)}
-# Kr, Kb of the RGB<->YCbCr matrices
-MATRICES = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}
+# Kr, Kb of the RGB<->YCbCr matrices (bt2020: the non-constant-luminance one)
+MATRICES = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722), "bt2020": (0.2627, 0.0593)}
 
 
 @dataclass(frozen=True)
@@ -82,10 +82,25 @@ def _read_line(fh: BinaryIO, limit: int = 4096) -> bytes:
 
 
 def ycbcr_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, hdr: Y4MHeader, matrix: str) -> np.ndarray:
+    return yuv_to_rgb(y, cb, cr, bit_depth=hdr.bit_depth, full_range=hdr.full_range, matrix=matrix)
+
+
+def upsample_chroma(c: np.ndarray, sx: int, sy: int, h: int, w: int) -> np.ndarray:
+    """A subsampled chroma plane to full size by sample repetition."""
+    if sx == sy == 1:
+        return c
+    return np.repeat(np.repeat(c, sy, axis=0), sx, axis=1)[:h, :w]
+
+
+def yuv_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, *, bit_depth: int, full_range: bool, matrix: str) -> np.ndarray:
+    """Full-size Y'CbCr planes (integer code values as float) to HxWx3 float32 RGB in [0, 1].
+
+    The one conversion of tinyreg: Y4M files and decoded container video both come here.
+    """
     kr, kb = MATRICES[matrix]
-    maxv = float((1 << hdr.bit_depth) - 1)
-    scale = float(1 << (hdr.bit_depth - 8))
-    if hdr.full_range:
+    maxv = float((1 << bit_depth) - 1)
+    scale = float(1 << (bit_depth - 8))
+    if full_range:
         yf = y / maxv
         cbf = (cb - 128.0 * scale) / maxv
         crf = (cr - 128.0 * scale) / maxv
@@ -115,7 +130,7 @@ class Y4MReader:
         if matrix == "auto":
             matrix = "bt709" if self.header.height >= 720 else "bt601"
         if matrix not in MATRICES:
-            raise InputError(f"unknown matrix {matrix!r} (bt601, bt709)")
+            raise InputError(f"unknown matrix {matrix!r} ({', '.join(MATRICES)})")
         self.matrix = matrix
         size = path.stat().st_size - self.header.header_len
         self.frame_count = max(0, size // (self.header.frame_bytes + 6))
@@ -152,8 +167,8 @@ class Y4MReader:
                 cw, ch = -(-w // sx), -(-h // sy)
                 cb = plane[w * h : w * h + cw * ch].reshape(ch, cw)
                 cr = plane[w * h + cw * ch :].reshape(ch, cw)
-                cb = np.repeat(np.repeat(cb, sy, axis=0), sx, axis=1)[:h, :w]
-                cr = np.repeat(np.repeat(cr, sy, axis=0), sx, axis=1)[:h, :w]
+                cb = upsample_chroma(cb, sx, sy, h, w)
+                cr = upsample_chroma(cr, sx, sy, h, w)
             yield ycbcr_to_rgb(y, cb, cr, hdr, self.matrix)
             index += 1
 

@@ -1,4 +1,4 @@
-"""Score images and Y4M videos with a pinned full-reference model through ``registry.load``."""
+"""Score images and videos (Y4M or any container PyAV decodes) with a pinned full-reference model through ``registry.load``."""
 
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ class ScoreResult:
 class Scorer:
     """A loaded full-reference model plus the preprocessing its entry declares."""
 
-    def __init__(self, registry: Path | None, family: str, entry_id: str | None = None) -> None:
+    def __init__(self, registry: Path | None, family: str, entry_id: str | None = None, *, int8: bool = False,
+                 providers: list[str] | None = None, session_options: Any = None) -> None:
         from registry.families import get_family
         from registry.runtime.loader import SmokeModelWarning, load
 
@@ -51,7 +52,7 @@ class Scorer:
             raise UsageError(f"entry '{self.entry['id']}' is not a full-reference model")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SmokeModelWarning)  # reported by the caller, once
-            self.session = load(str(self.entry["id"]), path)
+            self.session = load(str(self.entry["id"]), path, int8=int8, providers=providers, session_options=session_options)
         self.family = family
         conv = self.entry.get("input_conventions") or {}
         norm = conv.get("normalisation")
@@ -100,21 +101,14 @@ def score_videos(
     matrix: str = "auto",
     progress: Callable[[int, int], None] | None = None,
 ) -> ScoreResult:
-    from registry.media.y4m import Y4MReader
+    from registry.media.video import Selection, aligned_frames, open_video
 
     s = Scorer(registry, family, entry_id)
     res = s.result()
-    with Y4MReader(ref, matrix) as a, Y4MReader(dist, matrix) as b:
-        ha, hb = a.header, b.header
-        if (ha.width, ha.height) != (hb.width, hb.height):
-            raise InputError(f"videos differ in size: {ha.width}x{ha.height} vs {hb.width}x{hb.height}")
-        if a.frame_count != b.frame_count:
-            raise InputError(f"videos differ in frame count: {a.frame_count} vs {b.frame_count}")
-        total = a.frame_count
-        for i, (fa, fb) in enumerate(zip(a.frames(), b.frames(), strict=False)):
+    with open_video(ref, matrix) as a, open_video(dist, matrix) as b:
+        total = a.info.frames or 0
+        for i, fa, fb in aligned_frames(a, b, Selection()):
             res.scores.append(s.score(fa, fb, f"frame {i}"))
             if progress:
-                progress(i + 1, total)
-        if len(res.scores) != total:
-            raise InputError(f"videos differ in frame count (stopped after {len(res.scores)} of {total})")
+                progress(len(res.scores), max(total, len(res.scores)))
     return res

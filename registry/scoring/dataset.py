@@ -1,0 +1,122 @@
+"""Score a dataset: every pair of a manifest (or a shard of it) into a resumable results file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from registry.errors import UsageError
+from registry.media.video import Scale, Selection, check_matrix
+from registry.scoring.engines import ENGINES, ScoreConfig, check_int8, providers_for, run_local, run_ray, split_cores
+from registry.scoring.manifest import Shard, read_manifest
+from registry.scoring.results import ResultsFile, fmt_for
+from registry.store.document import find_registry, read_registry
+
+
+@dataclass
+class DatasetReport:
+    entry: str
+    smoke: bool
+    out: str
+    engine: str
+    workers: int
+    threads: int
+    pairs: int  # in this shard
+    skipped: int  # finished by an earlier run
+    scored: int = 0
+    frames: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    summaries: list[dict[str, Any]] = field(default_factory=list)  # closing record of every pair of the shard
+
+    def as_json(self) -> dict[str, Any]:
+        return {"entry": self.entry, "smoke": self.smoke, "out": self.out, "engine": self.engine, "workers": self.workers,
+                "threads": self.threads, "pairs": self.pairs, "skipped": self.skipped, "scored": self.scored,
+                "frames": self.frames, "errors": self.errors}
+
+
+@dataclass(frozen=True)
+class DatasetOptions:
+    fmt: str | None = None  # jsonl / csv; default from the --out suffix
+    engine: str = "local"
+    workers: int = 0  # 0: one per core
+    shard: Shard = field(default_factory=Shard)
+    selection: Selection = field(default_factory=Selection)
+    scale: Scale = field(default_factory=Scale)
+    matrix: str = "auto"
+    int8: bool = False
+    provider: str = "cpu"
+    ray_address: str | None = None
+    cores: int | None = None  # default os.cpu_count()
+
+
+def prepare(registry: Path | None, entry_id: str, opts: DatasetOptions) -> tuple[ScoreConfig, dict[str, Any]]:
+    """Check everything that can be checked before any work (entry, int8 gate, provider) and build the worker config."""
+    if opts.engine not in ENGINES:
+        raise UsageError(f"engine {opts.engine!r}: use {' or '.join(ENGINES)}")
+    check_matrix(opts.matrix)
+    path = find_registry(registry)
+    entry = read_registry(path).get(entry_id)
+    if entry.get("kind") != "fr":
+        raise UsageError(f"entry '{entry_id}' is not a full-reference model")
+    if opts.int8:
+        check_int8(entry)
+    providers_for(opts.provider)
+    threads = split_cores(opts.workers, opts.cores)[1]
+    cfg = ScoreConfig(str(path), str(entry["id"]), str(entry.get("family")), int8=opts.int8, provider=opts.provider,
+                      threads=threads, matrix=opts.matrix, selection=opts.selection, scale=opts.scale)
+    return cfg, entry
+
+
+def expected_frames(specs: list[Any], sel: Selection) -> int | None:
+    """Frames the run will score if every pair is readable (None when a container does not say)."""
+    from registry.media.video import open_video
+
+    total = 0
+    for s in specs:
+        try:
+            with open_video(s.ref) as v:
+                n = sel.expected(v.info.frames)
+        except Exception:
+            n = 0  # an unreadable pair is recorded as an error, with no frames
+        if n is None:
+            return None
+        total += n
+    return total
+
+
+def score_dataset(registry: Path | None, entry_id: str, manifest: Path, out: Path, opts: DatasetOptions = DatasetOptions(),
+                  *, on_start: Callable[[int | None], None] | None = None,
+                  on_frames: Callable[[int], None] | None = None) -> DatasetReport:
+    """Score the shard's pairs not yet in ``out``; append each pair's records as it finishes, in manifest order.
+
+    ``on_start(total_frames or None)`` is called once the work is known; ``on_frames(n)`` as frames are scored.
+    A pair that fails is recorded as an ``error`` record and the run goes on.
+    """
+    cfg, entry = prepare(registry, entry_id, opts)
+    fmt = fmt_for(out, opts.fmt)
+    specs = opts.shard.take(read_manifest(manifest))
+    workers = cfg_workers = split_cores(opts.workers, opts.cores)[0]
+    with ResultsFile(out, fmt) as results:
+        todo = [s for s in specs if s.pair not in results.done]
+        workers = max(1, min(cfg_workers, len(todo)))
+        if workers != cfg_workers:  # fewer pairs than workers: give the spare cores to the workers there are
+            cfg = ScoreConfig(**{**cfg.__dict__, "threads": max(1, (opts.cores or os.cpu_count() or 1) // workers)})
+        report = DatasetReport(str(entry["id"]), entry.get("smoke") is True, str(out), opts.engine, workers, cfg.threads,
+                               len(specs), len(specs) - len(todo))
+        if on_start:
+            on_start(expected_frames(todo, opts.selection))
+        if opts.engine == "ray":
+            outcomes = run_ray(cfg, todo, workers, opts.ray_address, on_frames)
+        else:
+            outcomes = run_local(cfg, todo, workers, on_frames)
+        for o in outcomes:
+            results.write(o)
+            report.scored += 1
+            report.frames += len(o.scores)
+            if o.error is not None:
+                report.errors.append({"pair": o.pair, "error": o.error})
+        report.summaries = [results.done[s.pair] for s in specs if s.pair in results.done]
+    return report

@@ -1,0 +1,238 @@
+"""Where the pairs of a dataset run are scored: in this process, a local process pool, or a Ray cluster.
+
+Every engine runs the same ``PairWorker``: it loads the model once through ``registry.load``
+(verified bytes, the signature policy of the registry) and scores whole pairs frame by frame.
+Engines hand back outcomes in the order of the pairs they were given, so every engine writes
+the same records in the same order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from registry.errors import Error, UsageError
+from registry.media.video import Scale, Selection
+from registry.scoring.manifest import PairSpec
+from registry.scoring.results import PairOutcome
+
+ENGINES = ("local", "ray")
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """Everything a worker needs to score pairs; plain data, so it pickles to any process or node."""
+
+    registry: str
+    entry_id: str
+    family: str
+    int8: bool = False
+    provider: str = "cpu"
+    threads: int = 0
+    matrix: str = "auto"
+    selection: Selection = field(default_factory=Selection)
+    scale: Scale = field(default_factory=Scale)
+
+
+def check_int8(entry: dict[str, Any]) -> None:
+    """Refuse int8 scoring unless the entry has an int8 sibling whose recorded gate passed."""
+    eid = entry.get("id")
+    if not isinstance(entry.get("int8_sha256"), str):
+        raise UsageError(f"entry '{eid}' has no int8 sibling (tinyreg quantize {eid} makes one)")
+    gate = (entry.get("quant") or {}).get("gate") if isinstance(entry.get("quant"), dict) else None
+    if not isinstance(gate, dict) or gate.get("passed") is not True:
+        why = "has no recorded gate" if not isinstance(gate, dict) else (
+            f"did not pass its gate (drop CI {gate.get('drop_ci95')}, budget {entry.get('quant_accuracy_budget_plcc')})")
+        raise UsageError(f"entry '{eid}': the int8 sibling {why}; refusing to score with it")
+
+
+def providers_for(provider: str) -> list[str]:
+    """onnxruntime providers for ``cpu`` or ``cuda``; CUDA is refused where this onnxruntime cannot run it."""
+    if provider not in PROVIDERS:
+        raise UsageError(f"provider {provider!r}: use {' or '.join(PROVIDERS)}")
+    if provider == "cpu":
+        return ["CPUExecutionProvider"]
+    import onnxruntime as ort
+
+    have = ort.get_available_providers()
+    if "CUDAExecutionProvider" not in have:
+        raise UsageError(f"provider 'cuda': this onnxruntime has no CUDA provider (it has {', '.join(have)}); "
+                         "install 'tinyreg[gpu]' (onnxruntime-gpu) on a machine with an NVIDIA GPU")
+    return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+def _session_options(cfg: ScoreConfig) -> Any:
+    from registry.runtime.loader import default_session_options
+
+    so = default_session_options(cfg.threads)
+    if cfg.threads:
+        so.inter_op_num_threads = 1
+    if cfg.provider == "cuda":
+        so.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
+    return so
+
+
+class PairWorker:
+    """Loads the model once; scores one pair at a time."""
+
+    def __init__(self, cfg: ScoreConfig) -> None:
+        from registry.scoring.score import Scorer
+
+        self.cfg = cfg
+        self.scorer = Scorer(Path(cfg.registry), cfg.family, cfg.entry_id, int8=cfg.int8,
+                             providers=providers_for(cfg.provider), session_options=_session_options(cfg))
+        if cfg.provider == "cuda" and self.scorer.session.get_providers()[0] != "CUDAExecutionProvider":
+            raise UsageError("provider 'cuda': onnxruntime could not start its CUDA provider here (no usable GPU?)")
+
+    def run(self, spec: PairSpec, on_frame: Callable[[], None] | None = None) -> PairOutcome:
+        from registry.media.video import aligned_frames, open_video
+
+        out = PairOutcome(spec.pair)
+        try:
+            with open_video(spec.ref, self.cfg.matrix) as a, open_video(spec.dist, self.cfg.matrix) as b:
+                for i, x, y in aligned_frames(a, b, self.cfg.selection, self.cfg.scale):
+                    out.scores.append((i, self.scorer.score(x, y, f"{spec.pair}: frame {i}")))
+                    if on_frame:
+                        on_frame()
+            if not out.scores:
+                raise UsageError("no frames selected")
+        except Error as exc:
+            return PairOutcome(spec.pair, error=exc.diagnostics())
+        except Exception as exc:  # a decoder or model failure on one pair must not end the run
+            return PairOutcome(spec.pair, error=f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        return out
+
+
+def split_cores(workers: int, cores: int | None = None) -> tuple[int, int]:
+    """(workers, threads per worker) with workers x threads = cores (workers 0: one per core)."""
+    cores = cores or os.cpu_count() or 1
+    w = cores if workers <= 0 else workers
+    return w, max(1, cores // w)
+
+
+# ---------------------------------------------------------------- local: this process or a process pool
+
+_WORKER: PairWorker | None = None
+_TICKS: Any = None
+
+
+def _init_pool_worker(cfg: ScoreConfig, ticks: Any) -> None:
+    global _WORKER, _TICKS
+    _TICKS = ticks
+    _WORKER = PairWorker(cfg)
+
+
+def _pool_run(spec: PairSpec) -> PairOutcome:
+    assert _WORKER is not None
+    return _WORKER.run(spec, on_frame=lambda: _TICKS.put(1))
+
+
+def run_local(cfg: ScoreConfig, pairs: list[PairSpec], workers: int,
+              on_frames: Callable[[int], None] | None = None) -> Iterator[PairOutcome]:
+    """Outcomes in the order of ``pairs``; one worker runs in this process, more in a spawned process pool."""
+    if not pairs:
+        return
+    if workers <= 1:
+        w = PairWorker(cfg)
+        for spec in pairs:
+            yield w.run(spec, on_frame=(lambda: on_frames(1)) if on_frames else None)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    ctx = mp.get_context("spawn")  # no fork of a process that may hold onnxruntime threads
+    ticks = ctx.Queue()
+
+    def drain() -> None:
+        n = 0
+        try:
+            while True:
+                n += ticks.get_nowait()
+        except queue.Empty:
+            pass
+        if n and on_frames:
+            on_frames(n)
+
+    with ProcessPoolExecutor(max_workers=min(workers, len(pairs)), mp_context=ctx, initializer=_init_pool_worker,
+                             initargs=(cfg, ticks)) as pool:
+        futures = [pool.submit(_pool_run, spec) for spec in pairs]
+        try:
+            for fut in futures:
+                while not fut.done():
+                    wait([fut], timeout=0.25, return_when=FIRST_COMPLETED)
+                    drain()
+                yield fut.result()
+                drain()
+        finally:
+            for fut in futures:
+                fut.cancel()
+
+
+# ---------------------------------------------------------------- Ray Data
+
+
+class RayPairScorer:
+    """A Ray Data actor: loads the model once, scores a batch of pairs (the callable class of map_batches)."""
+
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        c = dict(cfg)
+        c["selection"] = Selection(**c["selection"])
+        c["scale"] = Scale(**c["scale"])
+        self.worker = PairWorker(ScoreConfig(**c))
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        results = []
+        for i, pair, ref, dist in zip(batch["index"], batch["pair"], batch["ref"], batch["dist"], strict=True):
+            o = self.worker.run(PairSpec(int(i), str(pair), Path(str(ref)), Path(str(dist))))
+            results.append(json.dumps({"pair": o.pair, "scores": o.scores, "error": o.error}))
+        return {"index": list(batch["index"]), "result": results}
+
+
+def run_ray(cfg: ScoreConfig, pairs: list[PairSpec], workers: int, address: str | None = None,
+            on_frames: Callable[[int], None] | None = None) -> Iterator[PairOutcome]:
+    """Outcomes in the order of ``pairs`` from a Ray Data actor pool of ``workers`` actors.
+
+    ``address`` joins a running cluster (paths in the manifest and the registry must be readable
+    on its nodes); without one a local Ray starts with workers x threads CPUs and stops afterwards.
+    """
+    if not pairs:
+        return
+    try:
+        import ray
+        import ray.data
+    except ImportError as exc:
+        from registry.errors import MissingDependency
+
+        raise MissingDependency("the ray engine", "scale") from exc
+    started = False
+    if not ray.is_initialized():
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+        if address:
+            ray.init(address=address, **kwargs)
+        else:
+            ray.init(num_cpus=max(1, workers) * max(1, cfg.threads), **kwargs)
+        started = True
+    try:
+        ctx = ray.data.DataContext.get_current()
+        ctx.execution_options.preserve_order = True
+        ctx.enable_progress_bars = False
+        items = [{"index": p.index, "pair": p.pair, "ref": str(p.ref), "dist": str(p.dist)} for p in pairs]
+        plain = asdict(cfg)
+        ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+            RayPairScorer, fn_constructor_kwargs={"cfg": plain}, batch_size=1, concurrency=max(1, workers),
+            num_cpus=max(1, cfg.threads), batch_format="numpy")
+        for row in ds.iter_rows():
+            d = json.loads(row["result"])
+            o = PairOutcome(d["pair"], [(int(i), float(s)) for i, s in d["scores"]], d["error"])
+            if on_frames:
+                on_frames(len(o.scores))
+            yield o
+    finally:
+        if started:
+            ray.shutdown()

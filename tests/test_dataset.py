@@ -1,0 +1,262 @@
+"""Dataset runs: manifests, records, shards, resume after a kill, errors, engines, int8 and providers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from registry.errors import InputError, UsageError
+from registry.media.video import Selection
+from registry.scoring import engines
+from registry.scoring.dataset import DatasetOptions, score_dataset
+from registry.scoring.engines import check_int8, providers_for, split_cores
+from registry.scoring.manifest import Shard, read_manifest
+from registry.scoring.results import ResultsFile
+from tests.conftest import REPO
+from tests.video_factory import encode, write_y4m_planes, yuv_frames
+
+N_PAIRS = 6
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    """A manifest of N_PAIRS video pairs (mkv and y4m, 3 frames each) plus one missing and one corrupt pair."""
+    d = tmp_path / "data"
+    (d / "clips").mkdir(parents=True)
+    rows = ["ref,dist,pair"]
+    for i in range(N_PAIRS):
+        ref = yuv_frames(3, 32, 24, "yuv420p", seed=i)
+        dist = yuv_frames(3, 32, 24, "yuv420p", seed=100 + i)
+        if i % 2:
+            encode(d / "clips" / f"r{i}.mkv", ref, "yuv420p")
+            encode(d / "clips" / f"d{i}.mkv", dist, "yuv420p")
+            rows.append(f"clips/r{i}.mkv,clips/d{i}.mkv,p{i}")
+        else:
+            write_y4m_planes(d / "clips" / f"r{i}.y4m", ref, "yuv420p")
+            write_y4m_planes(d / "clips" / f"d{i}.y4m", dist, "yuv420p")
+            rows.append(f"clips/r{i}.y4m,clips/d{i}.y4m,p{i}")
+    (d / "clips" / "corrupt.mkv").write_bytes(b"\x1aE\xdf\xa3" + b"\x00garbage" * 64)
+    rows.insert(3, "clips/r0.y4m,clips/missing.y4m,missing")
+    rows.append("clips/r1.mkv,clips/corrupt.mkv,corrupt")
+    (d / "pairs.csv").write_text("\n".join(rows) + "\n")
+    return d / "pairs.csv"
+
+
+def records(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def run(reg: Path, manifest: Path, out: Path, **kw: object) -> object:
+    return score_dataset(reg, "dists_vgg16", manifest, out, DatasetOptions(**{"workers": 1, **kw}))  # type: ignore[arg-type]
+
+
+def test_manifest_parsing(tmp_path: Path) -> None:
+    m = tmp_path / "sub" / "m.csv"
+    m.parent.mkdir()
+    m.write_text("# a comment\nref,dist\na.mp4,b.mp4\n\n c.y4m , d.y4m ,named\n")
+    specs = read_manifest(m)
+    assert [(s.index, s.pair, s.ref.name, s.dist.name) for s in specs] == [(0, "b.mp4", "a.mp4", "b.mp4"), (1, "named", "c.y4m", "d.y4m")]
+    assert specs[0].ref == m.parent / "a.mp4"
+    m.write_text("a,b,x\nc,d,x\n")
+    with pytest.raises(InputError, match="already on line 1"):
+        read_manifest(m)
+    m.write_text("only-one-field\n")
+    with pytest.raises(InputError, match="m.csv:1: expected ref,dist"):
+        read_manifest(m)
+    m.write_text("ref,dist\n")
+    with pytest.raises(InputError, match="no pairs"):
+        read_manifest(m)
+    pairs = list(range(10))
+    blocks = [Shard(i, 3).take(pairs) for i in range(3)]  # type: ignore[arg-type]
+    assert sum(blocks, []) == pairs and [len(b) for b in blocks] == [3, 3, 4]
+    for bad in ("3/3", "1", "a/b", "-1/2"):
+        with pytest.raises(UsageError):
+            Shard.parse(bad)
+
+
+def test_records_errors_and_summary(reg_path: Path, dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.jsonl"
+    rep = run(reg_path, dataset, out)
+    recs = records(out)
+    closing = [r for r in recs if r["type"] != "frame"]
+    assert [r["pair"] for r in closing] == ["p0", "p1", "missing", "p2", "p3", "p4", "p5", "corrupt"]
+    errs = {r["pair"]: r["error"] for r in closing if r["type"] == "error"}
+    assert set(errs) == {"missing", "corrupt"} and "missing.y4m: no such file" in str(errs["missing"])
+    assert "corrupt.mkv" in str(errs["corrupt"])
+    assert rep.errors == [{"pair": p, "error": errs[p]} for p in ("missing", "corrupt")]  # type: ignore[attr-defined]
+    for r in closing:
+        if r["type"] == "pair":
+            frames = [f for f in recs if f["type"] == "frame" and f["pair"] == r["pair"]]
+            scores = np.array([f["score"] for f in frames])
+            assert [f["frame"] for f in frames] == [0, 1, 2] and r["frames"] == 3
+            assert r["mean"] == pytest.approx(scores.mean()) and r["min"] == scores.min()
+            assert r["p50"] == pytest.approx(np.median(scores)) and r["p5"] <= r["p50"] <= r["p95"]
+            assert set(r) == {"type", "pair", "frames", "mean", "p5", "p50", "p95", "min"}
+    # frame selection reaches the records
+    out2 = tmp_path / "sel.jsonl"
+    run(reg_path, dataset, out2, selection=Selection(start=1, every=1, count=1))
+    assert {r["frame"] for r in records(out2) if r["type"] == "frame"} == {1}
+
+
+def test_shards_concatenate_to_the_full_result(reg_path: Path, dataset: Path, tmp_path: Path) -> None:
+    full = tmp_path / "full.jsonl"
+    run(reg_path, dataset, full)
+    parts = []
+    for i in range(3):
+        p = tmp_path / f"shard{i}.jsonl"
+        run(reg_path, dataset, p, shard=Shard(i, 3))
+        parts.append(p.read_bytes())
+    assert b"".join(parts) == full.read_bytes()
+
+
+def test_resume_after_kill_gives_the_full_result(reg_path: Path, dataset: Path, tmp_path: Path) -> None:
+    full = tmp_path / "full.jsonl"
+    run(reg_path, dataset, full)
+    data = full.read_bytes()
+    lines = data.splitlines(keepends=True)
+    # killed while writing: the records of p0, p1 and the missing pair landed, then one of p2's frames and a torn line
+    cut = tmp_path / "cut.jsonl"
+    end_p1 = next(i for i, ln in enumerate(lines) if b'"pair": "p1"' in ln and b'"type": "pair"' in ln) + 1
+    cut.write_bytes(b"".join(lines[:end_p1 + 2]) + lines[end_p1 + 2][:17])
+    rep = run(reg_path, dataset, cut)
+    assert rep.skipped == 3 and rep.scored == N_PAIRS + 2 - 3  # type: ignore[attr-defined]
+    assert cut.read_bytes() == data
+    # a finished file: nothing to do, nothing appended
+    rep = run(reg_path, dataset, cut)
+    assert rep.scored == 0 and cut.read_bytes() == data  # type: ignore[attr-defined]
+    # damage before the tail is refused, never appended to
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(lines[0] + b"{not json\n" + b"".join(lines[1:4]))
+    with pytest.raises(InputError, match="bad.jsonl:2"):
+        run(reg_path, dataset, bad)
+
+
+def test_killed_process_resumes(reg_path: Path, dataset: Path, tmp_path: Path) -> None:
+    """A real SIGKILL after the second pair: the rerun completes the file with no duplicate records."""
+    full = tmp_path / "full.jsonl"
+    run(reg_path, dataset, full)
+    out = tmp_path / "killed.jsonl"
+    code = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from registry.scoring import results\n"
+        "orig = results.ResultsFile.write\n"
+        "def write(self, o):\n"
+        "    orig(self, o)\n"
+        "    if len(self.done) == 2: os.kill(os.getpid(), 9)\n"
+        "results.ResultsFile.write = write\n"
+        "from registry.scoring.dataset import DatasetOptions, score_dataset\n"
+        f"score_dataset(Path({str(reg_path)!r}), 'dists_vgg16', Path({str(dataset)!r}), Path({str(out)!r}), DatasetOptions(workers=1))\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
+    assert p.returncode == -9, p.stderr
+    assert [r["pair"] for r in records(out) if r["type"] != "frame"] == ["p0", "p1"]
+    run(reg_path, dataset, out)
+    assert out.read_bytes() == full.read_bytes()
+
+
+def test_csv_format(reg_path: Path, dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.csv"
+    run(reg_path, dataset, out, fmt="csv")
+    rows = out.read_text().splitlines()
+    assert rows[0] == "type,pair,frame,score,frames,mean,p5,p50,p95,min,error"
+    assert sum(r.startswith("frame,") for r in rows) == 3 * N_PAIRS and sum(r.startswith("error,") for r in rows) == 2
+    jl = tmp_path / "r.jsonl"
+    run(reg_path, dataset, jl)
+    first = next(r for r in records(jl) if r["type"] == "frame")
+    assert rows[1].split(",")[:4] == ["frame", "p0", "0", repr(first["score"])]
+    rep = run(reg_path, dataset, out, fmt="csv")  # resumes: everything done
+    assert rep.scored == 0  # type: ignore[attr-defined]
+    with pytest.raises(InputError, match="header differs"):
+        ResultsFile(jl, "csv").open()
+
+
+def test_csv_refuses_foreign_file(tmp_path: Path) -> None:
+    p = tmp_path / "x.csv"
+    p.write_text("a,b\n1,2\n")
+    with pytest.raises(InputError, match="header differs"):
+        ResultsFile(p, "csv").open()
+
+
+def test_process_pool_equals_in_process(reg_path: Path, dataset: Path, tmp_path: Path) -> None:
+    one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    run(reg_path, dataset, one)
+    ticks: list[int] = []
+    rep = score_dataset(reg_path, "dists_vgg16", dataset, two, DatasetOptions(workers=2, cores=2), on_frames=ticks.append)
+    assert rep.workers == 2 and rep.threads == 1
+    assert two.read_bytes() == one.read_bytes()
+    assert sum(ticks) == 3 * N_PAIRS
+
+
+def test_int8_and_provider_refusals(reg_path: Path, dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(UsageError, match="has no int8 sibling"):
+        run(reg_path, dataset, tmp_path / "x.jsonl", int8=True)
+    with pytest.raises(UsageError, match="did not pass its gate"):
+        check_int8({"id": "e", "int8_sha256": "0" * 64, "quant": {"gate": {"passed": False, "drop_ci95": [0, 0.1]}}})
+    with pytest.raises(UsageError, match="no recorded gate"):
+        check_int8({"id": "e", "int8_sha256": "0" * 64})
+    check_int8({"id": "e", "int8_sha256": "0" * 64, "quant": {"gate": {"passed": True}}})
+    import onnxruntime as ort
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    with pytest.raises(UsageError, match="no CUDA provider"):
+        run(reg_path, dataset, tmp_path / "x.jsonl", provider="cuda")
+    with pytest.raises(UsageError, match="use cpu or cuda"):
+        providers_for("tpu")
+    assert not (tmp_path / "x.jsonl").exists()
+    assert split_cores(0, 4) == (4, 1) and split_cores(1, 4) == (1, 4) and split_cores(3, 4) == (3, 1)
+
+
+def test_int8_scores_with_the_gated_sibling(tmp_path: Path) -> None:
+    """The shipped registry's DISTS has an int8 sibling whose gate passed: --int8 uses it, and its scores differ."""
+    reg = REPO / "model" / "tiny" / "registry.json"
+    d = tmp_path / "d"
+    d.mkdir()
+    write_y4m_planes(d / "r.y4m", yuv_frames(2, 32, 24, "yuv420p", seed=1), "yuv420p")
+    write_y4m_planes(d / "d.y4m", yuv_frames(2, 32, 24, "yuv420p", seed=2), "yuv420p")
+    (d / "m.csv").write_text("r.y4m,d.y4m,x\n")
+    a = score_dataset(reg, "dists_vgg16", d / "m.csv", tmp_path / "fp32.jsonl", DatasetOptions(workers=1))
+    b = score_dataset(reg, "dists_vgg16", d / "m.csv", tmp_path / "int8.jsonl", DatasetOptions(workers=1, int8=True))
+    assert a.summaries[0]["frames"] == b.summaries[0]["frames"] == 2
+    assert a.summaries[0]["mean"] != b.summaries[0]["mean"]
+    assert abs(float(a.summaries[0]["mean"]) - float(b.summaries[0]["mean"])) < 0.05
+
+
+def test_cli_manifest_run(reg_path: Path, dataset: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cli.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "400"}
+    cmd = [sys.executable, "-m", "registry", "score", "dists_vgg16", "--manifest", str(dataset), "--out", str(out),
+           "--registry", str(reg_path), "--workers", "1"]
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert p.returncode == 1, p.stderr
+    assert "2 pair(s) failed" in p.stderr and "Traceback" not in p.stderr and "SMOKE PLACEHOLDER" in p.stderr
+    assert "p5" in p.stdout and "missing.y4m: no such file" in p.stdout  # the summary table
+    p = subprocess.run([*cmd, "--json"], capture_output=True, text=True, env=env)
+    doc = json.loads(p.stdout)
+    assert p.returncode == 1 and doc["skipped"] == N_PAIRS + 2 and doc["scored"] == 0
+    assert [f["pair"] for f in doc["failed"]] == ["missing", "corrupt"]
+    p = subprocess.run([*cmd, "--engine", "spark"], capture_output=True, text=True, env=env)
+    assert p.returncode == 2 and "engine 'spark'" in p.stderr
+    p = subprocess.run([*cmd[:-2], "--int8"], capture_output=True, text=True, env=env)
+    assert p.returncode == 2 and "no int8 sibling" in p.stderr
+
+
+@pytest.mark.slow
+def test_ray_engine_equals_local(reg_path: Path, dataset: Path, tmp_path: Path) -> None:
+    local, ray_out = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
+    run(reg_path, dataset, local)
+    rep = score_dataset(reg_path, "dists_vgg16", dataset, ray_out, DatasetOptions(engine="ray", workers=2, cores=2))
+    assert rep.engine == "ray" and rep.scored == N_PAIRS + 2
+    assert ray_out.read_bytes() == local.read_bytes()
+
+
+def test_engine_names_checked_before_work(reg_path: Path, dataset: Path, tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="engine"):
+        run(reg_path, dataset, tmp_path / "x.jsonl", engine="spark")
+    assert engines.ENGINES == ("local", "ray")
