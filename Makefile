@@ -14,7 +14,8 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install $(PIP_FLAGS) -q --upgrade pip
-	$(BIN)/python -m pip install $(PIP_FLAGS) -q -e '.[export,sign,dev]'
+	# video (PyAV) and scale (Ray Data) are optional for users, tested in CI
+	$(BIN)/python -m pip install $(PIP_FLAGS) -q -e '.[export,sign,dev,video,scale]'
 	# the LPIPS reference, for parity only; --no-deps because its unpinned torchvision
 	# requirement would replace the pinned CPU torch with a CUDA build
 	$(BIN)/python -m pip install $(PIP_FLAGS) -q --no-deps lpips==0.1.4

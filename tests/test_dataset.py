@@ -67,14 +67,14 @@ def test_manifest_parsing(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="already on line 1"):
         read_manifest(m)
     m.write_text("only-one-field\n")
-    with pytest.raises(InputError, match="m.csv:1: expected ref,dist"):
+    with pytest.raises(InputError, match=r"m\.csv:1: expected ref,dist"):
         read_manifest(m)
     m.write_text("ref,dist\n")
     with pytest.raises(InputError, match="no pairs"):
         read_manifest(m)
     pairs = list(range(10))
     blocks = [Shard(i, 3).take(pairs) for i in range(3)]  # type: ignore[arg-type]
-    assert sum(blocks, []) == pairs and [len(b) for b in blocks] == [3, 3, 4]
+    assert [x for b in blocks for x in b] == pairs and [len(b) for b in blocks] == [3, 3, 4]
     for bad in ("3/3", "1", "a/b", "-1/2"):
         with pytest.raises(UsageError):
             Shard.parse(bad)
@@ -133,7 +133,7 @@ def test_resume_after_kill_gives_the_full_result(reg_path: Path, dataset: Path, 
     # damage before the tail is refused, never appended to
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(lines[0] + b"{not json\n" + b"".join(lines[1:4]))
-    with pytest.raises(InputError, match="bad.jsonl:2"):
+    with pytest.raises(InputError, match=r"bad\.jsonl:2"):
         run(reg_path, dataset, bad)
 
 

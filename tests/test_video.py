@@ -118,18 +118,16 @@ def test_corrupt_and_missing_inputs(tmp_path: Path) -> None:
         open_video(tmp_path / "nope.mp4")
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
-    with pytest.raises(InputError, match="bad.mp4"):
-        with open_video(bad) as v:
-            list(v.frames())
+    with pytest.raises(InputError, match=r"bad\.mp4"), open_video(bad) as v:
+        list(v.frames())
     planes = yuv_frames(6, 64, 48, "yuv420p")
     good = tmp_path / "good.mp4"
     encode(good, planes, "yuv420p", "libx264", options={"qp": "0"})
     data = bytearray(good.read_bytes())
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(bytes(data[: len(data) // 2]))  # moov at the end: the header is gone
-    with pytest.raises(InputError, match=r"cut\.mp4"):
-        with open_video(cut) as v:
-            list(v.frames())
+    with pytest.raises(InputError, match=r"cut\.mp4"), open_video(cut) as v:
+        list(v.frames())
 
 
 def test_resize_rgb() -> None:

@@ -210,6 +210,9 @@ def run_ray(cfg: ScoreConfig, pairs: list[PairSpec], workers: int, address: str 
         from registry.errors import MissingDependency
 
         raise MissingDependency("the ray engine", "scale") from exc
+    import warnings
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ray\..*")  # Ray's own, about its own options
     started = False
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
