@@ -38,6 +38,11 @@ class Upstream:
     sha256: str
     license: str
     filename: str
+    size: int | None = None  # bytes, when known: downloads are capped at it
+
+    def size_for(self, sha256: str) -> int | None:
+        """The pinned size when ``sha256`` is this file's pin (a user-supplied file has none)."""
+        return self.size if sha256.lower() == self.sha256 else None
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,22 @@ class QuantPolicy:
     calibration_size: tuple[int, int] = (64, 64)
     gate_pairs: int = 96  # per size: 384 pairs in all keep the verdict seed-independent
     gate_sizes: tuple[tuple[int, int], ...] = ((64, 64), (96, 96), (72, 120), (120, 88))
+
+
+@dataclass(frozen=True)
+class MemoryModel:
+    """Peak memory of scoring one pair at H x W: ``base + per_pixel * H * W`` bytes.
+
+    Measured, not derived: peak RSS of one process that loads the full-size fp32 model
+    with tinyreg's session options and scores one pair (``python -m bench.memory``
+    re-measures it and checks the estimate still bounds the measurement).
+    """
+
+    base: int
+    per_pixel: int
+
+    def estimate(self, h: int, w: int) -> int:
+        return self.base + self.per_pixel * h * w
 
 
 # (n pairs, (h, w), seed) -> (ref, dist) HxWx3 float32 RGB in [0, 1]
@@ -83,3 +104,4 @@ class Family:
     parity: str | None = None
     quant: QuantPolicy | None = None
     representative: Representative | None = None
+    score_memory: MemoryModel | None = None

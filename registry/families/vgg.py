@@ -26,6 +26,7 @@ VGG16 = Upstream(
     sha256="397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
     license="BSD-3-Clause (torchvision code); ImageNet-trained weights, see the ImageNet terms of access",
     filename="vgg16-397923af.pth",
+    size=553433881,
 )
 
 

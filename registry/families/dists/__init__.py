@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from registry.families.base import IMAGENET_RGB_CONVENTIONS, Family, QuantPolicy, Upstream, fr_image_io
+from registry.families.base import IMAGENET_RGB_CONVENTIONS, Family, MemoryModel, QuantPolicy, Upstream, fr_image_io
 from registry.families.vgg import VGG16
 from registry.media.images import representative_fr_pairs
 
@@ -19,6 +19,7 @@ ALPHA_BETA = Upstream(
     sha256="f5e65c96230b7f6ca995691647d482237e4cab8a50c5c4a5784f219ef0748218",
     license="MIT",
     filename="weights.pt",
+    size=12288,
 )
 
 OPS = frozenset(
@@ -71,6 +72,9 @@ FAMILY = Family(
     smoke_generator="tinyreg.families.dists.build_smoke/1",
     quant_accuracy_budget_plcc=0.005,
     upstream=(VGG16, ALPHA_BETA),
+    # peak RSS scoring one pair, full-size fp32 graph (python -m bench.memory, 2 threads):
+    # 317 / 365 / 1104 / 3528 MiB at 128x128 / 256x256 / 960x540 / 1920x1080 (fit: 296 MiB + 1634 B/px)
+    score_memory=MemoryModel(base=320 << 20, per_pixel=1700),
     exporter="registry.families.dists.export:export",
     parity="registry.families.dists.parity:reference_for_entry",
     quant=QuantPolicy(op_types=("Conv",), node_prefixes=("conv",), rationale=(

@@ -34,12 +34,13 @@ def load_weights(
     vgg16: str, vgg16_sha256: str, alpha_beta: str, alpha_beta_sha256: str, *, cache_dir: Path | None = None,
     progress: bool = True,
 ) -> Weights:
-    vdata = fetch_pinned(vgg16, vgg16_sha256, VGG16.filename, cache_dir=cache_dir, progress=progress)
+    vdata = fetch_pinned(vgg16, vgg16_sha256, VGG16.filename, size=VGG16.size_for(vgg16_sha256), cache_dir=cache_dir, progress=progress)
     state = load_vgg16(vdata)
     from registry.families.vgg import stage_widths
 
     n = 3 + sum(stage_widths(state))
-    adata = fetch_pinned(alpha_beta, alpha_beta_sha256, ALPHA_BETA.filename, cache_dir=cache_dir, progress=progress)
+    adata = fetch_pinned(alpha_beta, alpha_beta_sha256, ALPHA_BETA.filename,
+                         size=ALPHA_BETA.size_for(alpha_beta_sha256), cache_dir=cache_dir, progress=progress)
     alpha, beta, w_sum = load_alpha_beta(adata, n)
 
     return Weights(state, alpha, beta, w_sum,

@@ -13,7 +13,16 @@ from typing import Any
 
 import numpy as np
 
-from registry.families.base import IMAGENET_MEAN, IMAGENET_RGB_CONVENTIONS, IMAGENET_STD, Family, QuantPolicy, Upstream, fr_image_io
+from registry.families.base import (
+    IMAGENET_MEAN,
+    IMAGENET_RGB_CONVENTIONS,
+    IMAGENET_STD,
+    Family,
+    MemoryModel,
+    QuantPolicy,
+    Upstream,
+    fr_image_io,
+)
 from registry.families.vgg import VGG16, VGG16_STAGES, conv_relu, random_vgg, stage_widths
 from registry.media.images import representative_fr_pairs
 from registry.onnx.build import GraphBuilder
@@ -31,6 +40,7 @@ LIN = Upstream(
     sha256="a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
     license="BSD-2-Clause",
     filename="lpips-v0.1-vgg.pth",
+    size=7289,
 )
 
 OPS = frozenset(
@@ -106,6 +116,9 @@ FAMILY = Family(
     smoke_generator="tinyreg.families.lpips.build_smoke/1",
     quant_accuracy_budget_plcc=0.01,
     upstream=(VGG16, LIN),
+    # peak RSS scoring one pair, full-size fp32 graph (python -m bench.memory, 2 threads):
+    # 281 / 426 / 1116 / 3589 MiB at 128x128 / 256x256 / 960x540 / 1920x1080 (fit: 292 MiB + 1667 B/px)
+    score_memory=MemoryModel(base=352 << 20, per_pixel=1750),
     exporter="registry.families.lpips.export:export",
     parity="registry.families.lpips.parity:reference_for_entry",
     quant=QuantPolicy(op_types=("Conv",), node_prefixes=("conv",), rationale=(

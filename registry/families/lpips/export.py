@@ -44,8 +44,9 @@ def load_lins(data: bytes, widths: tuple[int, ...]) -> list[np.ndarray]:
 
 def load_weights(vgg16: str, vgg16_sha256: str, lin: str, lin_sha256: str, *, cache_dir: Path | None = None,
                  progress: bool = True) -> Weights:
-    state = load_vgg16(fetch_pinned(vgg16, vgg16_sha256, VGG16.filename, cache_dir=cache_dir, progress=progress))
-    lin_bytes = fetch_pinned(lin, lin_sha256, LIN.filename, cache_dir=cache_dir, progress=progress)
+    vdata = fetch_pinned(vgg16, vgg16_sha256, VGG16.filename, size=VGG16.size_for(vgg16_sha256), cache_dir=cache_dir, progress=progress)
+    state = load_vgg16(vdata)
+    lin_bytes = fetch_pinned(lin, lin_sha256, LIN.filename, size=LIN.size_for(lin_sha256), cache_dir=cache_dir, progress=progress)
     lins = load_lins(lin_bytes, stage_widths(state))
 
     return Weights(state, lins, lin_bytes, [upstream_record(VGG16, vgg16, vgg16_sha256), upstream_record(LIN, lin, lin_sha256)])
