@@ -6,7 +6,9 @@ Figures (all measured in this run, on this machine):
 * DISTS per-pair latency at 256x256, 960x540, 1920x1080: onnxruntime fp32
   against the reference PyTorch forward on the same weights, their ratio,
   achieved GFLOP/s against a GEMM rate measured here, and peak RSS;
-* int8 against fp32 at 960x540 when a quantised DISTS is available.
+* int8 against fp32 at 960x540 when a quantised DISTS is available;
+* peak RSS of full-size DISTS and LPIPS at four sizes against the families'
+  memory estimates (``bench/memory.py``), which scoring uses to refuse a size.
 """
 
 from __future__ import annotations
@@ -183,6 +185,9 @@ def main() -> None:
     results["gemm_gflop_s"] = gemm_rate(threads)
     with tempfile.TemporaryDirectory() as d:
         results["dists"] = bench_dists(Path(d), threads)
+        from bench.memory import bench_memory
+
+        results["memory"] = bench_memory(Path(d), threads)
         try:
             from bench.quant import bench_quant
 
@@ -217,6 +222,10 @@ def evaluate(res: dict[str, Any]) -> list[dict[str, Any]]:
         if row["size"] == "1920x1080":
             mem = row["ort"].get("peak_rss_mib")
             add("ORT peak RSS @1920x1080", f"{mem:.0f} MiB" if mem else "n/a", "<= 8192 MiB", (mem <= 8192) if mem else None)
+    for family, m in (res.get("memory") or {}).items():
+        bounded = [r["bounded"] for r in m["rows"] if "bounded" in r]
+        add(f"{family} memory estimate bounds peak RSS", f"{sum(bounded)}/{len(bounded)} sizes", "all",
+            all(bounded) if bounded else None)
     q = res.get("quant")
     if q and "speedup" in q:
         add("int8 vs fp32 @960x540", f"{q['speedup']:.2f}x", ">= 1.5x", q["speedup"] >= 1.5)

@@ -93,3 +93,59 @@ def test_cli_score_warns_on_smoke(reg_path: Path, images: tuple[Path, Path, Path
                         "--registry", str(reg_path)], capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines()[0] == "frame,score" and len(p.stdout.splitlines()) == 3
+
+
+def _three_frames(tmp_path: Path) -> tuple[Path, list[np.ndarray]]:
+    rng = np.random.default_rng(2)
+    frames = [rng.random((24, 24, 3), dtype=np.float32) for _ in range(3)]
+    a = tmp_path / "ref.y4m"
+    write_y4m(a, frames)
+    return a, frames
+
+
+def test_zero_frame_pair_refused(reg_path: Path, tmp_path: Path) -> None:
+    z1, z2 = tmp_path / "z1.y4m", tmp_path / "z2.y4m"
+    for z in (z1, z2):
+        z.write_bytes(b"YUV4MPEG2 W24 H24 F25:1 C444\n")
+    with pytest.raises(InputError, match=r"z1\.y4m: no frames"):
+        score_videos(reg_path, "dists", z1, z2)
+    a, _ = _three_frames(tmp_path)
+    with pytest.raises(InputError, match=r"z2\.y4m: no frames"):
+        score_videos(reg_path, "dists", a, z2)
+
+
+@pytest.mark.parametrize("which", ["ref", "dist"])
+def test_truncated_last_frame_of_either_file_refused(reg_path: Path, tmp_path: Path, which: str) -> None:
+    a, frames = _three_frames(tmp_path)
+    b = tmp_path / "dist.y4m"
+    write_y4m(b, frames)
+    victim = a if which == "ref" else b
+    victim.write_bytes(victim.read_bytes() + b"FRAME\n" + b"\x80" * 100)  # a partial fourth frame
+    with pytest.raises(InputError, match=rf"{victim.name}: frame 3 is truncated"):
+        score_videos(reg_path, "dists", a, b)
+
+
+def test_video_size_and_count_name_the_files(reg_path: Path, tmp_path: Path) -> None:
+    a, frames = _three_frames(tmp_path)
+    b = tmp_path / "short.y4m"
+    write_y4m(b, frames[:2])
+    with pytest.raises(InputError, match=r"ref\.y4m has 3 frames but .*short\.y4m has 2"):
+        score_videos(reg_path, "dists", a, b)
+    c = tmp_path / "small.y4m"
+    write_y4m(c, [f[:20] for f in frames])
+    with pytest.raises(InputError, match=r"ref\.y4m is 24x24 but .*small\.y4m is 24x20"):
+        score_videos(reg_path, "dists", a, c)
+    with pytest.raises(InputError, match="over the cap"):
+        score_videos(reg_path, "dists", a, a, max_pixels=500)
+    with pytest.raises(InputError, match="over the limit"):
+        score_videos(reg_path, "dists", a, a, max_memory=1 << 20)
+
+
+def test_cli_bad_videos_one_line(reg_path: Path, tmp_path: Path) -> None:
+    z = tmp_path / "empty.y4m"
+    z.write_bytes(b"YUV4MPEG2 W24 H24 F25:1 C444\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    p = subprocess.run([sys.executable, "-m", "registry", "score", "dists", "--ref", str(z), "--dist", str(z),
+                        "--registry", str(reg_path)], capture_output=True, text=True, env=env)
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.strip().splitlines() == [f"tinyreg: {z}: no frames"]

@@ -12,6 +12,7 @@ from registry.cli import _output as out
 from registry.cli._errors import command
 from registry.cli._options import JsonOpt, RegistryOpt, find
 from registry.errors import EXIT_FINDINGS
+from registry.media.limits import DEFAULT_MAX_PIXELS
 
 
 @command
@@ -167,12 +168,19 @@ def score_cmd(
     int8: Annotated[bool, typer.Option("--int8", help="dataset: score with the entry's gated int8 sibling")] = False,
     provider: Annotated[str, typer.Option(help="dataset: cpu or cuda")] = "cpu",
     ray_address: Annotated[str | None, typer.Option(help="dataset: join this Ray cluster (default: start a local one)")] = None,
+    max_pixels: Annotated[int, typer.Option(help="refuse images or frames over this many pixels (0: no cap)")] = DEFAULT_MAX_PIXELS,
+    max_memory: Annotated[str | None, typer.Option(
+        help="memory the model may use, e.g. 8G (default: refuse sizes whose estimate exceeds the available memory)")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Score two images, two videos frame by frame, or a dataset (--manifest) into a results file."""
     from registry.errors import UsageError
+    from registry.scoring.memory import parse_bytes
     from registry.scoring.score import score_images, score_videos
 
+    if max_pixels < 0:
+        raise UsageError("--max-pixels must be 0 (no cap) or positive")
+    limits: dict[str, Any] = {"max_pixels": max_pixels or None, "max_memory": parse_bytes(max_memory) if max_memory else None}
     path = find(registry)
     if manifest is not None:
         from registry.cli._dataset import score_manifest
@@ -183,11 +191,11 @@ def score_cmd(
     if fmt not in ("json", "csv"):
         raise UsageError("--format must be json or csv")
     if ref_image and dist_image and not (ref or dist):
-        res = score_images(path, family, ref_image, dist_image, entry_id)
+        res = score_images(path, family, ref_image, dist_image, entry_id, **limits)
     elif ref and dist and not (ref_image or dist_image):
         with out.progress("frames") as bar:
             task = bar.add_task("frames", total=None)
-            res = score_videos(path, family, ref, dist, entry_id, matrix=matrix,
+            res = score_videos(path, family, ref, dist, entry_id, matrix=matrix, **limits,
                                progress=lambda done, total: bar.update(task, completed=done, total=total))
     else:
         raise UsageError("give REF DIST images, --ref A --dist B videos, or --manifest pairs.csv --out results.jsonl")

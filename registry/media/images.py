@@ -8,13 +8,17 @@ shift. Everything is deterministic for a given seed.
 from __future__ import annotations
 
 import io
+import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from registry.errors import InputError, MissingDependency
+from registry.media.limits import DEFAULT_MAX_PIXELS
 
 NATURAL_IMAGES = (
     "astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field", "retina",
@@ -100,23 +104,105 @@ def fr_pairs(n: int, size: tuple[int, int], seed: int = 0) -> Iterator[Pair]:
         yield Pair(f"{name}/{kind}@{level:.2f}/{h}x{w}", ref, distort(ref, kind, level, rng))
 
 
-def read_image(path: Path) -> np.ndarray:
-    """An image file as HxWx3 float32 RGB in [0, 1]."""
+_PIL_LOCK = threading.Lock()
+
+# Pillow modes holding more than 8 bits a sample, and the full-scale value of each
+_WIDE_MODES = {"I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 65535.0}
+
+
+def check_pixels(width: int, height: int, max_pixels: int | None, source: object) -> None:
+    """InputError when ``width x height`` is over the cap (``None``: no cap)."""
+    if max_pixels is not None and width * height > max_pixels:
+        raise InputError(
+            f"{source}: {width}x{height} is {width * height / 1e6:.1f} Mpx, over the cap of {max_pixels / 1e6:.1f} Mpx "
+            "(override: max_pixels=, or --max-pixels on the command line)"
+        )
+
+
+def _open(path: Path, max_pixels: int | None) -> Any:
+    """Image.open with the pixel cap checked on the header, before any pixel is decoded."""
+    from PIL import Image
+
+    with _PIL_LOCK, warnings.catch_warnings():
+        # Pillow's own bomb guard is global; make it agree with ours for this open (it raises
+        # at twice its limit, so our check below is the one that decides).
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        old = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = max_pixels
+        try:
+            im = Image.open(path)
+        except Image.DecompressionBombError as exc:
+            raise InputError(f"{path}: image dimensions over the cap of {(max_pixels or 0) / 1e6:.1f} Mpx "
+                             "(a decompression bomb?; override: max_pixels=, or --max-pixels on the command line)") from exc
+        finally:
+            Image.MAX_IMAGE_PIXELS = old
     try:
-        from PIL import Image, UnidentifiedImageError
-    except ImportError as exc:
-        raise MissingDependency("reading images (Pillow)", "export") from exc
+        check_pixels(im.width, im.height, max_pixels, path)
+    except InputError:
+        im.close()
+        raise
+    return im
+
+
+def image_size(path: Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """(height, width) from the file header alone, with the pixel cap applied."""
+    from PIL import UnidentifiedImageError
+
     try:
-        with Image.open(path) as im:
-            rgb = im.convert("RGB")
-            arr = np.asarray(rgb)
+        with _open(path, max_pixels) as im:
+            return int(im.height), int(im.width)
     except FileNotFoundError as exc:
         raise InputError(f"{path}: no such file") from exc
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise InputError(f"{path}: not a readable image ({exc.__class__.__name__})") from exc
-    if arr.dtype == np.uint16:
-        return (arr.astype(np.float32) / 65535.0).astype(np.float32)
-    return (arr.astype(np.float32) / 255.0).astype(np.float32)
+
+
+def _to_float_rgb(im: Any, path: Path) -> np.ndarray:
+    """HxWx3 float32 in [0, 1], each sample scaled by its true full-scale value."""
+    mode = im.mode
+    if mode in _WIDE_MODES:  # 16-bit greyscale (PNG, TIFF): convert("RGB") would clip it to 255
+        grey = np.asarray(im).astype(np.float32) / np.float32(_WIDE_MODES[mode])
+        return np.repeat(grey[..., None], 3, axis=-1)
+    if mode == "I":  # 32-bit integer samples: the container says how many bits are real
+        bits = _bits_per_sample(im)
+        if bits is None:
+            raise InputError(f"{path}: 32-bit integer pixels of unknown bit depth are not supported")
+        grey = np.asarray(im).astype(np.float64) / float((1 << bits) - 1)
+        if grey.min() < 0 or grey.max() > 1:
+            raise InputError(f"{path}: pixel values outside the {bits}-bit range")
+        return np.repeat(grey.astype(np.float32)[..., None], 3, axis=-1)
+    if mode == "F":
+        raise InputError(f"{path}: floating-point images are not supported (no defined white level)")
+    arr = np.asarray(im.convert("RGB"))  # 1, L, LA, P, RGB, RGBA, CMYK, YCbCr, ...: 8 bits a sample
+    return (arr.astype(np.float32) / np.float32(255.0)).astype(np.float32)
+
+
+def _bits_per_sample(im: Any) -> int | None:
+    tags = getattr(im, "tag_v2", None)
+    bits = tags.get(258) if tags is not None else None  # TIFF BitsPerSample
+    if isinstance(bits, tuple):
+        bits = bits[0] if bits else None
+    return int(bits) if isinstance(bits, int) and 1 <= bits <= 32 else None
+
+
+def read_image(path: Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """An image file as HxWx3 float32 RGB in [0, 1].
+
+    The pixel count is checked on the header before anything is decoded
+    (``max_pixels=None`` lifts the cap). 16-bit greyscale is scaled by 65535, not
+    clipped; Pillow decodes 16-bit colour PNGs to 8 bits a sample.
+    """
+    try:
+        from PIL import UnidentifiedImageError
+    except ImportError as exc:
+        raise MissingDependency("reading images (Pillow)", "export") from exc
+    try:
+        with _open(path, max_pixels) as im:
+            return _to_float_rgb(im, path)
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: no such file") from exc
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable image ({exc.__class__.__name__})") from exc
 
 
 def imagenet_nchw(x: np.ndarray, mean: list[float], std: list[float]) -> np.ndarray:

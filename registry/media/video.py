@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from registry.errors import InputError, MissingDependency, UsageError
+from registry.media.images import check_pixels
+from registry.media.limits import DEFAULT_MAX_PIXELS
 from registry.media.y4m import MATRICES, upsample_chroma, yuv_to_rgb
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
@@ -75,10 +77,10 @@ class Video:
 
 
 class _Y4MVideo(Video):
-    def __init__(self, path: Path, matrix: str) -> None:
+    def __init__(self, path: Path, matrix: str, max_pixels: int | None) -> None:
         from registry.media.y4m import Y4MReader
 
-        self._r = Y4MReader(path, matrix)
+        self._r = Y4MReader(path, matrix, max_pixels=max_pixels)
         h = self._r.header
         self.info = VideoInfo(path, h.width, h.height, self._r.frame_count, "y4m")
 
@@ -91,10 +93,10 @@ class _Y4MVideo(Video):
 
 
 class _ImageVideo(Video):
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, max_pixels: int | None) -> None:
         from registry.media.images import read_image
 
-        self._rgb = read_image(path)
+        self._rgb = read_image(path, max_pixels=max_pixels)
         self.info = VideoInfo(path, self._rgb.shape[1], self._rgb.shape[0], 1, "image")
 
     def frames(self) -> Iterator[Callable[[], np.ndarray]]:
@@ -141,7 +143,7 @@ def frame_to_rgb(frame: Any, matrix: str = "auto") -> np.ndarray:
 
 
 class _AVVideo(Video):
-    def __init__(self, path: Path, matrix: str) -> None:
+    def __init__(self, path: Path, matrix: str, max_pixels: int | None) -> None:
         try:
             import av
         except ImportError as exc:
@@ -160,6 +162,11 @@ class _AVVideo(Video):
         self._s.thread_type = "AUTO"
         cc = self._s.codec_context
         self.info = VideoInfo(path, int(cc.width), int(cc.height), int(self._s.frames) or None, "container")
+        try:
+            check_pixels(self.info.width, self.info.height, max_pixels, path)
+        except InputError:
+            self._c.close()
+            raise
 
     def frames(self) -> Iterator[Callable[[], np.ndarray]]:
         import av
@@ -184,8 +191,11 @@ def _why(exc: BaseException) -> str:
     return str(getattr(exc, "strerror", None) or exc).splitlines()[0][:200] or exc.__class__.__name__
 
 
-def open_video(path: Path, matrix: str = "auto") -> Video:
-    """Y4M by its magic bytes, a still image by its suffix, anything else through PyAV."""
+def open_video(path: Path, matrix: str = "auto", *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Video:
+    """Y4M by its magic bytes, a still image by its suffix, anything else through PyAV.
+
+    A frame size over ``max_pixels`` (None: no cap) is refused from the header.
+    """
     check_matrix(matrix)
     try:
         with open(path, "rb") as fh:
@@ -195,10 +205,10 @@ def open_video(path: Path, matrix: str = "auto") -> Video:
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
     if magic == b"YUV4MPEG2":
-        return _Y4MVideo(path, matrix)
+        return _Y4MVideo(path, matrix, max_pixels)
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        return _ImageVideo(path)
-    return _AVVideo(path, matrix)
+        return _ImageVideo(path, max_pixels)
+    return _AVVideo(path, matrix, max_pixels)
 
 
 # ---------------------------------------------------------------- selection, scaling, alignment
@@ -266,6 +276,9 @@ def aligned_frames(ref: Video, dist: Video, sel: Selection, scale: Scale = Scale
     from registry.media.resize import resize_rgb
 
     a, b = ref.info, dist.info
+    for v in (a, b):
+        if v.frames == 0:
+            raise InputError(f"{v.path}: no frames")
     size = scale.target(a, b)
     if a.frames is not None and b.frames is not None and a.frames != b.frames:
         raise InputError(f"{a.path} has {a.frames} frames but {b.path} has {b.frames}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,8 +11,15 @@ from typing import BinaryIO
 import numpy as np
 
 from registry.errors import InputError
+from registry.media.images import check_pixels
+from registry.media.limits import DEFAULT_MAX_PIXELS
 
 MAGIC = b"YUV4MPEG2"
+MAX_SIDE = 16384
+# One frame is read into memory at a time; no frame may be larger than this, whatever the
+# pixel cap (4:4:4 at 16 bits is 6 bytes a pixel: 256 MiB is 44.7 Mpx of it).
+MAX_FRAME_BYTES = 256 << 20
+_FRAME_LINE_LIMIT = 4096
 # (horizontal, vertical) chroma subsampling by colourspace tag
 _SUBSAMPLING = {"420": (2, 2), "422": (2, 1), "444": (1, 1), "mono": (0, 0)}
 # Kr, Kb of the RGB<->YCbCr matrices (bt2020: the non-constant-luminance one)
@@ -39,7 +47,7 @@ class Y4MHeader:
         return (luma + 2 * cw * ch) * bps
 
 
-def parse_header(line: bytes, source: str) -> Y4MHeader:
+def parse_header(line: bytes, source: str, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Y4MHeader:
     if not line.startswith(MAGIC + b" ") and line != MAGIC:
         raise InputError(f"{source}: not a YUV4MPEG2 file")
     w = h = 0
@@ -67,17 +75,21 @@ def parse_header(line: bytes, source: str) -> Y4MHeader:
                 full = val.split("=", 1)[1].upper() == "FULL"
         except ValueError as exc:
             raise InputError(f"{source}: malformed header field {tok!r}") from exc
-    if w <= 0 or h <= 0 or w > 16384 or h > 16384:
-        raise InputError(f"{source}: bad frame size {w}x{h}")
+    if w <= 0 or h <= 0 or w > MAX_SIDE or h > MAX_SIDE:
+        raise InputError(f"{source}: bad frame size {w}x{h} (each side 1..{MAX_SIDE})")
     if depth not in (8, 10, 12, 16):
         raise InputError(f"{source}: unsupported bit depth {depth}")
-    return Y4MHeader(w, h, chroma, depth, full, fps, len(line) + 1)
+    check_pixels(w, h, max_pixels, source)
+    hdr = Y4MHeader(w, h, chroma, depth, full, fps, len(line) + 1)
+    if hdr.frame_bytes > MAX_FRAME_BYTES:
+        raise InputError(f"{source}: frames of {hdr.frame_bytes} bytes are over the cap of {MAX_FRAME_BYTES} bytes")
+    return hdr
 
 
-def _read_line(fh: BinaryIO, limit: int = 4096) -> bytes:
+def _read_line(fh: BinaryIO, source: object, what: str = "header", limit: int = _FRAME_LINE_LIMIT) -> bytes:
     line = fh.readline(limit)
     if line and not line.endswith(b"\n"):
-        raise InputError("y4m: header line too long or truncated")
+        raise InputError(f"{source}: {what} line too long or truncated")
     return line[:-1] if line else b""
 
 
@@ -116,9 +128,14 @@ def yuv_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, *, bit_depth: int,
 
 
 class Y4MReader:
-    """Iterate RGB frames (HxWx3 float32 in [0, 1]); chroma upsampled by sample repetition."""
+    """Iterate RGB frames (HxWx3 float32 in [0, 1]); chroma upsampled by sample repetition.
 
-    def __init__(self, path: Path, matrix: str = "auto") -> None:
+    Opening indexes the whole file (one FRAME line and one seek a frame), so
+    ``frame_count`` is exact and a truncated or malformed frame anywhere is
+    refused, naming the file, before a single frame is decoded.
+    """
+
+    def __init__(self, path: Path, matrix: str = "auto", *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
         self.path = path
         try:
             self._fh: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed in close()
@@ -126,14 +143,35 @@ class Y4MReader:
             raise InputError(f"{path}: no such file") from exc
         except OSError as exc:
             raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
-        self.header = parse_header(_read_line(self._fh), str(path))
-        if matrix == "auto":
-            matrix = "bt709" if self.header.height >= 720 else "bt601"
-        if matrix not in MATRICES:
-            raise InputError(f"unknown matrix {matrix!r} ({', '.join(MATRICES)})")
-        self.matrix = matrix
-        size = path.stat().st_size - self.header.header_len
-        self.frame_count = max(0, size // (self.header.frame_bytes + 6))
+        try:
+            self.header = parse_header(_read_line(self._fh, path), str(path), max_pixels=max_pixels)
+            if matrix == "auto":
+                matrix = "bt709" if self.header.height >= 720 else "bt601"
+            if matrix not in MATRICES:
+                raise InputError(f"unknown matrix {matrix!r} ({', '.join(MATRICES)})")
+            self.matrix = matrix
+            self._offsets = self._index()
+        except BaseException:
+            self._fh.close()
+            raise
+        self.frame_count = len(self._offsets)
+
+    def _index(self) -> list[int]:
+        """Byte offset of every frame's data; InputError on a bad marker or a short frame."""
+        fh, size, n = self._fh, os.fstat(self._fh.fileno()).st_size, self.header.frame_bytes
+        offsets: list[int] = []
+        pos = fh.tell()
+        while pos < size:
+            line = _read_line(fh, self.path, f"frame {len(offsets)} marker")
+            if not line.startswith(b"FRAME"):
+                raise InputError(f"{self.path}: frame {len(offsets)}: missing FRAME marker")
+            start = fh.tell()
+            if size - start < n:
+                raise InputError(f"{self.path}: frame {len(offsets)} is truncated ({size - start} of {n} bytes)")
+            offsets.append(start)
+            pos = fh.seek(start + n)
+        fh.seek(self.header.header_len)
+        return offsets
 
     def close(self) -> None:
         self._fh.close()
@@ -149,15 +187,10 @@ class Y4MReader:
         dtype = np.uint8 if hdr.bit_depth <= 8 else np.dtype("<u2")
         w, h = hdr.width, hdr.height
         sx, sy = _SUBSAMPLING[hdr.chroma]
-        index = 0
-        while True:
-            line = _read_line(self._fh)
-            if not line:
-                return
-            if not line.startswith(b"FRAME"):
-                raise InputError(f"{self.path}: frame {index}: missing FRAME marker")
+        for index, start in enumerate(self._offsets):
+            self._fh.seek(start)
             buf = self._fh.read(hdr.frame_bytes)
-            if len(buf) != hdr.frame_bytes:
+            if len(buf) != hdr.frame_bytes:  # the file shrank after it was indexed
                 raise InputError(f"{self.path}: frame {index} is truncated")
             plane = np.frombuffer(buf, dtype=dtype).astype(np.float32)
             y = plane[: w * h].reshape(h, w)
@@ -170,7 +203,6 @@ class Y4MReader:
                 cb = upsample_chroma(cb, sx, sy, h, w)
                 cr = upsample_chroma(cr, sx, sy, h, w)
             yield ycbcr_to_rgb(y, cb, cr, hdr, self.matrix)
-            index += 1
 
 
 def write_y4m(path: Path, frames: list[np.ndarray], fps: str = "25:1") -> None:

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from registry.errors import InputError, UsageError
-from registry.media.images import imagenet_nchw, read_image
+from registry.media.images import image_size, imagenet_nchw, read_image
+from registry.media.limits import DEFAULT_MAX_PIXELS
 from registry.store.document import Entry, find_registry, read_registry
 
 
@@ -39,11 +40,14 @@ class Scorer:
     """A loaded full-reference model plus the preprocessing its entry declares."""
 
     def __init__(self, registry: Path | None, family: str, entry_id: str | None = None, *, int8: bool = False,
-                 providers: list[str] | None = None, session_options: Any = None) -> None:
+                 providers: list[str] | None = None, session_options: Any = None, max_memory: int | None = None) -> None:
         from registry.families import get_family
         from registry.runtime.loader import SmokeModelWarning, load
 
         fam = get_family(family)
+        self.memory_model = fam.score_memory
+        self.max_memory = max_memory
+        self._sizes_checked: set[tuple[int, int]] = set()
         path = find_registry(registry)
         self.entry: Entry = read_registry(path).get(entry_id or fam.default_id)
         if self.entry.get("family") not in (None, family):
@@ -76,18 +80,41 @@ class Scorer:
     def result(self) -> ScoreResult:
         return ScoreResult(str(self.entry["id"]), self.family, self.smoke)
 
+    def check_size(self, h: int, w: int, what: str = "images") -> None:
+        """Refuse a size that is too small, or whose memory estimate is over the limit (once per size:
+        after the first run the session's own memory is no longer 'available')."""
+        from registry.scoring.memory import check_memory
+
+        if min(h, w) < 16:
+            raise InputError(f"{what} are too small ({w}x{h}; need at least 16x16)")
+        if self.memory_model is not None and (h, w) not in self._sizes_checked:
+            check_memory(self.memory_model.estimate(h, w), f"scoring {what} of {w}x{h} with '{self.entry['id']}'", self.max_memory)
+            self._sizes_checked.add((h, w))
+
     def score(self, ref: np.ndarray, dist: np.ndarray, what: str = "images") -> float:
         if ref.shape != dist.shape:
             raise InputError(f"{what} differ in size: {ref.shape[1]}x{ref.shape[0]} vs {dist.shape[1]}x{dist.shape[0]}")
-        if min(ref.shape[:2]) < 16:
-            raise InputError(f"{what} are too small ({ref.shape[1]}x{ref.shape[0]}; need at least 16x16)")
+        self.check_size(ref.shape[0], ref.shape[1], "frames" if what.startswith("frame") else what)
         return float(self.session.run(None, {"ref": self.prep(ref), "dist": self.prep(dist)})[0])
 
 
-def score_images(registry: Path | None, family: str, ref: Path, dist: Path, entry_id: str | None = None) -> ScoreResult:
-    s = Scorer(registry, family, entry_id)
+def score_images(
+    registry: Path | None, family: str, ref: Path, dist: Path, entry_id: str | None = None, *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS, max_memory: int | None = None,
+) -> ScoreResult:
+    """Score one image pair.
+
+    Both headers are read first: a pair over ``max_pixels`` (None: no cap), of different sizes,
+    or whose memory estimate exceeds ``max_memory`` (default: the memory available now) is
+    refused before any pixel is decoded.
+    """
+    s = Scorer(registry, family, entry_id, max_memory=max_memory)
     res = s.result()
-    res.scores.append(s.score(read_image(ref), read_image(dist)))
+    (hr, wr), (hd, wd) = image_size(ref, max_pixels=max_pixels), image_size(dist, max_pixels=max_pixels)
+    if (hr, wr) != (hd, wd):
+        raise InputError(f"images differ in size: {ref} is {wr}x{hr}, {dist} is {wd}x{hd}")
+    s.check_size(hr, wr)
+    res.scores.append(s.score(read_image(ref, max_pixels=max_pixels), read_image(dist, max_pixels=max_pixels)))
     return res
 
 
@@ -100,12 +127,22 @@ def score_videos(
     *,
     matrix: str = "auto",
     progress: Callable[[int, int], None] | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    max_memory: int | None = None,
 ) -> ScoreResult:
+    """Score two videos frame by frame.
+
+    Both are opened first (a Y4M file is indexed whole): a truncated or malformed frame in either,
+    a file without frames, frames over ``max_pixels``, different sizes or frame counts, or a memory
+    estimate over ``max_memory`` is refused (one line naming the file) before any frame is scored.
+    """
     from registry.media.video import Selection, aligned_frames, open_video
 
-    s = Scorer(registry, family, entry_id)
+    s = Scorer(registry, family, entry_id, max_memory=max_memory)
     res = s.result()
-    with open_video(ref, matrix) as a, open_video(dist, matrix) as b:
+    with open_video(ref, matrix, max_pixels=max_pixels) as a, open_video(dist, matrix, max_pixels=max_pixels) as b:
+        if (a.info.width, a.info.height) == (b.info.width, b.info.height):
+            s.check_size(a.info.height, a.info.width, "frames")
         total = a.info.frames or 0
         for i, fa, fb in aligned_frames(a, b, Selection()):
             res.scores.append(s.score(fa, fb, f"frame {i}"))
