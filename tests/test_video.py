@@ -137,3 +137,14 @@ def test_resize_rgb() -> None:
     up = resize_rgb(ramp, 8, 128)
     assert up.shape == (8, 128, 3) and np.all(np.diff(up[0, 2:-2, 0]) >= -1e-6)
     assert resize_rgb(ramp, 8, 64) is ramp
+
+
+def test_pixel_cap_applies_to_every_kind_of_input(tmp_path: Path) -> None:
+    planes = yuv_frames(2, 64, 32, "yuv420p")
+    encode(tmp_path / "a.mkv", planes, "yuv420p")
+    write_y4m_planes(tmp_path / "a.y4m", planes, "yuv420p")
+    for name in ("a.mkv", "a.y4m"):
+        with pytest.raises(InputError, match=rf"{name}: 64x32 is 0\.0 Mpx, over the cap"):
+            open_video(tmp_path / name, max_pixels=2047)
+        with open_video(tmp_path / name, max_pixels=2048) as v:
+            assert (v.info.width, v.info.height) == (64, 32)
