@@ -117,7 +117,7 @@ def test_deadline(server: str, tmp_path: Path) -> None:
 
 
 def test_size_pin_mismatch(server: str, tmp_path: Path) -> None:
-    with pytest.raises(IntegrityError, match="the pin says 300001"):
+    with pytest.raises(IntegrityError, match="300000 bytes does not match the pinned size 300001"):
         fetch_pinned(f"{server}/ok", SHA, "w.bin", size=300_001, cache_dir=tmp_path, progress=False)
     assert leftovers(tmp_path) == []
 

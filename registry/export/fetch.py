@@ -207,7 +207,7 @@ def _fetch_into(url: str, tmp: Path, h: Any, cap: int, size: int | None, progres
                 if bar is not None:
                     bar.stop()
         if size is not None and got != size:
-            raise IntegrityError(f"{url}: {got} bytes, the pin says {size}; download discarded")
+            raise IntegrityError(f"{url}: {got} bytes does not match the pinned size {size}; download discarded")
         out.flush()
         os.fsync(out.fileno())
 
@@ -248,7 +248,7 @@ def fetch_pinned(
             if is_url(source):
                 with contextlib.suppress(OSError):
                     path.unlink()
-            raise IntegrityError(f"{source}: {actual} bytes, the pin says {size}")
+            raise IntegrityError(f"{source}: {actual} bytes does not match the pinned size {size}")
     data = read_file(path, source)
     got = sha256_bytes(data).sha256
     if got != sha256:
