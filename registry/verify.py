@@ -7,19 +7,26 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry._internal.hashing import sha256_bytes
 from registry._internal.paths import confine
-from registry.errors import Error, InputError
+from registry.errors import Error, InputError, SignatureError
 from registry.onnx.allowlist import Allowlist, check_model, load_allowlist
 from registry.onnx.inspect import ModelInfo, inspect_bytes
 from registry.store.document import Entry, Registry, read_registry
-from registry.store.layout import REGISTRY_NAME, card_rel, int8_rel, sidecar_rel
+from registry.store.layout import REGISTRY_NAME, SNAPSHOT_NAME, card_rel, int8_rel, sidecar_rel
 from registry.store.schema import schema_errors
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from registry.signing.policy import TrustPolicy
 
 ERROR = "error"
 WARNING = "warning"
+SELF_VOUCHING = ("no trust policy given (--trust FILE or TINYREG_TRUST): the registry vouches for itself; "
+                 "whoever can edit the folder can change what is accepted")
 MODEL_SUFFIXES = (".onnx", ".onnx.data", ".data", ".sigstore.json", ".sigstore", ".pt", ".pth", ".npz")
 
 
@@ -41,6 +48,7 @@ class Report:
     entries: int = 0
     findings: list[Finding] = field(default_factory=list)
     checked_files: int = 0
+    trust: str | None = None  # the consumer's trust policy; None: the registry vouches for itself
 
     @property
     def errors(self) -> list[Finding]:
@@ -62,6 +70,7 @@ class Report:
                 "warnings": len(self.findings) - len(self.errors),
             },
             "findings": [f.as_json() for f in sorted(self.findings, key=_order)],
+            "trust": {"policy": self.trust} if self.trust else {"policy": None, "note": SELF_VOUCHING},
         }
 
 
@@ -76,6 +85,7 @@ class _Ctx:
         self.allow = allow
         self.claimed: set[str] = set()
         self.digests: dict[str, str] = {}  # path -> sha256 of the bytes read in this run
+        self.trust: TrustPolicy | None = None  # the consumer's policy: signatures are checked by _check_trust
 
     def add(self, entry: str, check: str, message: str, severity: str = ERROR) -> None:
         self.report.findings.append(Finding(entry, check, message, severity))
@@ -279,6 +289,8 @@ def _check_signature(ctx: _Ctx, eid: str, entry: Entry, bundle: str) -> None:
         ctx.add(eid, "paths", exc.diagnostics())
         return
     ctx.claimed.add(os.path.normpath(bundle))
+    if ctx.trust is not None:
+        return  # _check_trust verifies every entry under the consumer's policy
     policy = ctx.reg.doc.get("signing")
     if not path.exists():
         if ctx.reg.is_legacy or isinstance(policy, dict):
@@ -288,7 +300,8 @@ def _check_signature(ctx: _Ctx, eid: str, entry: Entry, bundle: str) -> None:
                     "'tinyreg trust' then 'tinyreg sign' make it)", WARNING)
         return
     if ctx.reg.is_legacy or not isinstance(policy, dict):
-        ctx.add(eid, "signature", f"{bundle} present but the registry records no signing policy to verify it against")
+        ctx.add(eid, "signature", f"{bundle} is not checked: no trust policy given (--trust FILE) and the registry records "
+                "no signing policy of its own", WARNING)
         return
     from registry.signing.entries import verify_entry_signature
 
@@ -325,7 +338,7 @@ def _migration_kept(ctx: _Ctx) -> dict[str, dict[str, Any]]:
 
 def _unlisted(ctx: _Ctx) -> None:
     root = ctx.reg.root
-    skip = {REGISTRY_NAME, "registry.schema.json", "README.md"}
+    skip = {REGISTRY_NAME, SNAPSHOT_NAME, "registry.schema.json", "README.md"}
     kept = _migration_kept(ctx)
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -347,18 +360,39 @@ def _unlisted(ctx: _Ctx) -> None:
                 ctx.add("-", "unlisted", f"{rel} is not a file of any entry", WARNING)
 
 
-def verify_registry(path: str | os.PathLike[str], *, allowlist: str | os.PathLike[str] | None = None) -> Report:
-    """Run every check; raises InputError only when the registry itself cannot be read."""
+def verify_registry(
+    path: str | os.PathLike[str],
+    *,
+    allowlist: str | os.PathLike[str] | None = None,
+    trust: str | os.PathLike[str] | TrustPolicy | None = None,
+    now: datetime | None = None,
+) -> Report:
+    """Run every check; raises InputError only when the registry itself (or the trust policy) cannot be read.
+
+    ``trust``: the consumer's trust policy file (None: ``$TINYREG_TRUST`` if set). With one,
+    every entry and the registry snapshot must verify under it (``_check_trust``).
+    """
     from registry._internal.atomic import shared_lock
+    from registry.signing.policy import resolve_trust
 
+    policy = resolve_trust(trust)
+    if policy is not None:
+        from registry.signing.snapshot import require_state_dir
+
+        require_state_dir()
     with shared_lock(Path(path)):
-        return _verify(path, allowlist)
+        return _verify(path, allowlist, policy, now)
 
 
-def _verify(path: str | os.PathLike[str], allowlist: str | os.PathLike[str] | None) -> Report:
+def _verify(
+    path: str | os.PathLike[str], allowlist: str | os.PathLike[str] | None, policy: TrustPolicy | None = None,
+    now: datetime | None = None,
+) -> Report:
     reg = read_registry(path)
     report = Report(str(path), reg.schema_version, len(reg.entries))
     ctx = _Ctx(reg, report, load_allowlist(allowlist))
+    ctx.trust = policy
+    report.trust = policy.source if policy is not None else None
     for err in schema_errors(reg.doc, "registry"):
         ctx.add("-", "schema", err)
     counts = Counter(str(e.get("id")) for e in reg.entries)
@@ -376,5 +410,43 @@ def _verify(path: str | os.PathLike[str], allowlist: str | os.PathLike[str] | No
         _check_entry(ctx, entry)
     _check_policy(ctx)
     _unlisted(ctx)
+    if policy is not None:
+        _check_trust(ctx, policy, now)
     return report
+
+
+def _check_trust(ctx: _Ctx, policy: TrustPolicy, now: datetime | None) -> None:
+    """Under the consumer's policy: the snapshot verifies and every entry carries a valid signature.
+
+    The registry's own ``signing`` block is never used for the decision; naming another signer is a finding.
+    """
+    from registry._internal.hashing import sha256_file
+    from registry.signing.entries import verify_entry_signature
+    from registry.signing.policy import registry_block_mismatch
+    from registry.signing.snapshot import check_registry_snapshot, snapshot_field
+
+    reg = ctx.reg
+    snapshot_field(reg.doc, str(reg.path))  # a malformed snapshot (no version) is bad input: exit 2
+    mismatch = registry_block_mismatch(reg, policy)
+    if mismatch:
+        ctx.add("-", "trust", mismatch)
+    if reg.is_legacy:
+        ctx.add("-", "trust", f"a schema_version {reg.schema_version} registry cannot carry signatures; the trust policy refuses it")
+        return
+    known = {**ctx.digests, REGISTRY_NAME: sha256_file(reg.path).sha256}
+    try:
+        check_registry_snapshot(reg.root, policy, doc=reg.doc, known=known, now=now)
+    except SignatureError as exc:
+        ctx.add("-", "snapshot", exc.diagnostics())
+    for entry in reg.entries:
+        eid = entry.get("id")
+        if not isinstance(eid, str) or not isinstance(entry.get("onnx"), str):
+            continue
+        if not isinstance(entry.get("sigstore_bundle"), str):
+            ctx.add(eid, "signature", "entry is not signed (the trust policy requires a valid signature on every entry)")
+            continue
+        try:
+            verify_entry_signature(reg, entry, policy=policy, digests=ctx.digests)
+        except SignatureError as exc:
+            ctx.add(eid, "signature", exc.diagnostics())
 

@@ -14,6 +14,13 @@ VMAFX = FIXTURES / "vmafx-model-tiny"
 SIGSTORE = FIXTURES / "sigstore"
 
 
+@pytest.fixture(autouse=True)
+def _isolated_trust_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the developer's TINYREG_TRUST or writes their last-seen snapshot state."""
+    monkeypatch.delenv("TINYREG_TRUST", raising=False)
+    monkeypatch.setenv("TINYREG_STATE_DIR", str(tmp_path_factory.mktemp("tinyreg-state")))
+
+
 @pytest.fixture
 def reg_path(tmp_path: Path) -> Path:
     """A fresh schema_version 2 registry holding the DISTS smoke entry."""

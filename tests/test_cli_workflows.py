@@ -39,7 +39,7 @@ def test_add_quantize_trust_sign_verify(tmp_path: Path) -> None:
     int8 = tmp_path / "dists_vgg16.int8.onnx"
     int8.write_bytes(int8.read_bytes() + b"\0")
     v = run("verify", cwd=tmp_path)
-    assert v.returncode == 1 and "changed since it was signed" in v.stdout
+    assert v.returncode == 1 and "changed since it was signed" in v.stdout, v.stdout
 
 
 def test_export_and_parity_cli(tmp_path: Path) -> None:

@@ -78,7 +78,7 @@ def test_changed_file_even_after_repin(signed: tuple[Path, Path]) -> None:
     # an attacker swaps the model for another valid graph and rewrites the pins too
     shutil.copy(reg_path.parent / "lpips_vgg16.onnx", reg_path.parent / "dists_vgg16.onnx")
     pin(reg_path, "dists_vgg16")
-    assert any("does not cover" in m and "dists_vgg16.onnx" in m for m in sig_errors(reg_path))
+    assert any("dists_vgg16.onnx changed since it was signed" in m for m in sig_errors(reg_path))
     with pytest.raises(SignatureError):
         registry.load("dists_vgg16", reg_path)
 
@@ -113,12 +113,13 @@ def test_other_key(signed: tuple[Path, Path], tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="does not match the public key"):
         sign_entries(reg_path, "dists_vgg16", key=other_priv)
     from registry.signing._methods import sign_ec_key
-    from registry.signing.entries import build_statement
+    from registry.signing.statement import build_statement
 
     e = read_registry(reg_path).get("dists_vgg16")
-    (reg_path.parent / e["sigstore_bundle"]).write_bytes(sign_ec_key.sign(build_statement(e), sign_ec_key.load_private_key(other_priv)))
+    forged = sign_ec_key.sign(build_statement(read_registry(reg_path), e), sign_ec_key.load_private_key(other_priv))
+    (reg_path.parent / e["sigstore_bundle"]).write_bytes(forged)
     pin(reg_path, "dists_vgg16")
-    assert any("different key" in m for m in sig_errors(reg_path))
+    assert any("does not verify with any of the 1 key(s)" in m for m in sig_errors(reg_path))
     set_policy(reg_path, public_key=other_pub)  # a changed policy invalidates the old signatures
     assert any(f.entry == "lpips_vgg16" for f in verify_registry(reg_path).errors)
 

@@ -136,12 +136,16 @@ def check_ops_cmd(
 def verify_cmd(
     registry: RegistryOpt = None,
     allowlist: Annotated[Path | None, typer.Option(help="allowlist JSON (default: the built-in one)")] = None,
+    trust: Annotated[Path | None, typer.Option("--trust", envvar="TINYREG_TRUST", metavar="FILE",
+                                               help="the consumer's trust policy (tinyreg trust --out); env TINYREG_TRUST")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The pre-merge gate: pins, schema, paths, graphs, allowlist, sidecars, cards, signatures."""
-    from registry.verify import verify_registry
+    """The pre-merge gate: pins, schema, paths, graphs, allowlist, sidecars, cards, signatures (under --trust)."""
+    from registry.verify import SELF_VOUCHING, verify_registry
 
-    report = verify_registry(find(registry), allowlist=allowlist)
+    report = verify_registry(find(registry), allowlist=allowlist, trust=trust)
+    if report.trust is None and not as_json:
+        out.warn(f"note: {SELF_VOUCHING}")
     if as_json:
         out.print_json(report.as_json())
     else:

@@ -16,18 +16,30 @@ from registry.cli._options import JsonOpt, RegistryOpt, find, need_id
 
 @command
 def trust_cmd(
-    key: Annotated[Path | None, typer.Option("--key", help="ECDSA P-256 public key (PEM) that signs the entries")] = None,
+    key: Annotated[list[Path] | None, typer.Option("--key", help="ECDSA public key (PEM) that may sign; repeat for several")] = None,
     identity: Annotated[str | None, typer.Option(help="exact certificate identity (SAN) of keyless signatures")] = None,
     issuer: Annotated[str | None, typer.Option(help="exact OIDC issuer of keyless signatures")] = None,
     trusted_root: Annotated[Path | None, typer.Option(help="Sigstore trusted_root.json (default: public-good instance)")] = None,
     staging: Annotated[bool, typer.Option("--staging", help="use the staging instance's trusted root")] = False,
+    out_file: Annotated[Path | None, typer.Option("--out", help="write the consumer trust policy FILE (outside the registry)")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="with --out: start a new policy instead of adding to FILE")] = False,
     registry: RegistryOpt = None,
 ) -> None:
-    """Record the signing policy that verify enforces (committed with the registry)."""
+    """Write a trust policy (--out FILE, for consumers: verify --trust / TINYREG_TRUST), or record the registry's own one."""
+    if out_file is not None:
+        from registry.signing.policy import write_policy
+
+        pol = write_policy(out_file, keys=key, identity=identity, issuer=issuer, trusted_root=trusted_root, staging=staging,
+                           replace=replace)
+        out.line(f"trust policy {out_file}: trusts {pol.describe()}")
+        return
+    from registry.errors import UsageError
     from registry.signing.entries import set_policy
 
-    policy = set_policy(find(registry), public_key=key, identity=identity, issuer=issuer, trusted_root=trusted_root,
-                        staging=staging)
+    if key and len(key) > 1:
+        raise UsageError("the registry's own signing block pins one key; several keys need --out FILE")
+    policy = set_policy(find(registry), public_key=key[0] if key else None, identity=identity, issuer=issuer,
+                        trusted_root=trusted_root, staging=staging)
     out.line(f"signing policy: {json.dumps(policy, sort_keys=True)}")
 
 
@@ -39,38 +51,43 @@ def sign_cmd(
     identity_token: Annotated[str | None, typer.Option(help="OIDC token (default: ambient CI credentials)")] = None,
     staging: Annotated[bool, typer.Option("--staging", help="sign with the Sigstore staging instance")] = False,
     trust_config: Annotated[Path | None, typer.Option(help="Sigstore client trust config JSON (custom instance)")] = None,
+    expires_in: Annotated[int, typer.Option("--expires-in", metavar="DAYS", help="snapshot expiry in days")] = 365,
     registry: RegistryOpt = None,
 ) -> None:
-    """Write a Sigstore bundle per entry covering every pinned file (key or keyless)."""
+    """Sign entries (their whole row and every file they use) and the registry snapshot (key or keyless)."""
     from registry.signing.entries import sign_entries
 
     pw = os.environ.get("TINYREG_KEY_PASSWORD")
     written = sign_entries(find(registry), None if all_ else need_id(entry_id), key=key,
                            key_password=pw.encode() if pw else None, identity_token=identity_token, staging=staging,
-                           trust_config=trust_config)
+                           trust_config=trust_config, expires_in_days=expires_in)
     for rel in written:
         out.line(f"signed -> {rel}")
 
 
 @command
 def verify_bundle_cmd(
-    artifact: Annotated[Path | None, typer.Argument(help="signed file (optional for DSSE bundles)")] = None,
+    artifact: Annotated[Path | None, typer.Argument(help="signed file or folder (optional for DSSE bundles)")] = None,
     bundle: Annotated[Path, typer.Option("--bundle", help="Sigstore bundle JSON")] = Path(),
+    key: Annotated[Path | None, typer.Option("--key", help="ECDSA public key (PEM) of a key-mode signature")] = None,
     identity: Annotated[str, typer.Option(help="exact certificate identity (SAN)")] = "",
     issuer: Annotated[str, typer.Option(help="exact OIDC issuer")] = "",
     trusted_root: Annotated[Path | None, typer.Option(help="trusted_root.json (default: public-good instance)")] = None,
     staging: Annotated[bool, typer.Option("--staging", help="use the staging instance's trusted root")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Verify any Sigstore bundle fully offline against an exact identity and issuer."""
+    """Verify any Sigstore bundle fully offline: a file, or a folder signed in the OpenSSF Model Signing format."""
     from registry.errors import UsageError
     from registry.signing.entries import verify_bundle
 
-    if bundle == Path() or not identity or not issuer:
-        raise UsageError("verify-bundle needs --bundle, --identity and --issuer")
-    res = verify_bundle(bundle, artifact=artifact, identity=identity, issuer=issuer, trusted_root=trusted_root, staging=staging)
+    if bundle == Path():
+        raise UsageError("verify-bundle needs --bundle and either --key or --identity and --issuer")
+    res = verify_bundle(bundle, artifact=artifact, identity=identity or None, issuer=issuer or None, key=key,
+                        trusted_root=trusted_root, staging=staging)
     if as_json:
         out.print_json(res)
-    else:
-        subj = f"; subjects: {', '.join(res['subjects'])}" if res.get("subjects") else ""
-        out.line(f"OK: {bundle} signed by {identity} ({issuer}){subj}")
+        return
+    signer = f"key sha256:{res['key_sha256'][:16]}" if key else f"{identity} ({issuer})"
+    what = f"; {res['files']} files of {artifact}" if "files" in res else ""
+    subj = f"; subjects: {', '.join(res['subjects'])}" if res.get("subjects") else ""
+    out.line(f"OK: {bundle} signed by {signer}{what}{subj}")

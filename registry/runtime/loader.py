@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import os
 import warnings
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from registry._internal.hashing import read_pinned
+from registry._internal.hashing import read_file, read_pinned
 from registry._internal.paths import confine
 from registry.errors import IntegrityError, UsageError
 from registry.onnx.inspect import parse_model
-from registry.store.document import Entry, Registry, find_registry, read_registry
+from registry.store.document import Entry, Registry, find_registry, parse_registry_bytes
 from registry.store.layout import int8_rel
+
+if TYPE_CHECKING:
+    from registry.signing.policy import TrustPolicy
 
 
 class SmokeModelWarning(UserWarning):
@@ -116,22 +120,43 @@ def load(
     providers: list[str] | None = None,
     session_options: Any = None,
     verify_signature: bool | None = None,
+    trust: str | os.PathLike[str] | TrustPolicy | None = None,
+    now: datetime | None = None,
 ) -> Any:
     """An ``onnxruntime.InferenceSession`` for ``entry_id``, or IntegrityError on any mismatch.
 
-    ``verify_signature``: None (default) verifies the entry's bundle when it has
-    one and the registry records a signing policy; True requires a valid one.
+    ``trust``: a trust policy file (``tinyreg trust ... --out FILE``) or a loaded policy; when
+    None, ``$TINYREG_TRUST`` is used if set. With a policy, loading fails closed
+    (SignatureError) unless the registry's snapshot verifies under the policy (every file,
+    not expired, no older version than the last one seen) and the entry's bundle signs its
+    whole row and every file loaded; ``verify_signature`` cannot switch that off.
+
+    Without a policy the registry vouches for itself: ``verify_signature`` None (default)
+    verifies the entry's bundle when it has one and the registry records a signing
+    policy; True requires a valid one.
     """
     from registry._internal.atomic import shared_lock
+    from registry.signing.policy import resolve_trust
 
+    policy = resolve_trust(trust)
     path = find_registry(registry)
+    if policy is not None:
+        from registry.signing.snapshot import require_state_dir
+
+        require_state_dir()
     with shared_lock(path):
-        reg = read_registry(path)
+        raw = read_file(path)
+        reg = Registry(path, parse_registry_bytes(raw, str(path)))
         entry = reg.get(entry_id)
         digests: dict[str, str] = {}
         data = verified_model_bytes(reg, entry, int8=int8, digests=digests)
-        signed = isinstance(entry.get("sigstore_bundle"), str) and isinstance(reg.doc.get("signing"), dict)
-        if verify_signature or (verify_signature is None and signed):
+        if policy is not None:
+            from registry.signing.entries import enforce_trust
+
+            enforce_trust(reg, entry, policy, registry_bytes=raw, digests=digests, now=now)
+        elif verify_signature or (
+            verify_signature is None and isinstance(entry.get("sigstore_bundle"), str) and isinstance(reg.doc.get("signing"), dict)
+        ):
             from registry.signing.entries import verify_entry_signature
 
             verify_entry_signature(reg, entry, digests=digests)

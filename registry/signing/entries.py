@@ -1,11 +1,11 @@
-"""Sign registry entries and verify their bundles fully offline.
+"""Sign registry entries and the registry snapshot; verify bundles fully offline.
 
 Each entry's bundle is a standard Sigstore bundle (v0.3 JSON) over a DSSE
-envelope whose in-toto Statement names every pinned file of the entry (fp32
-ONNX, int8 sibling, external data, sidecar, calibration set) with its sha256.
-A changed, swapped or added file breaks verification. The registry's top-level
-``signing`` object is the policy: the exact certificate identity and OIDC
-issuer plus a committed trusted root (keyless), or a pinned public key (key).
+envelope whose in-toto Statement holds the entry's whole row and names every
+file its consumers read with its sha256 (``signing/statement.py``). ``sign``
+also writes the whole-folder snapshot (``signing/snapshot.py``). Verification
+uses a trust policy: the consumer's (``signing/policy.py``), or, when none is
+given, the registry's own ``signing`` block (the registry vouches for itself).
 """
 
 from __future__ import annotations
@@ -13,17 +13,19 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from registry._internal.hashing import sha256_file
 from registry._internal.paths import confine
-from registry.errors import InputError, SignatureError, UsageError
-from registry.signing._methods import INTOTO_PAYLOAD_TYPE, PREDICATE_TYPE, STATEMENT_TYPE, canonical
+from registry.errors import Error, InputError, SignatureError, UsageError
+from registry.signing._methods import INTOTO_PAYLOAD_TYPE
+from registry.signing.policy import KeyAnchor, TrustPolicy, key_fingerprint, policy_from_registry
+from registry.signing.snapshot import DEFAULT_EXPIRES_DAYS, next_snapshot, sign_snapshot
+from registry.signing.statement import build_statement, check_statement
 from registry.store import layout
 from registry.store.document import Entry, Registry, transaction
-from registry.store.layout import TRUST_DIR
+from registry.store.layout import SNAPSHOT_NAME, TRUST_DIR
 from registry.store.pins import changed_fields, compute_pins
 
 
@@ -35,104 +37,60 @@ def signed_files(entry: Entry) -> list[dict[str, Any]]:
     return sorted((f for f in entry.get("files") or [] if f.get("role") != "signature"), key=lambda f: str(f["path"]))
 
 
-def build_statement(entry: Entry) -> bytes:
-    files = signed_files(entry)
-    if not files:
-        raise UsageError(f"entry '{entry['id']}' pins no files to sign (schema_version 2 entries only)")
-    statement = {
-        "_type": STATEMENT_TYPE,
-        "subject": [{"name": f["path"], "digest": {"sha256": f["sha256"]}} for f in files],
-        "predicateType": PREDICATE_TYPE,
-        "predicate": {"entry": entry["id"], "files": [{"path": f["path"], "role": f["role"], "size": f["size"]} for f in files]},
-    }
-    return canonical(statement)
+def verify_entry_signature(
+    reg: Registry, entry: Entry, *, policy: TrustPolicy | None = None, digests: Mapping[str, str] | None = None
+) -> None:
+    """Raise SignatureError unless the entry's bundle verifies under ``policy`` and signs its row and files as they are.
 
-
-@dataclass(frozen=True)
-class Policy:
-    mode: str
-    identity: str | None = None
-    issuer: str | None = None
-    trusted_root: Path | None = None
-    public_key: Path | None = None
-
-
-def policy_of(reg: Registry) -> Policy:
-    doc = reg.doc.get("signing")
-    if not isinstance(doc, dict):
-        raise SignatureError("the registry records no signing policy ('tinyreg trust' sets one)")
-    mode = doc.get("mode")
-    if mode == "key":
-        return Policy("key", public_key=confine(reg.root, str(doc.get("public_key", "")), what="signing.public_key"))
-    if mode == "keyless":
-        if not doc.get("identity") or not doc.get("issuer"):
-            raise SignatureError("keyless signing policy needs an exact identity and issuer")
-        return Policy("keyless", identity=str(doc["identity"]), issuer=str(doc["issuer"]),
-                      trusted_root=confine(reg.root, str(doc.get("trusted_root", "")), what="signing.trusted_root"))
-    raise SignatureError(f"unknown signing mode {mode!r}")
-
-
-def _verify_payload(reg: Registry, bundle_json: bytes) -> tuple[str, bytes]:
-    pol = policy_of(reg)
-    if pol.mode == "key":
-        from registry.signing._methods import verify_ec_key
-
-        assert pol.public_key is not None
-        try:
-            pem = pol.public_key.read_bytes()
-        except OSError as exc:
-            raise SignatureError(f"pinned public key {pol.public_key.name} is unreadable") from exc
-        return verify_ec_key.verify(bundle_json, pem)
-    from registry.signing._methods import verify_sigstore
-
-    assert pol.trusted_root and pol.identity and pol.issuer
-    out = verify_sigstore.verify(bundle_json, identity=pol.identity, issuer=pol.issuer, trusted_root=pol.trusted_root)
-    if out is None:
-        raise SignatureError("entry bundles must hold a DSSE envelope over the entry's file statement")
-    return out
-
-
-def verify_entry_signature(reg: Registry, entry: Entry, *, digests: Mapping[str, str] | None = None) -> None:
-    """Raise SignatureError unless the entry's bundle verifies and names exactly its files as they are.
-
-    ``digests`` (path -> sha256 of bytes the caller already read and hashed) spares a second hash.
+    ``policy`` None: the registry's own signing block (the registry vouches for itself).
+    ``digests`` (path -> sha256 of bytes the caller already read and hashed) must agree with what was signed.
     """
     rel = entry.get("sigstore_bundle")
     if not isinstance(rel, str):
         raise SignatureError(f"entry '{entry['id']}' is not signed")
-    path = confine(reg.root, rel, what="sigstore_bundle")
+    try:
+        path = confine(reg.root, rel, what="sigstore_bundle")
+    except Error as exc:
+        raise SignatureError(exc.diagnostics()) from exc
     try:
         bundle_json = path.read_bytes()
     except FileNotFoundError as exc:
         raise SignatureError(f"bundle {rel} is missing") from exc
-    verify_entry_bundle(reg, entry, bundle_json, rel, digests)
+    except OSError as exc:
+        raise SignatureError(f"bundle {rel}: cannot read ({exc.strerror})") from exc
+    verify_entry_bundle(reg, entry, bundle_json, rel, policy=policy, digests=digests)
 
 
 def verify_entry_bundle(
-    reg: Registry, entry: Entry, bundle_json: bytes, rel: str, digests: Mapping[str, str] | None = None
+    reg: Registry, entry: Entry, bundle_json: bytes, rel: str, *, policy: TrustPolicy | None = None,
+    digests: Mapping[str, str] | None = None,
 ) -> None:
-    """Verify bundle bytes for ``entry`` against the registry's policy and the files on disk."""
-    ptype, payload = _verify_payload(reg, bundle_json)
+    """Verify bundle bytes for ``entry`` against ``policy`` (default: the registry's block) and the files on disk."""
+    pol = policy if policy is not None else policy_from_registry(reg)
+    ptype, payload = pol.verify_dsse(bundle_json, f"bundle {rel}")
     if ptype != INTOTO_PAYLOAD_TYPE:
         raise SignatureError(f"bundle payload type {ptype!r} is not an in-toto statement")
-    try:
-        st = json.loads(payload)
-        if st.get("predicateType") != PREDICATE_TYPE:
-            raise SignatureError(f"signed statement is not a tinyreg registry-entry statement ({st.get('predicateType')})")
-        subjects = {(s["name"], s["digest"]["sha256"]) for s in st["subject"]}
-        signed_entry = st["predicate"]["entry"]
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise SignatureError("signed statement is malformed") from exc
-    if signed_entry != entry["id"]:
-        raise SignatureError(f"bundle {rel} signs entry '{signed_entry}', not '{entry['id']}' (swapped bundle?)")
-    expected = {(f["path"], f["sha256"]) for f in signed_files(entry)}
-    if subjects != expected:
-        extra = sorted(p for p, _ in expected - subjects)
-        raise SignatureError(f"signature does not cover the entry's files as pinned ({', '.join(extra) or 'set differs'})")
-    for name, sha in sorted(subjects):
-        actual = (digests or {}).get(name) or sha256_file(confine(reg.root, name, what="signed file")).sha256
-        if actual != sha:
-            raise SignatureError(f"{name} changed since it was signed")
+    check_statement(reg, entry, payload, rel, digests)
+
+
+def enforce_trust(
+    reg: Registry, entry: Entry, policy: TrustPolicy, *, registry_bytes: bytes, digests: Mapping[str, str],
+    now: datetime | None = None,
+) -> None:
+    """Fail closed (SignatureError) unless the snapshot and the entry verify under the consumer's ``policy``.
+
+    ``registry_bytes`` are the bytes of registry.json that were parsed; ``digests`` the sha256 of
+    every other file already read, so what is checked is what is used.
+    """
+    from registry._internal.hashing import sha256_bytes
+    from registry.signing.snapshot import check_registry_snapshot, snapshot_field
+
+    snapshot_field(reg.doc, str(reg.path))  # a malformed snapshot (no version) is bad input, before anything else
+    if reg.is_legacy:
+        raise SignatureError(f"a schema_version {reg.schema_version} registry cannot be signed; the trust policy refuses it")
+    known = {**digests, layout.REGISTRY_NAME: sha256_bytes(registry_bytes).sha256}
+    check_registry_snapshot(reg.root, policy, doc=reg.doc, known=known, now=now)
+    verify_entry_signature(reg, entry, policy=policy, digests=digests)
 
 
 def sign_entries(
@@ -144,8 +102,16 @@ def sign_entries(
     identity_token: str | None = None,
     staging: bool = False,
     trust_config: Path | None = None,
+    expires_in_days: int = DEFAULT_EXPIRES_DAYS,
+    now: datetime | None = None,
 ) -> list[str]:
-    """Sign one entry (or all with ``entry_id=None``); returns the bundle paths written."""
+    """Sign one entry (or all with ``entry_id=None``) and the whole-folder snapshot; returns the paths written.
+
+    Each entry gets ``<onnx>.sigstore.json`` over its whole row and every file it uses; the
+    folder gets ``registry.sigstore.json`` (OpenSSF Model Signing v1.0) over every file,
+    the new ``registry.json`` with its incremented ``snapshot.version`` included.
+    """
+    from registry.signing._methods import model_signing_v1 as oms
     from registry.store.card import write_card
     from registry.store.entries import set_file_pin
 
@@ -153,47 +119,63 @@ def sign_entries(
     with transaction(registry_path) as reg:
         if reg.is_legacy:
             raise UsageError("signing needs a schema_version 2 registry (every file pinned)")
-        pol = policy_of(reg)
+        declared = reg.doc.get("signing")
+        mode = declared.get("mode") if isinstance(declared, dict) else None
+        snapshot = next_snapshot(reg.doc, expires_in_days, now)  # a malformed snapshot is bad input before anything runs
         ids = [entry_id] if entry_id else reg.ids()
         entries = [reg.get(i) for i in ids]
         for e in entries:
             stale = _stale_fields(reg, e)
             if stale:
                 raise UsageError(f"pins of '{e['id']}' are out of date ({', '.join(stale)}); run 'tinyreg pin {e['id']}' first")
+        check: TrustPolicy | None
         if key is not None:
             from registry.signing._methods import sign_ec_key
 
-            if pol.mode != "key":
+            if mode not in (None, "key"):
                 raise UsageError("the registry's policy is keyless; signing with --key would not verify")
             priv = sign_ec_key.load_private_key(key, key_password)
-            assert pol.public_key is not None
-            if sign_ec_key.public_key_hint(sign_ec_key.public_pem_of(priv)) != sign_ec_key.public_key_hint(pol.public_key.read_bytes()):
+            pub = sign_ec_key.public_pem_of(priv)
+            check = TrustPolicy(keys=(KeyAnchor(pub, key_fingerprint(pub, str(key))),), source="--key")
+            if mode == "key" and policy_from_registry(reg).keys[0].sha256 != check.keys[0].sha256:
                 raise UsageError("--key does not match the public key the registry pins")
 
-            def do_sign(statement: bytes) -> bytes:
+            def sign_entry(statement: bytes) -> bytes:
                 return sign_ec_key.sign(statement, priv)
+
+            def sign_folder(statement: bytes) -> bytes:
+                return oms.sign_key(statement, priv)
         else:
-            if pol.mode != "keyless":
+            if mode == "key":
                 raise UsageError("the registry's policy pins a public key: sign with --key PRIVATE.pem")
             from registry.signing._methods import sign_sigstore
 
+            check = policy_from_registry(reg) if mode == "keyless" else None
             token = sign_sigstore.identity_token(identity_token)
             config = sign_sigstore.trust_config(staging, trust_config)
 
-            def do_sign(statement: bytes) -> bytes:
+            def sign_entry(statement: bytes) -> bytes:
                 return sign_sigstore.sign(statement, token, config)
+
+            sign_folder = sign_entry
 
         for e in entries:
             rel = bundle_rel(e)
-            bundle = do_sign(build_statement(e))
-            # the pins were just checked against the files, so their digests stand for the bytes on disk
-            digests = {str(f["path"]): str(f["sha256"]) for f in signed_files(e)}
-            verify_entry_bundle(reg, e, bundle, rel, digests)  # a bundle that would not verify is never written
+            bundle = sign_entry(build_statement(reg, e))
+            if check is not None:
+                verify_entry_bundle(reg, e, bundle, rel, policy=check)  # a bundle that would not verify is never written
             reg.stage(rel, bundle)
             e["sigstore_bundle"] = rel
             set_file_pin(e, rel, "signature", bundle)
             write_card(reg, e)
             written.append(rel)
+        reg.doc["snapshot"] = snapshot
+
+        def stage_snapshot(r: Registry, final_registry: bytes) -> None:
+            r.stage(SNAPSHOT_NAME, sign_snapshot(r.root, final_registry, r.staged, sign_folder))
+
+        reg.before_commit.append(stage_snapshot)
+        written.append(SNAPSHOT_NAME)
     return written
 
 
@@ -223,15 +205,11 @@ def set_policy(
         if public_key is not None:
             if identity or issuer:
                 raise UsageError("give --key or --identity/--issuer, not both")
-            from registry.signing._methods.sign_ec_key import public_key_hint
-
             try:
                 pem = public_key.read_bytes()
-                public_key_hint(pem)
             except OSError as exc:
                 raise InputError(f"{public_key}: cannot read") from exc
-            except ValueError as exc:
-                raise InputError(f"{public_key}: not a PEM public key") from exc
+            key_fingerprint(pem, str(public_key))
             rel = f"{TRUST_DIR}/signing-key.pub.pem"
             reg.stage(rel, pem)
             policy: dict[str, Any] = {"mode": "key", "public_key": rel}
@@ -265,26 +243,93 @@ def _embedded_root(staging: bool) -> Path:
 
 
 def verify_bundle(
-    bundle: Path, *, artifact: Path | None, identity: str, issuer: str, trusted_root: Path | None = None, staging: bool = False
+    bundle: Path,
+    *,
+    artifact: Path | None,
+    identity: str | None = None,
+    issuer: str | None = None,
+    key: Path | None = None,
+    trusted_root: Path | None = None,
+    staging: bool = False,
 ) -> dict[str, Any]:
-    """``tinyreg verify-bundle``: verify any Sigstore bundle offline."""
+    """``tinyreg verify-bundle``: verify any Sigstore bundle offline, by a public key or an exact identity.
+
+    ``artifact`` may be a file (a subject of the DSSE statement, or the signed blob) or a folder
+    (an OpenSSF Model Signing v1.0 signature, e.g. one written by ``model_signing sign key``).
+    """
     from registry.signing._methods import verify_sigstore
 
     try:
         bundle_json = bundle.read_bytes()
     except OSError as exc:
         raise InputError(f"{bundle}: cannot read") from exc
-    data = None
-    if artifact is not None:
+    result: dict[str, Any] = {"bundle": str(bundle), "ok": True}
+    if key is not None:
+        if identity or issuer:
+            raise UsageError("give --key or --identity/--issuer, not both")
         try:
-            data = artifact.read_bytes()
+            pem = key.read_bytes()
         except OSError as exc:
-            raise InputError(f"{artifact}: cannot read") from exc
-    root = trusted_root or _embedded_root(staging)
-    out = verify_sigstore.verify(bundle_json, identity=identity, issuer=issuer, trusted_root=root, artifact=data)
-    result: dict[str, Any] = {"bundle": str(bundle), "identity": identity, "issuer": issuer, "trusted_root": str(root), "ok": True}
-    if out is not None:
-        result["payload_type"] = out[0]
-        with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
-            result["subjects"] = [s["name"] for s in json.loads(out[1]).get("subject", [])]
+            raise InputError(f"{key}: cannot read") from exc
+        policy = TrustPolicy(keys=(KeyAnchor(pem, key_fingerprint(pem, str(key))),), source=str(key))
+        result["key_sha256"] = policy.keys[0].sha256
+        root: Path | None = None
+    else:
+        if not identity or not issuer:
+            raise UsageError("verify-bundle needs --key PUB.pem or --identity and --issuer")
+        root = trusted_root or _embedded_root(staging)
+        from registry.signing.policy import IdentityAnchor, _canonical_root
+
+        try:
+            root_bytes = root.read_bytes()
+        except OSError as exc:
+            raise InputError(f"{root}: cannot read the trusted root") from exc
+        verify_sigstore.load_trusted_root(root_bytes, str(root))
+        policy = TrustPolicy(identities=(IdentityAnchor(identity, issuer, _canonical_root(root_bytes, str(root))),), source=identity)
+        result.update(identity=identity, issuer=issuer, trusted_root=str(root))
+    if artifact is not None and artifact.is_dir():
+        result.update(_verify_folder(bundle, bundle_json, artifact, policy))
+        return result
+    if key is None and not verify_sigstore.is_dsse(bundle_json):
+        data = _read_artifact(artifact)
+        assert root is not None and identity and issuer
+        verify_sigstore.verify(bundle_json, identity=identity, issuer=issuer, trusted_root=root, artifact=data)
+        return result
+    ptype, payload = policy.verify_dsse(bundle_json, str(bundle))
+    if artifact is not None:
+        verify_sigstore._check_subject(payload, _read_artifact(artifact))
+    result["payload_type"] = ptype
+    with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
+        result["subjects"] = [s["name"] for s in json.loads(payload).get("subject", [])]
     return result
+
+
+def _read_artifact(artifact: Path | None) -> bytes:
+    if artifact is None:
+        raise SignatureError("this bundle signs an artifact: give the artifact file to verify")
+    try:
+        return artifact.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{artifact}: cannot read") from exc
+
+
+def _verify_folder(bundle: Path, bundle_json: bytes, folder: Path, policy: TrustPolicy) -> dict[str, Any]:
+    """Verify ``folder`` like ``model_signing verify``: the signed ignore_paths and the signature itself are skipped."""
+    import os
+
+    from registry.signing._methods import model_signing_v1 as oms
+
+    ptype, payload = policy.verify_dsse(bundle_json, str(bundle))
+    if ptype != INTOTO_PAYLOAD_TYPE:
+        raise SignatureError(f"{bundle}: payload type {ptype!r} is not an in-toto statement")
+    _name, expected, ignores = oms.manifest_from_statement(payload)
+    extra = list(ignores)
+    rel = os.path.relpath(os.path.realpath(bundle), os.path.realpath(folder))
+    if not rel.startswith(".."):
+        extra.append(rel.replace(os.sep, "/"))
+    try:
+        actual = oms.manifest_of_folder(folder, extra)
+    except oms.UnsignableFolder as exc:
+        raise SignatureError(exc.diagnostics()) from exc
+    oms.compare(expected, actual)
+    return {"payload_type": ptype, "files": len(expected), "ignore_paths": sorted(ignores)}

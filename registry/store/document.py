@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +29,11 @@ class Registry:
 
     path: Path
     doc: dict[str, Any] = field(default_factory=dict)
+    # what this update stages (relative name -> bytes, None = removed), for before_commit hooks
+    staged: dict[str, bytes | None] = field(default_factory=dict, repr=False)
+    # run by transaction() with the final registry.json bytes, just before they are written;
+    # a hook may stage files (e.g. the snapshot signature over the final folder) but not change ``doc``
+    before_commit: list[Callable[[Registry, bytes], None]] = field(default_factory=list, repr=False)
 
     @property
     def root(self) -> Path:
@@ -76,6 +81,7 @@ class Registry:
 
         target = confine(self.root, rel, what="artifact")
         target.parent.mkdir(parents=True, exist_ok=True)
+        self.staged[os.path.normpath(rel)] = bytes(data)
         write_atomic(target, data)
 
     def stage_remove(self, rel: str) -> None:
@@ -83,6 +89,7 @@ class Registry:
         from registry._internal.paths import confine
 
         confine(self.root, rel, what="artifact").unlink(missing_ok=True)
+        self.staged[os.path.normpath(rel)] = None
 
 
 def find_registry(explicit: str | os.PathLike[str] | None = None, start: Path | None = None) -> Path:
@@ -175,8 +182,12 @@ def transaction(path: Path) -> Iterator[Registry]:
         before = dumps_registry(reg.doc)
         yield reg
         after = dumps_registry(reg.doc)
-        if after != before:
+        if after != before or reg.before_commit:
             schema.require_valid_registry(reg.doc, str(path))
+            for hook in reg.before_commit:
+                hook(reg, after)
+            if dumps_registry(reg.doc) != after:
+                raise RuntimeError("a before_commit hook changed the registry document")
             write_atomic(path, after)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
-PREDICATE_TYPE = "urn:tinyreg:registry-entry:v1"
+PREDICATE_TYPE = "urn:tinyreg:registry-entry:v2"  # v2: the whole row + every used file
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:

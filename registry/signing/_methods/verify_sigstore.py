@@ -9,21 +9,25 @@ from pathlib import Path
 from registry.errors import InputError, MissingDependency, SignatureError
 
 
-def load_trusted_root(trusted_root: Path) -> object:
+def load_trusted_root(trusted_root: Path | bytes, label: str | None = None) -> object:
+    """A sigstore TrustedRoot from a file or from the JSON bytes of one (InputError if it is not one)."""
     try:
         from sigstore.errors import Error as SigstoreError
         from sigstore.models import TrustedRoot
+        from sigstore_models.trustroot import v1 as trustroot_v1
     except ImportError as exc:
         raise MissingDependency("Sigstore verification", "sign") from exc
+    name = label or (str(trusted_root) if isinstance(trusted_root, Path) else "trusted root")
     try:
-        return TrustedRoot.from_file(str(trusted_root))
+        data = trusted_root.read_bytes() if isinstance(trusted_root, Path) else trusted_root
+        return TrustedRoot(trustroot_v1.TrustedRoot.from_json(data))
     except FileNotFoundError as exc:
-        raise InputError(f"{trusted_root}: no such trusted root") from exc
+        raise InputError(f"{name}: no such trusted root") from exc
     except (ValueError, SigstoreError, OSError) as exc:
-        raise InputError(f"{trusted_root}: not a Sigstore trusted root ({exc.__class__.__name__})") from exc
+        raise InputError(f"{name}: not a Sigstore trusted root ({exc.__class__.__name__})") from exc
 
 
-def _load(bundle_json: bytes, trusted_root: Path) -> tuple[object, object]:
+def _load(bundle_json: bytes, trusted_root: Path | bytes) -> tuple[object, object]:
     from sigstore.errors import Error as SigstoreError
     from sigstore.models import Bundle
     from sigstore.verify import Verifier
@@ -50,7 +54,7 @@ def is_dsse(bundle_json: bytes) -> bool:
 
 
 def verify(
-    bundle_json: bytes, *, identity: str, issuer: str, trusted_root: Path, artifact: bytes | None = None
+    bundle_json: bytes, *, identity: str, issuer: str, trusted_root: Path | bytes, artifact: bytes | None = None
 ) -> tuple[str, bytes] | None:
     """Verify offline. DSSE bundles return (payload type, payload); artifact bundles need ``artifact``."""
     from sigstore.errors import Error as SigstoreError

@@ -1,0 +1,332 @@
+"""Trust policies: who may sign a registry, held by the consumer outside the registry folder.
+
+A policy file (``tinyreg trust ... --out FILE``) is JSON::
+
+    {
+      "format": "tinyreg-trust-policy",
+      "version": 1,
+      "keys": [{"public_key": "-----BEGIN PUBLIC KEY-----\\n...", "sha256": "<hex sha256 of the DER key>"}],
+      "identities": [{"identity": "<exact SAN>", "issuer": "<exact OIDC issuer>",
+                      "trusted_root": {<Sigstore trusted_root.json>}}]
+    }
+
+Several keys and identities may be listed (key rotation, several release
+workflows); a signature is accepted when one of them verifies it. The file is
+self-contained (keys and trusted roots inline), so it can live in a CI secret or
+the consumer's repository. The registry's own ``signing`` block is turned into
+the same object only when no policy is given (the registry then vouches for itself).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from registry.errors import Error, InputError, SignatureError, UsageError
+
+FORMAT = "tinyreg-trust-policy"
+VERSION = 1
+ENV_VAR = "TINYREG_TRUST"
+TRUSTED_ROOT_NAME = "trusted_root.json"
+CLIENT_TRUST_CONFIG_NAME = "client_trust_config.json"
+
+
+@dataclass(frozen=True)
+class KeyAnchor:
+    pem: bytes
+    sha256: str  # hex sha256 of the DER SubjectPublicKeyInfo
+
+    def as_json(self) -> dict[str, str]:
+        return {"public_key": self.pem.decode("ascii"), "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class IdentityAnchor:
+    identity: str
+    issuer: str
+    trusted_root: bytes  # canonical JSON of the Sigstore trusted root
+
+    def as_json(self) -> dict[str, Any]:
+        return {"identity": self.identity, "issuer": self.issuer, "trusted_root": json.loads(self.trusted_root)}
+
+
+@dataclass(frozen=True)
+class TrustPolicy:
+    keys: tuple[KeyAnchor, ...] = ()
+    identities: tuple[IdentityAnchor, ...] = ()
+    source: str = "policy"
+    external: bool = True  # False: derived from the registry's own signing block
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "keys": [k.as_json() for k in sorted(self.keys, key=lambda k: k.sha256)],
+            "identities": [i.as_json() for i in sorted(self.identities, key=lambda i: (i.identity, i.issuer))],
+        }
+
+    def describe(self) -> str:
+        parts = [f"key sha256:{k.sha256[:16]}" for k in self.keys]
+        parts += [f"identity {i.identity} ({i.issuer})" for i in self.identities]
+        return ", ".join(parts) or "nothing"
+
+    def verify_dsse(self, bundle_json: bytes, what: str) -> tuple[str, bytes]:
+        """(payload type, payload) of a DSSE bundle signed by one of the policy's keys or identities."""
+        try:
+            doc = json.loads(bundle_json)
+            material = doc["verificationMaterial"]
+            key_mode = isinstance(material, dict) and "publicKey" in material
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SignatureError(f"{what} is not a Sigstore bundle") from exc
+        if key_mode:
+            if not self.keys:
+                raise SignatureError(f"{what} is signed with a key, but the trust policy ({self.source}) trusts no keys")
+            from registry.signing._methods import verify_ec_key
+
+            for k in self.keys:
+                try:
+                    return verify_ec_key.verify(bundle_json, k.pem)
+                except SignatureError as exc:
+                    last = exc
+            if "DSSE signature" in last.diagnostics():
+                n, src = len(self.keys), self.source
+                raise SignatureError(f"{what}: DSSE signature does not verify with any of the {n} key(s) the trust policy ({src}) trusts")
+            raise SignatureError(f"{what}: {last.diagnostics()}")
+        if not self.identities:
+            raise SignatureError(f"{what} is signed keylessly, but the trust policy ({self.source}) trusts no identities")
+        from registry.signing._methods import verify_sigstore
+
+        errors = []
+        for ident in self.identities:
+            try:
+                out = verify_sigstore.verify(bundle_json, identity=ident.identity, issuer=ident.issuer, trusted_root=ident.trusted_root)
+            except SignatureError as exc:
+                errors.append(exc.diagnostics())
+                continue
+            if out is None:
+                raise SignatureError(f"{what} must hold a DSSE envelope")
+            return out
+        raise SignatureError(f"{what} is signed by none of the identities the trust policy ({self.source}) trusts ({errors[-1]})")
+
+
+def key_fingerprint(pem: bytes, label: str) -> str:
+    """hex sha256 of the DER public key; InputError unless ``pem`` is an EC public key in PEM."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
+
+    try:
+        key = load_pem_public_key(pem)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"{label}: not a PEM public key") from exc
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise InputError(f"{label}: not an elliptic-curve (ECDSA) public key")
+    return hashlib.sha256(key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)).hexdigest()
+
+
+def _canonical_root(data: bytes, label: str) -> bytes:
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{label}: trusted root is not JSON") from exc
+    if not isinstance(doc, dict) or "mediaType" not in doc:
+        raise InputError(f"{label}: not a Sigstore trusted root")
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def parse_policy(data: bytes, label: str) -> TrustPolicy:
+    """A TrustPolicy from policy-file bytes; InputError (exit 2) for anything malformed."""
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{label}: trust policy is not JSON") from exc
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise InputError(f"{label}: not a tinyreg trust policy (format must be {FORMAT!r})")
+    if doc.get("version") != VERSION:
+        raise InputError(f"{label}: trust policy version {doc.get('version')!r} is not supported (this tinyreg reads {VERSION})")
+    unknown = sorted(set(doc) - {"format", "version", "keys", "identities", "comment"})
+    if unknown:
+        raise InputError(f"{label}: unknown trust policy fields {', '.join(unknown)}")
+    raw_keys, raw_ids = doc.get("keys", []), doc.get("identities", [])
+    if not isinstance(raw_keys, list) or not isinstance(raw_ids, list):
+        raise InputError(f"{label}: keys and identities must be lists")
+    keys = []
+    for i, k in enumerate(raw_keys):
+        if not isinstance(k, dict) or not isinstance(k.get("public_key"), str):
+            raise InputError(f"{label}: keys[{i}] needs a public_key (PEM text)")
+        pem = k["public_key"].encode("ascii", "replace")
+        fp = key_fingerprint(pem, f"{label}: keys[{i}]")
+        if k.get("sha256") not in (None, fp):
+            raise InputError(f"{label}: keys[{i}].sha256 does not match its public_key")
+        keys.append(KeyAnchor(pem, fp))
+    ids = []
+    for i, ident in enumerate(raw_ids):
+        if not isinstance(ident, dict) or not all(isinstance(ident.get(f), str) and ident[f] for f in ("identity", "issuer")):
+            raise InputError(f"{label}: identities[{i}] needs an exact identity and issuer")
+        root = ident.get("trusted_root")
+        if not isinstance(root, dict):
+            raise InputError(f"{label}: identities[{i}] needs its trusted_root (the Sigstore trusted_root.json, inline)")
+        ids.append(IdentityAnchor(ident["identity"], ident["issuer"], _canonical_root(json.dumps(root).encode(), label)))
+    if not keys and not ids:
+        raise InputError(f"{label}: the trust policy trusts no key and no identity")
+    return TrustPolicy(tuple(keys), tuple(ids), source=label)
+
+
+def load_policy(path: str | os.PathLike[str]) -> TrustPolicy:
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError as exc:
+        raise InputError(f"{p}: no such trust policy file") from exc
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read the trust policy ({exc.strerror})") from exc
+    return parse_policy(data, str(p))
+
+
+def resolve_trust(trust: str | os.PathLike[str] | TrustPolicy | None) -> TrustPolicy | None:
+    """The policy to enforce: the one given, else ``$TINYREG_TRUST`` if set, else None."""
+    if isinstance(trust, TrustPolicy):
+        return trust
+    if trust is None:
+        env = os.environ.get(ENV_VAR)
+        if not env:
+            return None
+        trust = env
+    return load_policy(trust)
+
+
+def policy_from_registry(reg: Any) -> TrustPolicy:
+    """The registry's own ``signing`` block as a policy (used only when the consumer gives none)."""
+    from registry._internal.paths import confine
+
+    doc = reg.doc.get("signing")
+    if not isinstance(doc, dict):
+        raise SignatureError("the registry records no signing policy ('tinyreg trust' sets one)")
+    mode = doc.get("mode")
+    source = "the registry's signing block"
+    if mode == "key":
+        path = confine(reg.root, str(doc.get("public_key", "")), what="signing.public_key")
+        try:
+            pem = path.read_bytes()
+        except OSError as exc:
+            raise SignatureError(f"pinned public key {path.name} is unreadable") from exc
+        try:
+            return TrustPolicy(keys=(KeyAnchor(pem, key_fingerprint(pem, path.name)),), source=source, external=False)
+        except InputError as exc:
+            raise SignatureError(exc.diagnostics()) from exc
+    if mode == "keyless":
+        if not doc.get("identity") or not doc.get("issuer"):
+            raise SignatureError("keyless signing policy needs an exact identity and issuer")
+        path = confine(reg.root, str(doc.get("trusted_root", "")), what="signing.trusted_root")
+        try:
+            root = _canonical_root(path.read_bytes(), path.name)
+        except OSError as exc:
+            raise SignatureError(f"trusted root {path.name} is unreadable") from exc
+        ident = IdentityAnchor(str(doc["identity"]), str(doc["issuer"]), root)
+        return TrustPolicy(identities=(ident,), source=source, external=False)
+    raise SignatureError(f"unknown signing mode {mode!r}")
+
+
+def registry_block_mismatch(reg: Any, policy: TrustPolicy) -> str | None:
+    """A finding when the registry's own signing block names a signer the consumer's policy does not trust."""
+    if not isinstance(reg.doc.get("signing"), dict):
+        return None
+    try:
+        own = policy_from_registry(reg)
+    except Error as exc:
+        return f"the registry's signing block is unusable ({exc.diagnostics()}); it is not used for the decision"
+    fps = {k.sha256 for k in policy.keys}
+    ids = {(i.identity, i.issuer, i.trusted_root) for i in policy.identities}
+    foreign: list[Any] = [k for k in own.keys if k.sha256 not in fps]
+    foreign += [i for i in own.identities if (i.identity, i.issuer, i.trusted_root) not in ids]
+    if foreign:
+        return (f"the registry's signing block names a signer the trust policy does not trust ({own.describe()}); "
+                "only the trust policy decides")
+    return None
+
+
+def _embedded(staging: bool, name: str) -> Path | None:
+    try:
+        import sigstore
+    except ImportError:
+        return None
+    host = "https%3A%2F%2Ftuf-repo-cdn.sigstage.dev" if staging else "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev"
+    path = Path(sigstore.__file__).parent / "_store" / host / name
+    return path if path.is_file() else None
+
+
+def write_policy(
+    out: Path,
+    *,
+    keys: list[Path] | None = None,
+    identity: str | None = None,
+    issuer: str | None = None,
+    trusted_root: Path | None = None,
+    staging: bool = False,
+    replace: bool = False,
+) -> TrustPolicy:
+    """Write (or extend, unless ``replace``) the policy file ``out``; returns the policy written.
+
+    Keyless anchors also get ``trusted_root.json`` and ``client_trust_config.json`` next to
+    ``out`` (for the ``sigstore`` and ``model_signing`` CLIs). Nothing is written on bad input.
+    """
+    from registry._internal.atomic import write_atomic
+
+    keys = keys or []
+    if not keys and not (identity or issuer):
+        raise UsageError("trust needs --key PUB.pem or --identity ID --issuer ISS")
+    if bool(identity) != bool(issuer):
+        raise UsageError("a keyless anchor needs both --identity and --issuer (exact values)")
+    if trusted_root is not None and staging:
+        raise UsageError("give --trusted-root or --staging, not both")
+    new_keys = []
+    for k in keys:
+        try:
+            pem = k.read_bytes()
+        except OSError as exc:
+            raise InputError(f"{k}: cannot read") from exc
+        new_keys.append(KeyAnchor(pem, key_fingerprint(pem, str(k))))
+    new_ids = []
+    root_bytes = b""
+    if identity and issuer:
+        src = trusted_root or _embedded(staging, TRUSTED_ROOT_NAME)
+        if src is None:
+            from registry.errors import MissingDependency
+
+            raise MissingDependency("a keyless trust anchor without --trusted-root", "sign")
+        try:
+            root_bytes = src.read_bytes()
+        except OSError as exc:
+            raise InputError(f"{src}: cannot read the trusted root") from exc
+        from registry.signing._methods.verify_sigstore import load_trusted_root
+
+        load_trusted_root(root_bytes, str(src))
+        new_ids.append(IdentityAnchor(identity, issuer, _canonical_root(root_bytes, str(src))))
+    old = TrustPolicy()
+    if out.exists() and not replace:
+        old = load_policy(out)
+    merged_keys = {k.sha256: k for k in (*old.keys, *new_keys)}
+    merged_ids = {(i.identity, i.issuer, i.trusted_root): i for i in (*old.identities, *new_ids)}
+    policy = TrustPolicy(tuple(merged_keys.values()), tuple(merged_ids.values()), source=str(out))
+    data = (json.dumps(policy.as_json(), indent=2, sort_keys=True) + "\n").encode()
+    if out.parent and not out.parent.is_dir():
+        raise InputError(f"{out.parent}: no such folder for the trust policy")
+    try:
+        write_atomic(out, data)
+        if new_ids:
+            from registry.signing._methods.model_signing_v1 import client_trust_config
+
+            write_atomic(out.parent / TRUSTED_ROOT_NAME, root_bytes)
+            signing = None
+            if trusted_root is None:
+                cfg = _embedded(staging, "signing_config.v0.2.json")
+                signing = json.loads(cfg.read_bytes()) if cfg else None
+            config = client_trust_config(json.loads(root_bytes), signing)
+            write_atomic(out.parent / CLIENT_TRUST_CONFIG_NAME, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
+    except OSError as exc:
+        raise InputError(f"{out}: cannot write the trust policy ({exc.strerror})") from exc
+    return policy
