@@ -177,7 +177,7 @@ def parse_policy(data: bytes, label: str) -> TrustPolicy:
 
 
 def load_policy(path: str | os.PathLike[str]) -> TrustPolicy:
-    p = Path(path)
+    p = Path(path).expanduser()
     try:
         data = p.read_bytes()
     except FileNotFoundError as exc:
@@ -276,6 +276,7 @@ def write_policy(
     """
     from registry._internal.atomic import write_atomic
 
+    out = out.expanduser()
     keys = keys or []
     if not keys and not (identity or issuer):
         raise UsageError("trust needs --key PUB.pem or --identity ID --issuer ISS")
@@ -313,9 +314,8 @@ def write_policy(
     merged_ids = {(i.identity, i.issuer, i.trusted_root): i for i in (*old.identities, *new_ids)}
     policy = TrustPolicy(tuple(merged_keys.values()), tuple(merged_ids.values()), source=str(out))
     data = (json.dumps(policy.as_json(), indent=2, sort_keys=True) + "\n").encode()
-    if out.parent and not out.parent.is_dir():
-        raise InputError(f"{out.parent}: no such folder for the trust policy")
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(out, data)
         if new_ids:
             from registry.signing._methods.model_signing_v1 import client_trust_config
