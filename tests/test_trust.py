@@ -382,3 +382,24 @@ def test_bad_snapshot_without_version(signed: Signed) -> None:
     with pytest.raises(InputError, match="snapshot has no version"):
         registry.load("dists_vgg16", signed.reg, trust=signed.policy)
     assert _tree(signed.root) == before
+
+
+def test_keyless_policy_verifies_real_dsse_bundle(tmp_path: Path) -> None:
+    """A keyless anchor accepts a genuine Sigstore DSSE bundle of its identity and nobody else's."""
+    from tests.conftest import SIGSTORE
+    from tests.test_sign import FIXTURES
+
+    _, bundle, _, identity, issuer = FIXTURES[3]
+    pol = tmp_path / "trust.json"
+    root = SIGSTORE / "trusted_root.staging.json"
+    write_policy(pol, identity=identity, issuer=issuer, trusted_root=root)
+    data = (SIGSTORE / bundle).read_bytes()
+    ptype, payload = load_policy(pol).verify_dsse(data, bundle)
+    assert ptype == "application/vnd.in-toto+json" and json.loads(payload)["subject"]
+    write_policy(pol, identity="mallory@example.com", issuer=issuer, trusted_root=root, replace=True)
+    with pytest.raises(SignatureError, match="none of the identities"):
+        load_policy(pol).verify_dsse(data, bundle)
+    _, pub = keypair(tmp_path, "k")
+    write_policy(pol, keys=[pub], replace=True)
+    with pytest.raises(SignatureError, match="trusts no identities"):
+        load_policy(pol).verify_dsse(data, bundle)

@@ -123,7 +123,26 @@ def load(
     trust: str | os.PathLike[str] | TrustPolicy | None = None,
     now: datetime | None = None,
 ) -> Any:
-    """An ``onnxruntime.InferenceSession`` for ``entry_id``, or IntegrityError on any mismatch.
+    """An ``onnxruntime.InferenceSession`` for ``entry_id``; see ``load_entry``."""
+    return load_entry(entry_id, registry, int8=int8, providers=providers, session_options=session_options,
+                      verify_signature=verify_signature, trust=trust, now=now)[0]
+
+
+def load_entry(
+    entry_id: str,
+    registry: str | os.PathLike[str] | None = None,
+    *,
+    int8: bool = False,
+    providers: list[str] | None = None,
+    session_options: Any = None,
+    verify_signature: bool | None = None,
+    trust: str | os.PathLike[str] | TrustPolicy | None = None,
+    now: datetime | None = None,
+) -> tuple[Any, Entry]:
+    """(``onnxruntime.InferenceSession``, the entry's row as verified) for ``entry_id``, or IntegrityError on any mismatch.
+
+    The row is the one read under the same lock as the model bytes (and, with a trust
+    policy, the one whose signature was checked): take preprocessing and warnings from it.
 
     ``trust``: a trust policy file (``tinyreg trust ... --out FILE``) or a loaded policy; when
     None, ``$TINYREG_TRUST`` is used if set. With a policy, loading fails closed
@@ -164,9 +183,10 @@ def load(
         warnings.warn(
             f"'{entry_id}' is a SMOKE PLACEHOLDER with random weights; its scores mean nothing",
             SmokeModelWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     import onnxruntime as ort
 
-    return ort.InferenceSession(data, sess_options=session_options or default_session_options(),
+    sess = ort.InferenceSession(data, sess_options=session_options or default_session_options(),
                                 providers=providers or ["CPUExecutionProvider"])
+    return sess, entry

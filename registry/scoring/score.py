@@ -42,7 +42,7 @@ class Scorer:
     def __init__(self, registry: Path | None, family: str, entry_id: str | None = None, *, int8: bool = False,
                  providers: list[str] | None = None, session_options: Any = None, max_memory: int | None = None) -> None:
         from registry.families import get_family
-        from registry.runtime.loader import SmokeModelWarning, load
+        from registry.runtime.loader import SmokeModelWarning, load_entry
 
         fam = get_family(family)
         self.memory_model = fam.score_memory
@@ -56,7 +56,9 @@ class Scorer:
             raise UsageError(f"entry '{self.entry['id']}' is not a full-reference model")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SmokeModelWarning)  # reported by the caller, once
-            self.session = load(str(self.entry["id"]), path, int8=int8, providers=providers, session_options=session_options)
+            # preprocessing and the smoke warning come from the row verified with the bytes (and signature, with a trust policy)
+            self.session, self.entry = load_entry(str(self.entry["id"]), path, int8=int8, providers=providers,
+                                                  session_options=session_options)
         self.family = family
         conv = self.entry.get("input_conventions") or {}
         norm = conv.get("normalisation")

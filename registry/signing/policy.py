@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,6 @@ class TrustPolicy:
     identities: tuple[IdentityAnchor, ...] = ()
     source: str = "policy"
     external: bool = True  # False: derived from the registry's own signing block
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def as_json(self) -> dict[str, Any]:
         return {
