@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import registry
-from registry.errors import InputError, SignatureError
+from registry.errors import InputError, IntegrityError, SignatureError
 from registry.runtime.loader import SmokeModelWarning
 from registry.signing.entries import sign_entries
 from registry.signing.policy import load_policy, write_policy
@@ -279,8 +279,29 @@ def test_attack_swap_model_and_repin(signed: Signed) -> None:
 
 
 def test_attack_extra_file_in_folder(signed: Signed) -> None:
+    """verify --trust checks every file of the folder; load checks registry.json and the files it loads."""
     (signed.root / "payload.onnx.data").write_bytes(b"\0" * 64)
-    caught(signed, "not covered by the snapshot: payload.onnx.data")
+    code, stdout, _ = cli("verify", "--registry", str(signed.reg), "--trust", str(signed.policy), "--json")
+    assert code == 1 and "not covered by the snapshot: payload.onnx.data" in stdout
+    with pytest.warns(SmokeModelWarning):
+        registry.load("dists_vgg16", signed.reg, trust=signed.policy)
+    other = signed.root / "lpips_vgg16.onnx"
+    other.write_bytes(other.read_bytes() + b"\0")  # another entry's file: not read by this load
+    with pytest.warns(SmokeModelWarning):
+        registry.load("dists_vgg16", signed.reg, trust=signed.policy)
+    with pytest.raises(IntegrityError):  # its own pin catches it before any signature
+        registry.load("lpips_vgg16", signed.reg, trust=signed.policy)
+
+
+def test_legacy_registry_refused_under_a_policy(vmafx_copy: Path, tmp_path: Path) -> None:
+    _, pub = keypair(tmp_path, "k")
+    pol = tmp_path / "trust.json"
+    write_policy(pol, keys=[pub])
+    report = verify_registry(vmafx_copy, trust=pol)
+    assert any(f.check == "trust" and "cannot carry signatures" in f.message for f in report.errors)
+    entry = json.loads(vmafx_copy.read_text())["models"][0]["id"]
+    with pytest.raises(SignatureError, match="cannot be signed"):
+        registry.load(entry, vmafx_copy, trust=pol)
 
 
 def test_policy_file_rotation_and_format(tmp_path: Path) -> None:

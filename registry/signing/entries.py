@@ -80,7 +80,8 @@ def enforce_trust(
     """Fail closed (SignatureError) unless the snapshot and the entry verify under the consumer's ``policy``.
 
     ``registry_bytes`` are the bytes of registry.json that were parsed; ``digests`` the sha256 of
-    every other file already read, so what is checked is what is used.
+    every other file already read, so what is checked is what is used. The snapshot is checked
+    for those files only (``verify --trust`` checks every file of the folder).
     """
     from registry._internal.hashing import sha256_bytes
     from registry.signing.snapshot import check_registry_snapshot, snapshot_field
@@ -88,8 +89,9 @@ def enforce_trust(
     snapshot_field(reg.doc, str(reg.path))  # a malformed snapshot (no version) is bad input, before anything else
     if reg.is_legacy:
         raise SignatureError(f"a schema_version {reg.schema_version} registry cannot be signed; the trust policy refuses it")
-    known = {**digests, layout.REGISTRY_NAME: sha256_bytes(registry_bytes).sha256}
-    check_registry_snapshot(reg.root, policy, doc=reg.doc, known=known, now=now)
+    used = {**digests, layout.REGISTRY_NAME: sha256_bytes(registry_bytes).sha256}
+    # the snapshot must sign registry.json and every file loaded, as read; other entries' files are not hashed
+    check_registry_snapshot(reg.root, policy, doc=reg.doc, now=now, only=used)
     verify_entry_signature(reg, entry, policy=policy, digests=digests)
 
 

@@ -86,9 +86,14 @@ def sign_snapshot(root: Path, final_registry: bytes, staged: Mapping[str, bytes 
 
 def verify_snapshot(
     root: Path, policy: TrustPolicy, *, doc: Mapping[str, Any], known: Mapping[str, str] | None = None,
-    now: datetime | None = None,
+    now: datetime | None = None, only: Mapping[str, str] | None = None,
 ) -> int:
-    """The snapshot version, after checking signature, every file and expiry; SignatureError otherwise."""
+    """The snapshot version, after checking signature, files and expiry; SignatureError otherwise.
+
+    Every file of the folder must match the signed manifest exactly; with ``only`` (name ->
+    sha256 of the bytes a reader uses, registry.json included), just those must be in it
+    with those digests: what ``load`` needs, without hashing every other model of the folder.
+    """
     try:
         bundle = (root / SNAPSHOT_NAME).read_bytes()
     except FileNotFoundError as exc:
@@ -102,11 +107,18 @@ def verify_snapshot(
     allowed = set(oms.recorded_ignores([SNAPSHOT_NAME]))
     if not set(ignores) <= allowed:
         raise SignatureError(f"{SNAPSHOT_NAME} leaves files unsigned (ignore_paths {', '.join(sorted(set(ignores) - allowed))})")
-    try:
-        actual = oms.manifest_of_folder(root, [SNAPSHOT_NAME], known=known)
-    except oms.UnsignableFolder as exc:
-        raise SignatureError(exc.diagnostics()) from exc
-    oms.compare(expected, actual)
+    if only is not None:
+        signed = dict(expected)
+        uncovered = sorted(n for n in only if n not in signed)
+        changed = sorted(n for n, sha in only.items() if n in signed and signed[n] != sha)
+        if uncovered or changed:
+            raise oms.ManifestMismatch(missing=[], extra=uncovered, changed=changed)
+    else:
+        try:
+            actual = oms.manifest_of_folder(root, [SNAPSHOT_NAME], known=known)
+        except oms.UnsignableFolder as exc:
+            raise SignatureError(exc.diagnostics()) from exc
+        oms.compare(expected, actual)
     field = snapshot_field(doc, REGISTRY_NAME)
     if field is None:
         raise InputError(f"{REGISTRY_NAME}: the signed registry has no snapshot version")
@@ -192,10 +204,10 @@ def check_rollback(root: Path, version: int) -> None:
 
 def check_registry_snapshot(
     root: Path, policy: TrustPolicy, *, doc: Mapping[str, Any], known: Mapping[str, str] | None = None,
-    now: datetime | None = None, record: bool = True,
+    now: datetime | None = None, record: bool = True, only: Mapping[str, str] | None = None,
 ) -> int:
     """Every snapshot check (signature, files, expiry, rollback); records the version when it passes."""
-    version = verify_snapshot(root, policy, doc=doc, known=known, now=now)
+    version = verify_snapshot(root, policy, doc=doc, known=known, now=now, only=only)
     check_rollback(root, version)
     if record:
         record_seen(root, version)
