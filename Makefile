@@ -38,6 +38,9 @@ test: install
 lint: install
 	$(BIN)/ruff check registry tests ai bench
 	$(BIN)/mypy
+	# workflows: zizmor (offline: no GitHub API) and actionlint, both installed by the dev extra
+	$(BIN)/zizmor --offline .github/workflows
+	$(BIN)/actionlint .github/workflows/*.yml
 
 bench: install
 	$(BIN)/python -m bench

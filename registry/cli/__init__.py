@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from registry.cli import migrate_cmds, model_cmds, quant_cmds, registry_cmds, sign_cmds
+from registry.cli import hook_cmds, migrate_cmds, model_cmds, quant_cmds, registry_cmds, sign_cmds
 
 app = typer.Typer(
     name="tinyreg",
@@ -40,6 +40,9 @@ for _name, _fn in (
     ("verify-bundle", sign_cmds.verify_bundle_cmd),
 ):
     app.command(_name)(_fn)
+
+# the pre-commit entry point passes options it does not know (e.g. --trust FILE) on to the check
+app.command("hook", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(hook_cmds.hook_cmd)
 
 
 def main() -> None:

@@ -1,0 +1,50 @@
+"""``tinyreg hook verify|pin-check``: the pre-commit entry points (see .pre-commit-hooks.yaml)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from registry.cli import _output as out
+from registry.cli._errors import command
+from registry.cli._options import RegistryOpt, find
+
+_CHECKS = {"verify": ["verify"], "pin-check": ["pin", "--all", "--check"]}
+
+
+@command
+def hook_cmd(
+    ctx: typer.Context,
+    check: Annotated[str, typer.Argument(help="verify or pin-check")],
+    registry: RegistryOpt = None,
+) -> None:
+    """Run a check when the staged changes touch the registry folder (deletions included).
+
+    Options after the check's name that this command does not know (e.g. --trust FILE) are
+    passed on to it.
+    """
+    from typer.main import get_command
+
+    from registry.cli import app
+    from registry.errors import UsageError
+    from registry.precommit import registry_touched
+
+    if check not in _CHECKS:
+        raise UsageError(f"unknown check {check!r} (verify, pin-check)")
+    path = find(registry)
+    t = registry_touched(path)
+    if not t.touched:
+        out.warn(f"{check}: skipped, {t.reason}")
+        return
+    out.warn(f"{check}: {t.reason}")
+    try:
+        code = get_command(app).main([*_CHECKS[check], "--registry", str(path), *ctx.args], prog_name="tinyreg",
+                                     standalone_mode=False)
+    except Exception as exc:  # an option the check does not take either (typer's vendored click UsageError)
+        fmt = getattr(exc, "format_message", None)
+        if not callable(fmt):
+            raise
+        raise UsageError(f"tinyreg {' '.join(_CHECKS[check])}: {fmt()}") from exc
+    if isinstance(code, int) and code != 0:
+        raise typer.Exit(code)

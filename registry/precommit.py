@@ -1,0 +1,75 @@
+"""Does this commit (or push) touch the registry folder? The pre-commit hooks ask before they run.
+
+pre-commit hands a hook only the files a commit adds, copies, modifies or renames, so its
+``files:`` filter never sees a deletion: a commit that only deletes a pinned file would skip a
+filtered hook and land. tinyreg's hooks are ``always_run`` instead and decide here, from git
+itself, with every kind of change (deletions, type changes, both sides of a rename).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from registry.errors import InputError
+
+
+@dataclass(frozen=True)
+class Touched:
+    """Whether the registry folder is changed, the changed paths inside it, and how that was decided."""
+
+    touched: bool
+    paths: tuple[str, ...]
+    reason: str
+
+
+def _git(args: list[str], cwd: Path) -> str:
+    try:
+        p = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=False, check=False)
+    except OSError as exc:
+        raise InputError(f"cannot run git ({exc.strerror})") from exc
+    if p.returncode != 0:
+        msg = p.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise InputError(f"git {' '.join(args[:2])}: {msg[-1] if msg else 'failed'}")
+    return p.stdout.decode("utf-8", "surrogateescape")
+
+
+def changed_paths(repo: Path) -> list[str]:
+    """Paths (relative to the repository root) of this commit's staged changes, or of the pushed
+    range when pre-commit runs at push time (``PRE_COMMIT_FROM_REF``/``PRE_COMMIT_TO_REF``).
+
+    ``--no-renames`` reports a rename as a deletion and an addition, so a file moved out of the
+    registry folder counts for the folder; no ``--diff-filter``: deletions and type changes count.
+    """
+    src, dst = os.environ.get("PRE_COMMIT_FROM_REF"), os.environ.get("PRE_COMMIT_TO_REF")
+    args = ["diff", "--name-only", "--no-renames", "-z"]
+    args += [src, dst] if src and dst else ["--cached"]
+    return [p for p in _git(args, repo).split("\0") if p]
+
+
+def registry_touched(registry_json: Path) -> Touched:
+    """Whether the changes being committed touch the folder of ``registry_json``.
+
+    Anything uncertain counts as touched: no git repository, a registry folder outside the
+    repository, or nothing staged at all (``pre-commit run --all-files``, an amend of the
+    message only): the check then runs.
+    """
+    folder = registry_json.resolve().parent
+    try:
+        top = Path(_git(["rev-parse", "--show-toplevel"], folder).strip()).resolve()
+    except InputError as exc:
+        return Touched(True, (), f"cannot ask git ({exc}); checking anyway")
+    try:
+        rel = folder.relative_to(top).as_posix()
+    except ValueError:
+        return Touched(True, (), f"{folder} is outside the repository {top}; checking anyway")
+    paths = changed_paths(top)
+    if not paths:
+        return Touched(True, (), "nothing staged; checking anyway")
+    prefix = "" if rel == "." else rel + "/"
+    inside = tuple(p for p in paths if p.startswith(prefix))
+    if inside:
+        return Touched(True, inside, f"{len(inside)} changed path(s) under {rel}/")
+    return Touched(False, (), f"no change under {rel}/ in {len(paths)} changed path(s)")
