@@ -13,6 +13,7 @@ from typing import Any
 from registry._internal.paths import confine
 from registry.store.document import Entry, Registry
 from registry.store.layout import card_rel
+from registry.store.licenses import hub_license
 
 _KIND_TAGS = {"fr": "full-reference", "nr": "no-reference", "filter": "filter"}
 
@@ -39,7 +40,7 @@ def render_card(entry: Entry) -> str:
         tags.append("smoke-placeholder")
     front = {
         "model_id": eid,
-        "license": entry.get("license", "unknown"),
+        **hub_license(entry.get("license"), entry.get("license_url")),
         "library_name": "onnx",
         "smoke": smoke,
         "sha256": entry.get("sha256", ""),
@@ -86,7 +87,7 @@ def render_card(entry: Entry) -> str:
     lines += ["", "## Files", "", "| path | role | sha256 | bytes |", "|---|---|---|---|"]
     for f in entry.get("files") or []:
         lines.append(f"| `{f.get('path')}` | {f.get('role')} | `{f.get('sha256')}` | {f.get('size')} |")
-    lines += ["", "## Licence", "", f"{entry.get('license', 'unknown')} ({entry.get('license_url', 'no URL recorded')})"]
+    lines += ["", "## Licence", "", f"SPDX: {entry.get('license', 'unknown')} ({entry.get('license_url', 'no URL recorded')})"]
     if entry.get("license_notes"):
         lines += ["", str(entry["license_notes"])]
     lines += ["", "## Quantisation", ""]
