@@ -110,7 +110,20 @@ def check_ops_cmd(
 
     allow = load_allowlist(allowlist)
     if emit_ort_config:
-        out.raw(ort_reduced_config(allow, emit_ort_config))
+        from registry.errors import RegistryNotFound
+        from registry.onnx.ops import registry_runtime_ops
+
+        allow.ops(emit_ort_config)  # an unknown profile is a usage error before any model is read
+        try:
+            reg_path = find(registry)
+        except RegistryNotFound:
+            if registry is not None:
+                raise
+            out.warn("no registry found: the config lacks the ops onnxruntime's optimiser adds to its graphs (pass --registry)")
+            out.raw(ort_reduced_config(allow, emit_ort_config))
+            return
+        runtime_ops, models = registry_runtime_ops(reg_path, emit_ort_config)
+        out.raw(ort_reduced_config(allow, emit_ort_config, runtime_ops, models))
         return
     results = check_target(need_id(target), allow, profile, registry)
     bad = False

@@ -189,11 +189,24 @@ def errors_only(violations: list[Violation]) -> list[Violation]:
     return [v for v in violations if v.severity == "error"]
 
 
-def ort_reduced_config(allow: Allowlist, profile: str) -> str:
-    """ONNX Runtime reduced-operator config (``domain;opset;op1,op2``)."""
+def ort_reduced_config(allow: Allowlist, profile: str, runtime_ops: dict[str, set[str]] | None = None,
+                       models: list[str] | None = None) -> str:
+    """ONNX Runtime reduced-operator config (``domain;opset;op1,op2``).
+
+    ``runtime_ops``: ops onnxruntime's optimiser introduces into the graphs it runs (fused and
+    contrib ops such as com.microsoft FusedConv and QLinearConv, NCHWc layout ops), found by
+    optimising ``models`` (``registry.onnx.ops.registry_runtime_ops``); a build that lacks them
+    cannot run the optimised graphs.
+    """
+    ops = {dom: set(names) for dom, names in allow.ops(profile).items()}
+    for dom, names in (runtime_ops or {}).items():
+        ops.setdefault(dom, set()).update(names)
     lines = [f"# ONNX Runtime reduced operator config for tinyreg profile '{profile}' ({allow.source})"]
-    for dom, ops in sorted(allow.ops(profile).items()):
+    if models is not None:
+        lines.append("# plus the ops onnxruntime's optimiser (ORT_ENABLE_ALL, with and without NCHWc) puts into: "
+                     + (", ".join(models) or "no models"))
+    for dom, names in sorted(ops.items()):
         versions = range(allow.opset_min, allow.opset_max + 1) if dom == STD_DOMAIN else range(1, 2)
         for v in versions:
-            lines.append(f"{dom};{v};{','.join(sorted(ops))}")
+            lines.append(f"{dom};{v};{','.join(sorted(names))}")
     return "\n".join(lines) + "\n"

@@ -1,14 +1,16 @@
-"""``tinyreg check-ops``: run the allowlist over a model file or an entry's graphs."""
+"""``tinyreg check-ops``: run the allowlist over a model file or an entry's graphs, and find the ops
+onnxruntime's optimiser puts into the graphs it actually runs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from registry._internal.hashing import read_file, read_pinned
 from registry._internal.paths import confine
 from registry.onnx.allowlist import Allowlist, Violation, check_model
-from registry.onnx.inspect import inspect_bytes
+from registry.onnx.inspect import canon_domain, inspect_bytes
 from registry.store.document import find_registry, read_registry
 from registry.store.layout import int8_rel
 
@@ -48,3 +50,61 @@ def check_target(target: str, allow: Allowlist, profile: str | None, registry: P
         v = check_model(info, allow, prof, model_dir=path.parent)
         results.append(OpsResult(rel, prof, frozenset(info.op_set()), tuple(v)))
     return results
+
+def optimized_ops(data: bytes, *, nchwc: bool) -> set[tuple[str, str]]:
+    """(domain, op) of every node of the graph onnxruntime runs for ``data``.
+
+    The model is optimised exactly as ``registry.load`` does it (tinyreg's session options:
+    ORT_ENABLE_ALL) and the optimised graph is read back from ``optimized_model_filepath``.
+    ``nchwc=False`` disables the NCHWc layout transformer, as
+    ``onnxruntime.tools.convert_onnx_models_to_ort`` does by default (its ops are x86-specific);
+    ``nchwc=True`` keeps it, as a session on an AVX2/AVX-512 machine runs.
+    """
+    import tempfile
+
+    import onnx
+    import onnxruntime as ort
+
+    from registry.runtime.loader import default_session_options
+
+    so = default_session_options()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3  # the NCHWc "hardware specific" notice is expected here
+    with tempfile.TemporaryDirectory(prefix="tinyreg-ortopt-") as d:
+        out = Path(d) / "optimized.onnx"
+        so.optimized_model_filepath = str(out)
+        ort.InferenceSession(data, so, providers=["CPUExecutionProvider"],
+                             disabled_optimizers=None if nchwc else ["NchwcTransformer"])
+        model = onnx.load(str(out), load_external_data=False)
+    found: set[tuple[str, str]] = set()
+
+    def walk(g: Any) -> None:
+        for n in g.node:
+            found.add((canon_domain(n.domain), n.op_type))
+            for a in n.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    walk(a.g)
+                for sub in a.graphs:
+                    walk(sub)
+
+    walk(model.graph)
+    return found
+
+
+def registry_runtime_ops(registry: Path, profile: str) -> tuple[dict[str, set[str]], list[str]]:
+    """Ops of every graph of ``registry`` that ``profile`` covers, after onnxruntime's optimiser
+    (with and without NCHWc): fp32 graphs for 'fp32'; fp32 and int8 graphs otherwise."""
+    from registry.runtime.loader import verified_model_bytes
+
+    reg = read_registry(registry)
+    ops: dict[str, set[str]] = {}
+    models: list[str] = []
+    for entry in reg.entries:
+        variants = [False] + ([True] if profile != "fp32" and isinstance(entry.get("int8_sha256"), str) else [])
+        for int8 in variants:
+            data = verified_model_bytes(reg, entry, int8=int8)
+            for nchwc in (False, True):
+                for dom, op in optimized_ops(data, nchwc=nchwc):
+                    ops.setdefault(dom, set()).add(op)
+            models.append(int8_rel(str(entry["onnx"])) if int8 else str(entry["onnx"]))
+    return ops, models
