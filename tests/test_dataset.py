@@ -135,6 +135,20 @@ def test_resume_after_kill_gives_the_full_result(reg_path: Path, dataset: Path, 
     bad.write_bytes(lines[0] + b"{not json\n" + b"".join(lines[1:4]))
     with pytest.raises(InputError, match=r"bad\.jsonl:2"):
         run(reg_path, dataset, bad)
+    # someone else's JSON Lines file is never truncated or appended to
+    other = tmp_path / "other.jsonl"
+    other.write_bytes(b'{"name": "a"}\n{"name": "b"}\n')
+    with pytest.raises(InputError, match=r"other\.jsonl:1: not a tinyreg results record"):
+        run(reg_path, dataset, other)
+    assert other.read_bytes() == b'{"name": "a"}\n{"name": "b"}\n'
+    other.write_bytes(b"notes without a newline")
+    with pytest.raises(InputError, match="holds no tinyreg results record"):
+        run(reg_path, dataset, other)
+    # killed in the middle of the very first write: the torn line goes, the run starts over
+    torn = tmp_path / "torn.jsonl"
+    torn.write_bytes(lines[0][:25])
+    run(reg_path, dataset, torn)
+    assert torn.read_bytes() == data
 
 
 def test_killed_process_resumes(reg_path: Path, dataset: Path, tmp_path: Path) -> None:

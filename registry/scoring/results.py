@@ -8,6 +8,7 @@ Records (JSON Lines, one object a line, keys sorted; or CSV with the same fields
 A pair's records go to the file in one ``write`` followed by ``fsync``. On opening an
 existing file, everything after the last complete ``pair``/``error`` record (a torn line,
 frame records of a pair killed mid-write) is cut off; the pairs recorded before it are done.
+Every complete line must be a record: a file that is not tinyreg's is refused, never cut.
 """
 
 from __future__ import annotations
@@ -118,14 +119,16 @@ class ResultsFile:
             lineno += 1
             try:
                 rec = _decode(data[pos:nl].decode(), self.fmt)
+                if rec.get("type") not in ("frame", "pair", "error") or not isinstance(rec.get("pair"), str):
+                    raise ValueError("not a record")
             except (ValueError, UnicodeDecodeError) as exc:
-                if data.find(b"\n", nl + 1) < 0:
-                    break  # the very last line is damaged: part of the torn tail
-                raise InputError(f"{self.path}:{lineno}: not a results record; refusing to append to it") from exc
+                raise InputError(f"{self.path}:{lineno}: not a tinyreg results record; refusing to touch the file") from exc
             pos = nl + 1
             if rec.get("type") in ("pair", "error"):
                 self.done[str(rec.get("pair"))] = rec
                 keep = pos
+        if data and pos == 0 and not data.startswith((b'{"frame', b'{"error"')):  # not a torn first write of ours
+            raise InputError(f"{self.path}: holds no tinyreg results record; refusing to touch the file")
         self.dropped_bytes = len(data) - keep
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
         try:
