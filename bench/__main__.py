@@ -9,6 +9,12 @@ Figures (all measured in this run, on this machine):
 * int8 against fp32 at 960x540 when a quantised DISTS is available;
 * peak RSS of full-size DISTS and LPIPS at four sizes against the families'
   memory estimates (``bench/memory.py``), which scoring uses to refuse a size.
+* dataset scoring (bench/dataset.py): frames/s at 960x540 for the local engine (1 and 2 workers)
+  and Ray, and the fastest CPU path against torch eager and torch bf16 autocast;
+* the int8 kernels (bench/int8_kernels.py): ISA flags and one conv's GOP/s, fp32 against int8
+  QDQ/QOperator, u8/s8 and s8/s8.
+
+``python -m bench dataset`` runs only the dataset part (written to bench-results/dataset.json).
 """
 
 from __future__ import annotations
@@ -176,10 +182,19 @@ def bench_dists(workdir: Path, threads: int) -> dict[str, Any]:
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     threads = os.cpu_count() or 1
-    results: dict[str, Any] = {
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpus": threads, "python": platform.python_version()},
-    }
+    machine = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+               "cpus": threads, "python": platform.python_version()}
+    if sys.argv[1:] == ["dataset"]:
+        from bench.dataset import bench_dataset
+
+        with tempfile.TemporaryDirectory() as d:
+            part = {"machine": machine, "dataset": bench_dataset(Path(d), threads)}
+        part["targets"] = evaluate_dataset(part["dataset"])
+        (OUT / "dataset.json").write_text(json.dumps(part, indent=2, sort_keys=True) + "\n")
+        print_dataset(part["dataset"], part["targets"])
+        print(f"\nwrote {OUT / 'dataset.json'}")
+        return
+    results: dict[str, Any] = {"machine": machine}
     results["cli"] = bench_cli()
     results["hash"] = bench_hash()
     results["gemm_gflop_s"] = gemm_rate(threads)
@@ -194,11 +209,72 @@ def main() -> None:
             results["quant"] = bench_quant(Path(d), threads)
         except ImportError:
             pass
+        from bench.dataset import bench_dataset
+
+        results["dataset"] = bench_dataset(Path(d), threads)
+    from bench.int8_kernels import conv_rates, cpu_flags
+
+    results["int8_kernels"] = {"cpu": cpu_flags(), "conv": conv_rates(threads)}  # python -m bench.int8_kernels: the DISTS profile too
     targets = evaluate(results)
     results["targets"] = targets
     (OUT / "bench.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print_table(results)
+    print_dataset(results["dataset"], [])
     print(f"\nwrote {OUT / 'bench.json'}")
+
+
+def evaluate_dataset(d: dict[str, Any]) -> list[dict[str, Any]]:
+    t: list[dict[str, Any]] = []
+    f = d.get("fastest") or {}
+    sp, drop = f.get("speedup_vs_bf16_autocast"), f.get("drop")
+    t.append({"target": f"fastest CPU path ({f.get('path')}) vs torch bf16 autocast @960x540",
+              "value": f"{sp:.2f}x" if sp else "n/a", "goal": ">= 2x", "met": (sp >= 2) if sp else None})
+    t.append({"target": "fastest path drop (1 - PLCC)", "value": f"{drop:.5f}" if drop is not None else "n/a",
+              "goal": "<= 0.005", "met": (drop <= 0.005) if drop is not None else None})
+    ident = d.get("engines", {}).get("identical_records")
+    t.append({"target": "engines write identical records", "value": str(ident), "goal": "True", "met": ident})
+    return t
+
+
+def print_dataset(d: dict[str, Any], targets: list[dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console(width=140)
+    e = d["engines"]
+    t = Table(title=f"dataset scoring, {e['pairs']} pairs x {e['frames_per_pair']} frames at {e['size']} ({e['cores']} cores)")
+    for c in ("engine", "workers x threads", "model", "frames/s", "wall s"):
+        t.add_column(c)
+    for r in e["rows"]:
+        if "error" in r:
+            t.add_row(r["engine"], str(r["workers"]), "int8" if r["int8"] else "fp32", r["error"], "")
+        else:
+            t.add_row(r["engine"], f"{r['workers']} x {r['threads']}", "int8" if r["int8"] else "fp32",
+                      f"{r['frames_per_s']:.3f}", f"{r['wall_s']:.1f}")
+    con.print(t)
+    lat, acc = d["latency"], d["accuracy"]
+    lt = Table(title=f"DISTS per pair at {lat['size']}: tinyreg against the torch reference (1 - PLCC on {acc['pairs']} "
+                     f"natural pairs at {acc['size']})")
+    for c in ("path", "latency s", "vs torch bf16 autocast", "1 - PLCC vs fp32"):
+        lt.add_column(c)
+    drops = {"ort_int8": f"{acc['int8_drop']:.2g}", "reference_bf16": f"{acc['bf16_drop']:.2g}"}
+    for k, label in (("ort_int8", "onnxruntime int8 (static QDQ, gated)"), ("ort_fp32", "onnxruntime fp32"),
+                     ("reference", "torch eager fp32"), ("reference_bf16", "torch eager bf16 autocast")):
+        r = lat[k]
+        vs = f"{r['speedup_vs_bf16_autocast']:.2f}x" if "speedup_vs_bf16_autocast" in r else "-"
+        lt.add_row(label, f"{r.get('median_s', float('nan')):.3f}", "1.00x" if k == "reference_bf16" else vs,
+                   drops.get(k, "0 (reference)" if k.startswith("ref") else "-"))
+    con.print(lt)
+    g = d["int8_gate"]
+    con.print(f"int8 gate: {g['mode']}, drop {g['drop']:.5f} (95% CI upper {g['drop_ci95'][1]:.5f}), "
+              f"{'passed' if g['passed'] else 'FAILED'}")
+    if targets:
+        tt = Table(title="targets")
+        for c in ("target", "value", "goal", "met"):
+            tt.add_column(c)
+        for x in targets:
+            tt.add_row(x["target"], str(x["value"]), x["goal"], {True: "yes", False: "NO", None: "n/a"}[x["met"]])
+        con.print(tt)
 
 
 def evaluate(res: dict[str, Any]) -> list[dict[str, Any]]:
@@ -226,6 +302,8 @@ def evaluate(res: dict[str, Any]) -> list[dict[str, Any]]:
         bounded = [r["bounded"] for r in m["rows"] if "bounded" in r]
         add(f"{family} memory estimate bounds peak RSS", f"{sum(bounded)}/{len(bounded)} sizes", "all",
             all(bounded) if bounded else None)
+    if res.get("dataset"):
+        t.extend(evaluate_dataset(res["dataset"]))
     q = res.get("quant")
     if q and "speedup" in q:
         add("int8 vs fp32 @960x540", f"{q['speedup']:.2f}x", ">= 1.5x", q["speedup"] >= 1.5)

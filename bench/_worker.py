@@ -1,6 +1,7 @@
 """One measurement per process, so peak RSS (ru_maxrss) belongs to that measurement alone.
 
-python -m bench._worker ort|reference|ort-int8 H W REPS MODEL_OR_WEIGHTS...
+python -m bench._worker ort|reference|reference-bf16 H W REPS MODEL_OR_WEIGHTS...
+(reference-bf16: the reference under torch.autocast("cpu", dtype=torch.bfloat16))
 Prints one JSON line: median seconds, all timings, peak RSS in MiB.
 """
 
@@ -47,9 +48,10 @@ def main() -> None:
             wts = load_weights(sys.argv[5], sys.argv[6], sys.argv[7], sys.argv[8], progress=False)
         model = reference_model(wts.state, wts.alpha, wts.beta)
         xt, yt = torch.from_numpy(x01), torch.from_numpy(y01)
+        bf16 = kind == "reference-bf16"
 
         def run() -> None:
-            with torch.no_grad():
+            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 model(xt, yt)
 
     for _ in range(2):  # warm-up: the first runs plan and fault in memory

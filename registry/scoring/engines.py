@@ -210,9 +210,12 @@ def run_ray(cfg: ScoreConfig, pairs: list[PairSpec], workers: int, address: str 
         from registry.errors import MissingDependency
 
         raise MissingDependency("the ray engine", "scale") from exc
+    import logging
     import warnings
 
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ray\..*")  # Ray's own, about its own options
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     started = False
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
@@ -228,7 +231,7 @@ def run_ray(cfg: ScoreConfig, pairs: list[PairSpec], workers: int, address: str 
         items = [{"index": p.index, "pair": p.pair, "ref": str(p.ref), "dist": str(p.dist)} for p in pairs]
         plain = asdict(cfg)
         ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-            RayPairScorer, fn_constructor_kwargs={"cfg": plain}, batch_size=1, concurrency=max(1, workers),
+            RayPairScorer, fn_constructor_kwargs={"cfg": plain}, batch_size=1, compute=ray.data.ActorPoolStrategy(size=max(1, workers)),
             num_cpus=max(1, cfg.threads), batch_format="numpy")
         for row in ds.iter_rows():
             d = json.loads(row["result"])
