@@ -26,7 +26,7 @@ N_PAIRS = 6
 
 @pytest.fixture
 def dataset(tmp_path: Path) -> Path:
-    """A manifest of N_PAIRS video pairs (mkv and y4m, 3 frames each) plus one missing and one corrupt pair."""
+    """A manifest of N_PAIRS video pairs (mkv and y4m, 3 frames each) plus a missing, a corrupt and a too short pair."""
     d = tmp_path / "data"
     (d / "clips").mkdir(parents=True)
     rows = ["ref,dist,pair"]
@@ -44,6 +44,8 @@ def dataset(tmp_path: Path) -> Path:
     (d / "clips" / "corrupt.mkv").write_bytes(b"\x1aE\xdf\xa3" + b"\x00garbage" * 64)
     rows.insert(3, "clips/r0.y4m,clips/missing.y4m,missing")
     rows.append("clips/r1.mkv,clips/corrupt.mkv,corrupt")
+    write_y4m_planes(d / "clips" / "short.y4m", yuv_frames(2, 32, 24, "yuv420p", seed=50), "yuv420p")
+    rows.append("clips/r0.y4m,clips/short.y4m,short")
     (d / "pairs.csv").write_text("\n".join(rows) + "\n")
     return d / "pairs.csv"
 
@@ -85,11 +87,12 @@ def test_records_errors_and_summary(reg_path: Path, dataset: Path, tmp_path: Pat
     rep = run(reg_path, dataset, out)
     recs = records(out)
     closing = [r for r in recs if r["type"] != "frame"]
-    assert [r["pair"] for r in closing] == ["p0", "p1", "missing", "p2", "p3", "p4", "p5", "corrupt"]
+    assert [r["pair"] for r in closing] == ["p0", "p1", "missing", "p2", "p3", "p4", "p5", "corrupt", "short"]
     errs = {r["pair"]: r["error"] for r in closing if r["type"] == "error"}
-    assert set(errs) == {"missing", "corrupt"} and "missing.y4m: no such file" in str(errs["missing"])
+    assert set(errs) == {"missing", "corrupt", "short"} and "missing.y4m: no such file" in str(errs["missing"])
     assert "corrupt.mkv" in str(errs["corrupt"])
-    assert rep.errors == [{"pair": p, "error": errs[p]} for p in ("missing", "corrupt")]  # type: ignore[attr-defined]
+    assert "r0.y4m has 3 frames but" in str(errs["short"]) and "short.y4m has 2" in str(errs["short"])
+    assert rep.errors == [{"pair": p, "error": errs[p]} for p in ("missing", "corrupt", "short")]  # type: ignore[attr-defined]
     for r in closing:
         if r["type"] == "pair":
             frames = [f for f in recs if f["type"] == "frame" and f["pair"] == r["pair"]]
@@ -125,7 +128,7 @@ def test_resume_after_kill_gives_the_full_result(reg_path: Path, dataset: Path, 
     end_p1 = next(i for i, ln in enumerate(lines) if b'"pair": "p1"' in ln and b'"type": "pair"' in ln) + 1
     cut.write_bytes(b"".join(lines[:end_p1 + 2]) + lines[end_p1 + 2][:17])
     rep = run(reg_path, dataset, cut)
-    assert rep.skipped == 3 and rep.scored == N_PAIRS + 2 - 3  # type: ignore[attr-defined]
+    assert rep.skipped == 3 and rep.scored == N_PAIRS + 3 - 3  # type: ignore[attr-defined]
     assert cut.read_bytes() == data
     # a finished file: nothing to do, nothing appended
     rep = run(reg_path, dataset, cut)
@@ -180,7 +183,7 @@ def test_csv_format(reg_path: Path, dataset: Path, tmp_path: Path) -> None:
     run(reg_path, dataset, out, fmt="csv")
     rows = out.read_text().splitlines()
     assert rows[0] == "type,pair,frame,score,frames,mean,p5,p50,p95,min,error"
-    assert sum(r.startswith("frame,") for r in rows) == 3 * N_PAIRS and sum(r.startswith("error,") for r in rows) == 2
+    assert sum(r.startswith("frame,") for r in rows) == 3 * N_PAIRS and sum(r.startswith("error,") for r in rows) == 3
     jl = tmp_path / "r.jsonl"
     run(reg_path, dataset, jl)
     first = next(r for r in records(jl) if r["type"] == "frame")
@@ -249,12 +252,12 @@ def test_cli_manifest_run(reg_path: Path, dataset: Path, tmp_path: Path) -> None
            "--registry", str(reg_path), "--workers", "1"]
     p = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert p.returncode == 1, p.stderr
-    assert "2 pair(s) failed" in p.stderr and "Traceback" not in p.stderr and "SMOKE PLACEHOLDER" in p.stderr
+    assert "3 pair(s) failed" in p.stderr and "Traceback" not in p.stderr and "SMOKE PLACEHOLDER" in p.stderr
     assert "p5" in p.stdout and "missing.y4m: no such file" in p.stdout  # the summary table
     p = subprocess.run([*cmd, "--json"], capture_output=True, text=True, env=env)
     doc = json.loads(p.stdout)
-    assert p.returncode == 1 and doc["skipped"] == N_PAIRS + 2 and doc["scored"] == 0
-    assert [f["pair"] for f in doc["failed"]] == ["missing", "corrupt"]
+    assert p.returncode == 1 and doc["skipped"] == N_PAIRS + 3 and doc["scored"] == 0
+    assert [f["pair"] for f in doc["failed"]] == ["missing", "corrupt", "short"]
     p = subprocess.run([*cmd, "--engine", "spark"], capture_output=True, text=True, env=env)
     assert p.returncode == 2 and "engine 'spark'" in p.stderr
     p = subprocess.run([*cmd[:-2], "--int8"], capture_output=True, text=True, env=env)
@@ -266,7 +269,7 @@ def test_ray_engine_equals_local(reg_path: Path, dataset: Path, tmp_path: Path) 
     local, ray_out = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
     run(reg_path, dataset, local)
     rep = score_dataset(reg_path, "dists_vgg16", dataset, ray_out, DatasetOptions(engine="ray", workers=2, cores=2))
-    assert rep.engine == "ray" and rep.scored == N_PAIRS + 2
+    assert rep.engine == "ray" and rep.scored == N_PAIRS + 3
     assert ray_out.read_bytes() == local.read_bytes()
 
 
