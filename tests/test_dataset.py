@@ -101,6 +101,11 @@ def test_records_errors_and_summary(reg_path: Path, dataset: Path, tmp_path: Pat
             assert r["mean"] == pytest.approx(scores.mean()) and r["min"] == scores.min()
             assert r["p50"] == pytest.approx(np.median(scores)) and r["p5"] <= r["p50"] <= r["p95"]
             assert set(r) == {"type", "pair", "frames", "mean", "p5", "p50", "p95", "min"}
+    # the pixel cap reaches every worker: each pair is refused from its header, recorded, and the run goes on
+    capped = tmp_path / "capped.jsonl"
+    rep = run(reg_path, dataset, capped, max_pixels=500)
+    assert rep.frames == 0 and len(rep.errors) == N_PAIRS + 3  # type: ignore[attr-defined]
+    assert "32x24 is 0.0 Mpx, over the cap" in str(rep.errors[0]["error"])  # type: ignore[attr-defined]
     # frame selection reaches the records
     out2 = tmp_path / "sel.jsonl"
     run(reg_path, dataset, out2, selection=Selection(start=1, every=1, count=1))

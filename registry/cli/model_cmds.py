@@ -187,7 +187,7 @@ def score_cmd(
 
         return score_manifest(path, entry_id or family, manifest, results, as_json=as_json, fmt=fmt, engine=engine,
                               workers=workers, shard=shard, start=start, frames=frames, every=every, scale=scale,
-                              matrix=matrix, int8=int8, provider=provider, ray_address=ray_address)
+                              matrix=matrix, int8=int8, provider=provider, ray_address=ray_address, **limits)
     if fmt not in ("json", "csv"):
         raise UsageError("--format must be json or csv")
     if ref_image and dist_image and not (ref or dist):

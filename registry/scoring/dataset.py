@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from registry.errors import UsageError
+from registry.media.limits import DEFAULT_MAX_PIXELS
 from registry.media.video import Scale, Selection, check_matrix
 from registry.scoring.engines import ENGINES, ScoreConfig, check_int8, providers_for, run_local, run_ray, split_cores
 from registry.scoring.manifest import Shard, read_manifest
@@ -50,6 +51,8 @@ class DatasetOptions:
     provider: str = "cpu"
     ray_address: str | None = None
     cores: int | None = None  # default os.cpu_count()
+    max_pixels: int | None = DEFAULT_MAX_PIXELS
+    max_memory: int | None = None  # per worker
 
 
 def prepare(registry: Path | None, entry_id: str, opts: DatasetOptions) -> tuple[ScoreConfig, dict[str, Any]]:
@@ -66,7 +69,8 @@ def prepare(registry: Path | None, entry_id: str, opts: DatasetOptions) -> tuple
     providers_for(opts.provider)
     threads = split_cores(opts.workers, opts.cores)[1]
     cfg = ScoreConfig(str(path), str(entry["id"]), str(entry.get("family")), int8=opts.int8, provider=opts.provider,
-                      threads=threads, matrix=opts.matrix, selection=opts.selection, scale=opts.scale)
+                      threads=threads, matrix=opts.matrix, selection=opts.selection, scale=opts.scale,
+                      max_pixels=opts.max_pixels, max_memory=opts.max_memory)
     return cfg, entry
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from registry.errors import Error, UsageError
+from registry.media.limits import DEFAULT_MAX_PIXELS
 from registry.media.video import Scale, Selection
 from registry.scoring.manifest import PairSpec
 from registry.scoring.results import PairOutcome
@@ -38,6 +39,8 @@ class ScoreConfig:
     matrix: str = "auto"
     selection: Selection = field(default_factory=Selection)
     scale: Scale = field(default_factory=Scale)
+    max_pixels: int | None = DEFAULT_MAX_PIXELS  # frames over this are refused from the header (None: no cap)
+    max_memory: int | None = None  # bytes the model may use per worker (None: what is available)
 
 
 def check_int8(entry: dict[str, Any]) -> None:
@@ -86,7 +89,8 @@ class PairWorker:
 
         self.cfg = cfg
         self.scorer = Scorer(Path(cfg.registry), cfg.family, cfg.entry_id, int8=cfg.int8,
-                             providers=providers_for(cfg.provider), session_options=_session_options(cfg))
+                             providers=providers_for(cfg.provider), session_options=_session_options(cfg),
+                             max_memory=cfg.max_memory)
         if cfg.provider == "cuda" and self.scorer.session.get_providers()[0] != "CUDAExecutionProvider":
             raise UsageError("provider 'cuda': onnxruntime could not start its CUDA provider here (no usable GPU?)")
 
@@ -95,7 +99,8 @@ class PairWorker:
 
         out = PairOutcome(spec.pair)
         try:
-            with open_video(spec.ref, self.cfg.matrix) as a, open_video(spec.dist, self.cfg.matrix) as b:
+            with open_video(spec.ref, self.cfg.matrix, max_pixels=self.cfg.max_pixels) as a, \
+                    open_video(spec.dist, self.cfg.matrix, max_pixels=self.cfg.max_pixels) as b:
                 for i, x, y in aligned_frames(a, b, self.cfg.selection, self.cfg.scale):
                     out.scores.append((i, self.scorer.score(x, y, f"{spec.pair}: frame {i}")))
                     if on_frame:
