@@ -424,3 +424,26 @@ def test_keyless_policy_verifies_real_dsse_bundle(tmp_path: Path) -> None:
     write_policy(pol, keys=[pub], replace=True)
     with pytest.raises(SignatureError, match="trusts no identities"):
         load_policy(pol).verify_dsse(data, bundle)
+
+
+def test_external_data_is_signed_from_the_graph(reg_path: Path, tmp_path: Path) -> None:
+    """External data is a subject because the graph names it, not because files[] lists it."""
+    import base64
+
+    import numpy as np
+
+    from tests.test_loader import _add_external
+
+    _add_external(reg_path)
+    priv, pub = keypair(tmp_path, "k")
+    policy = tmp_path / "trust.json"
+    write_policy(policy, keys=[pub])
+    sign_entries(reg_path, None, key=priv)
+    bundle = json.loads((reg_path.parent / "ext.onnx.sigstore.json").read_text())
+    st = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
+    assert {f["path"]: f["role"] for f in st["predicate"]["files"]}["ext.onnx.data"] == "external_data"
+    assert "ext.onnx.data" in {s["name"] for s in st["subject"]}
+    s = Signed(reg_path, priv, pub, policy)
+    (reg_path.parent / "ext.onnx.data").write_bytes(np.full((1, 4), 9, np.float32).tobytes())
+    pin_all(s)
+    caught(s, "ext.onnx.data changed since it was signed", ("fields changed since signing", "files"), entry="ext")
