@@ -16,7 +16,7 @@ from registry.cli._options import JsonOpt, RegistryOpt, find, need_id
 
 @command
 def trust_cmd(
-    key: Annotated[list[Path] | None, typer.Option("--key", help="ECDSA public key (PEM) that may sign; repeat for several")] = None,
+    key: Annotated[list[Path] | None, typer.Option("--key", metavar="PUB.pem", help="ECDSA public key (PEM); repeat for several")] = None,
     identity: Annotated[str | None, typer.Option(help="exact certificate identity (SAN) of keyless signatures")] = None,
     issuer: Annotated[str | None, typer.Option(help="exact OIDC issuer of keyless signatures")] = None,
     trusted_root: Annotated[Path | None, typer.Option(help="Sigstore trusted_root.json (default: public-good instance)")] = None,
