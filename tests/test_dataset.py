@@ -282,3 +282,18 @@ def test_engine_names_checked_before_work(reg_path: Path, dataset: Path, tmp_pat
     with pytest.raises(UsageError, match="engine"):
         run(reg_path, dataset, tmp_path / "x.jsonl", engine="spark")
     assert engines.ENGINES == ("local", "ray")
+
+
+def test_auto_workers_fit_memory(reg_path: Path, dataset: Path, tmp_path: Path) -> None:
+    """--workers 0: one per core, but no more than the memory holds at the family's estimate for the largest frame."""
+    from registry.families import get_family
+    from registry.scoring.dataset import auto_workers
+
+    per_1080p = get_family("dists").score_memory.estimate(1080, 1920)  # type: ignore[union-attr]
+    assert auto_workers("dists", 16, (1080, 1920), int(per_1080p * 2.5)) == 2
+    assert auto_workers("dists", 16, (1080, 1920), int(per_1080p * 0.5)) == 1
+    assert auto_workers("dists", 4, (24, 32), 1 << 40) == 4 and auto_workers("dists", 4, None, 1 << 20) == 4
+    per_small = get_family("dists").score_memory.estimate(24, 32)  # type: ignore[union-attr]
+    rep = score_dataset(reg_path, "dists_vgg16", dataset, tmp_path / "a.jsonl",
+                        DatasetOptions(workers=0, cores=2, max_memory=int(per_small * 1.5)))
+    assert (rep.workers, rep.threads) == (1, 2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,21 +74,41 @@ def prepare(registry: Path | None, entry_id: str, opts: DatasetOptions) -> tuple
     return cfg, entry
 
 
-def expected_frames(specs: list[Any], sel: Selection) -> int | None:
-    """Frames the run will score if every pair is readable (None when a container does not say)."""
+@dataclass(frozen=True)
+class Probe:
+    frames: int | None  # frames the run will score if every pair is readable (None: a container does not say)
+    largest: tuple[int, int] | None  # (h, w) of the largest reference frame
+
+
+def probe(specs: list[Any], sel: Selection, max_pixels: int | None) -> Probe:
+    """Open every reference once (headers only) for the progress total and the worker memory plan."""
     from registry.media.video import open_video
 
-    total = 0
+    total: int | None = 0
+    largest: tuple[int, int] | None = None
     for s in specs:
         try:
-            with open_video(s.ref) as v:
+            with open_video(s.ref, max_pixels=max_pixels) as v:
                 n = sel.expected(v.info.frames)
+                if largest is None or v.info.width * v.info.height > largest[0] * largest[1]:
+                    largest = (v.info.height, v.info.width)
         except Exception:
             n = 0  # an unreadable pair is recorded as an error, with no frames
-        if n is None:
-            return None
-        total += n
-    return total
+        total = None if total is None or n is None else total + n
+    return Probe(total, largest)
+
+
+def auto_workers(family: str, cores: int, largest: tuple[int, int] | None, max_memory: int | None) -> int:
+    """One worker per core, but no more than the memory (``max_memory`` or what is available) holds
+    at the family's measured estimate for the largest frame."""
+    from registry.families import get_family
+    from registry.scoring.memory import available_memory
+
+    model = getattr(get_family(family), "score_memory", None)
+    budget = max_memory or available_memory()
+    if model is None or largest is None or not budget:
+        return cores
+    return max(1, min(cores, budget // max(1, int(model.estimate(*largest)))))
 
 
 def score_dataset(registry: Path | None, entry_id: str, manifest: Path, out: Path, opts: DatasetOptions = DatasetOptions(),
@@ -102,16 +122,17 @@ def score_dataset(registry: Path | None, entry_id: str, manifest: Path, out: Pat
     cfg, entry = prepare(registry, entry_id, opts)
     fmt = fmt_for(out, opts.fmt)
     specs = opts.shard.take(read_manifest(manifest))
-    workers = cfg_workers = split_cores(opts.workers, opts.cores)[0]
+    cores = opts.cores or os.cpu_count() or 1
     with ResultsFile(out, fmt) as results:
         todo = [s for s in specs if s.pair not in results.done]
-        workers = max(1, min(cfg_workers, len(todo)))
-        if workers != cfg_workers:  # fewer pairs than workers: give the spare cores to the workers there are
-            cfg = ScoreConfig(**{**cfg.__dict__, "threads": max(1, (opts.cores or os.cpu_count() or 1) // workers)})
+        seen = probe(todo, opts.selection, opts.max_pixels)
+        workers = opts.workers if opts.workers > 0 else auto_workers(cfg.family, cores, seen.largest, opts.max_memory)
+        workers = max(1, min(workers, len(todo)))  # fewer pairs than workers: the spare cores go to the workers there are
+        cfg = replace(cfg, threads=max(1, cores // workers))
         report = DatasetReport(str(entry["id"]), entry.get("smoke") is True, str(out), opts.engine, workers, cfg.threads,
                                len(specs), len(specs) - len(todo))
         if on_start:
-            on_start(expected_frames(todo, opts.selection))
+            on_start(seen.frames)
         if opts.engine == "ray":
             outcomes = run_ray(cfg, todo, workers, opts.ray_address, on_frames)
         else:
