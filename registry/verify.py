@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry._internal.hashing import sha256_bytes
+from registry._internal.hashing import check_pinned_file, sha256_bytes
+from registry._internal.jsonio import loads_json
 from registry._internal.paths import confine
-from registry.errors import Error, InputError, SignatureError
+from registry.errors import Error, InputError, IntegrityError, SignatureError
 from registry.onnx.allowlist import Allowlist, check_model, load_allowlist
 from registry.onnx.inspect import ModelInfo, inspect_bytes
 from registry.store.document import Entry, Registry, read_registry
-from registry.store.layout import REGISTRY_NAME, SNAPSHOT_NAME, card_rel, int8_rel, sidecar_rel
+from registry.store.layout import REGISTRY_NAME, STAGING_DIR, card_rel, expected_files, int8_rel, sidecar_rel
 from registry.store.schema import schema_errors
 
 if TYPE_CHECKING:
@@ -27,7 +28,9 @@ ERROR = "error"
 WARNING = "warning"
 SELF_VOUCHING = ("no trust policy given (--trust FILE or TINYREG_TRUST): the registry vouches for itself; "
                  "whoever can edit the folder can change what is accepted")
-MODEL_SUFFIXES = (".onnx", ".onnx.data", ".data", ".sigstore.json", ".sigstore", ".pt", ".pth", ".npz")
+# what verify reads whole without a size pin: no ONNX protobuf exceeds 2 GiB; documents are small
+MAX_UNPINNED_READ = (1 << 31) - 1
+MAX_DOCUMENT_READ = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -90,23 +93,83 @@ class _Ctx:
     def add(self, entry: str, check: str, message: str, severity: str = ERROR) -> None:
         self.report.findings.append(Finding(entry, check, message, severity))
 
-    def read(self, eid: str, rel: str, what: str) -> bytes | None:
+    def path(self, eid: str, rel: str, what: str) -> Path | None:
         try:
             path = confine(self.reg.root, rel, what=what)
         except Error as exc:
             self.add(eid, "paths", exc.diagnostics())
             return None
+        except (OSError, ValueError) as exc:
+            self.add(eid, "paths", f"{what} {rel!r}: cannot resolve ({_why(exc)})")
+            return None
         self.claimed.add(os.path.normpath(rel))
+        return path
+
+    def exists(self, eid: str, rel: str, what: str) -> bool | None:
+        """Whether ``rel`` is there (None, with a finding, when that cannot even be asked)."""
+        path = self.path(eid, rel, what)
+        if path is None:
+            return None
         try:
-            data = path.read_bytes()
+            path.lstat()
+        except FileNotFoundError:
+            return False
+        except (OSError, ValueError) as exc:
+            self.add(eid, "files", f"{what} {rel}: cannot read ({_why(exc)})")
+            return None
+        return True
+
+    def read(self, eid: str, rel: str, what: str, size: Any = None, cap: int = MAX_UNPINNED_READ) -> bytes | None:
+        """The bytes of ``rel``; a size pin (or, unpinned, ``cap``) is compared before anything is read."""
+        path = self.path(eid, rel, what)
+        if path is None:
+            return None
+        try:
+            with open(path, "rb") as fh:
+                actual = os.fstat(fh.fileno()).st_size
+                if isinstance(size, int) and not isinstance(size, bool) and actual != size:
+                    self.add(eid, "pins", f"{what} {rel}: size {actual} != pinned {size}")
+                    if actual > MAX_DOCUMENT_READ:  # small enough to look into for more findings, or not read at all
+                        return None
+                if actual > cap:
+                    self.add(eid, "files", f"{what} {rel}: {actual} bytes, more than {cap} (not read)")
+                    return None
+                data = fh.read(actual + 1)
         except FileNotFoundError:
             self.add(eid, "files", f"{what} {rel} is missing")
             return None
-        except OSError as exc:
-            self.add(eid, "files", f"{what} {rel}: cannot read ({exc.strerror})")
+        except (OSError, ValueError) as exc:
+            self.add(eid, "files", f"{what} {rel}: cannot read ({_why(exc)})")
             return None
         self.report.checked_files += 1
         return data
+
+    def check_file(self, eid: str, rel: str, what: str, sha: Any, size: Any) -> None:
+        """Compare a pinned file with its pin: size first (stat), then a streamed sha256."""
+        path = self.path(eid, rel, what)
+        if path is None:
+            return
+        if not isinstance(sha, str):
+            self.add(eid, "pins", f"{what} {rel} is not pinned")
+            return
+        try:
+            d = check_pinned_file(path, sha, size if isinstance(size, int) and not isinstance(size, bool) else None)
+        except IntegrityError as exc:
+            missing = "missing" in exc.diagnostics()
+            self.add(eid, "files" if missing else "pins", f"{what} {rel} is missing" if missing else f"{what} {exc.diagnostics()}")
+            return
+        except Error as exc:
+            self.add(eid, "files", f"{what} {rel}: {exc.diagnostics()}")
+            return
+        except ValueError as exc:
+            self.add(eid, "files", f"{what} {rel}: cannot read ({_why(exc)})")
+            return
+        self.digests[rel] = d.sha256
+        self.report.checked_files += 1
+
+
+def _why(exc: BaseException) -> str:
+    return str(getattr(exc, "strerror", None) or exc) or type(exc).__name__
 
 
 def _pins(entry: Entry) -> dict[str, dict[str, Any]]:
@@ -123,10 +186,7 @@ def _check_pin(ctx: _Ctx, eid: str, rel: str, data: bytes, sha: Any, size: Any, 
     if d.sha256 != sha:
         ctx.add(eid, "pins", f"{what} {rel}: sha256 {d.sha256[:12]}... != pinned {sha[:12]}...")
         ok = False
-    if isinstance(size, int) and d.size != size:
-        ctx.add(eid, "pins", f"{what} {rel}: size {d.size} != pinned {size}")
-        ok = False
-    return ok
+    return ok  # (the size pin was compared by ctx.read, before reading)
 
 
 def _check_graph(
@@ -144,8 +204,10 @@ def _check_graph(
     folder = str(Path(rel).parent)
     for loc in sorted({e.location for e in info.external}):
         ext_rel = loc if folder == "." else f"{folder}/{loc}"
-        blob = ctx.read(eid, ext_rel, "external data")
-        if blob is None:
+        present = ctx.exists(eid, ext_rel, "external data")
+        if not present:
+            if present is False:
+                ctx.add(eid, "files", f"external data {ext_rel} is missing")
             continue
         if ctx.reg.is_legacy:
             ctx.add(eid, "pins", f"external data {ext_rel} of {rel} is loaded but not pinned (schema_version "
@@ -155,33 +217,31 @@ def _check_graph(
             if pin is None or pin.get("role") != ext_role:
                 ctx.add(eid, "pins", f"external data {ext_rel} of {rel} is not pinned as {ext_role}")
             else:
-                _check_pin(ctx, eid, ext_rel, blob, pin.get("sha256"), pin.get("size"), "external data")
+                ctx.check_file(eid, ext_rel, "external data", pin.get("sha256"), pin.get("size"))
     return info
 
 
 def _check_sidecar(ctx: _Ctx, eid: str, entry: Entry, info: ModelInfo | None) -> None:
     rel = sidecar_rel(str(entry["onnx"]))
-    try:
-        exists = confine(ctx.reg.root, rel, what="sidecar").exists()
-    except Error as exc:
-        ctx.add(eid, "paths", exc.diagnostics())
+    exists = ctx.exists(eid, rel, "sidecar")
+    if exists is None:
         return
     if not exists:
         ctx.add(eid, "sidecar", f"sidecar {rel} is missing (every model carries <basename>.json)")
         return
-    data = ctx.read(eid, rel, "sidecar")
+    pin = None if ctx.reg.is_legacy else _pins(entry).get(rel)
+    data = ctx.read(eid, rel, "sidecar", (pin or {}).get("size"), MAX_DOCUMENT_READ)
     if data is None:
         return
     if not ctx.reg.is_legacy:
-        pin = _pins(entry).get(rel)
         if pin is None:
             ctx.add(eid, "pins", f"sidecar {rel} is not pinned")
         else:
             _check_pin(ctx, eid, rel, data, pin.get("sha256"), pin.get("size"), "sidecar")
     try:
-        doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        ctx.add(eid, "sidecar", f"sidecar {rel}: malformed JSON ({exc})")
+        doc = loads_json(data, f"sidecar {rel}")
+    except InputError as exc:
+        ctx.add(eid, "sidecar", exc.diagnostics())
         return
     for err in schema_errors(doc, "sidecar"):
         ctx.add(eid, "sidecar", f"sidecar {rel}: {err}")
@@ -221,13 +281,11 @@ def _check_entry(ctx: _Ctx, entry: Entry) -> None:
         for rel, pin in sorted(pins.items()):
             if rel == onnx_rel or pin.get("role") in ("int8", "external_data", "int8_external_data", "sidecar"):
                 continue  # checked with their graph / sidecar below
-            data = ctx.read(eid, rel, str(pin.get("role", "file")))
-            if data is not None:
-                _check_pin(ctx, eid, rel, data, pin.get("sha256"), pin.get("size"), str(pin.get("role", "file")))
+            ctx.check_file(eid, rel, str(pin.get("role", "file")), pin.get("sha256"), pin.get("size"))
         onnx_pin = pins.get(onnx_rel)
         if onnx_pin is None or onnx_pin.get("sha256") != entry.get("sha256"):
             ctx.add(eid, "pins", f"files[] does not pin {onnx_rel} with the entry's sha256")
-    data = ctx.read(eid, onnx_rel, "model")
+    data = ctx.read(eid, onnx_rel, "model", None if reg.is_legacy else entry.get("size"))
     info = None
     if data is not None:
         _check_pin(ctx, eid, onnx_rel, data, entry.get("sha256"), entry.get("size"), "model")
@@ -246,7 +304,7 @@ def _check_entry(ctx: _Ctx, entry: Entry) -> None:
     if declares:
         if not isinstance(entry.get("int8_sha256"), str):
             ctx.add(eid, "quant", f"quant_mode {entry.get('quant_mode')} but no int8_sha256")
-        idata = ctx.read(eid, i8, "int8 model")
+        idata = ctx.read(eid, i8, "int8 model", pins.get(i8, {}).get("size"))
         if idata is not None:
             _check_pin(ctx, eid, i8, idata, entry.get("int8_sha256"), pins.get(i8, {}).get("size"), "int8 model")
             _check_graph(ctx, eid, i8, idata, "int8", entry, "int8_external_data")
@@ -337,27 +395,36 @@ def _migration_kept(ctx: _Ctx) -> dict[str, dict[str, Any]]:
 
 
 def _unlisted(ctx: _Ctx) -> None:
+    """Every file (hidden ones and those in subfolders too) that the registry does not expect."""
     root = ctx.reg.root
-    skip = {REGISTRY_NAME, SNAPSHOT_NAME, "registry.schema.json", "README.md"}
+    expected = expected_files(ctx.reg) | ctx.claimed
     kept = _migration_kept(ctx)
+    found: list[str] = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            rel = os.path.normpath(os.path.relpath(os.path.join(dirpath, name), root))
-            if rel in skip or rel in ctx.claimed:
-                continue
-            if rel.endswith(MODEL_SUFFIXES) and rel in kept:
-                d = sha256_bytes(ctx.read("-", rel, "file") or b"")
-                if (d.sha256, d.size) == (kept[rel].get("sha256"), kept[rel].get("size")):
-                    ctx.add("-", "unlisted", f"{rel} is loaded by no entry (kept as found when the registry was migrated)", WARNING)
-                else:
-                    ctx.add("-", "unlisted", f"{rel} is loaded by no entry and changed since the registry was migrated")
-            elif rel.endswith(MODEL_SUFFIXES):
-                ctx.add("-", "unlisted", f"{rel} is in the registry folder but no entry lists it")
-            elif rel.endswith((".json", ".md", ".pem")):
-                ctx.add("-", "unlisted", f"{rel} is not a file of any entry", WARNING)
+        here = os.path.relpath(dirpath, root)
+        for d in list(dirnames):
+            if os.path.islink(os.path.join(dirpath, d)):
+                filenames.append(d)  # a linked folder is reported like a file; never followed
+                dirnames.remove(d)
+        if here != "." and not dirnames and not filenames:
+            found.append(os.path.normpath(here) + "/")
+        for name in filenames:
+            found.append(os.path.normpath(os.path.join(here, name)))
+    for rel in sorted(found):
+        if rel in expected:
+            continue
+        if rel.split("/")[0] == STAGING_DIR:
+            continue  # reported once, as an interrupted update
+        if rel in kept:  # found by 'tinyreg migrate', loaded by no entry, recorded with its pins
+            pin = kept[rel]
+            try:
+                check_pinned_file(root / rel, str(pin.get("sha256")), pin.get("size") if isinstance(pin.get("size"), int) else None)
+            except Error:
+                ctx.add("-", "unlisted", f"{rel} is loaded by no entry and changed since the registry was migrated")
+            else:
+                ctx.add("-", "unlisted", f"{rel} is loaded by no entry (kept as found when the registry was migrated)", WARNING)
+            continue
+        ctx.add("-", "unlisted", f"{rel} is in the registry folder but the registry does not list it")
 
 
 def verify_registry(
@@ -399,17 +466,11 @@ def _verify(
     for eid, n in sorted(counts.items()):
         if n > 1:
             ctx.add(eid, "ids", f"id '{eid}' is used by {n} entries")
-    onnx_owner: dict[str, str] = {}
     for entry in reg.entries:
-        rel = entry.get("onnx")
-        if isinstance(rel, str):
-            if rel in onnx_owner and onnx_owner[rel] != entry.get("id"):
-                ctx.add(str(entry.get("id")), "ids", f"{rel} is also the model of entry '{onnx_owner[rel]}'")
-            onnx_owner.setdefault(rel, str(entry.get("id")))
-    for entry in reg.entries:
-        _check_entry(ctx, entry)
-    _check_policy(ctx)
-    _unlisted(ctx)
+        _guarded(ctx, str(entry.get("id", "?")), _check_entry, ctx, entry)
+    _guarded(ctx, "-", _check_policy, ctx)
+    _guarded(ctx, "-", _check_collisions, ctx)
+    _guarded(ctx, "-", _unlisted, ctx)
     if policy is not None:
         _check_trust(ctx, policy, now)
     return report
@@ -449,4 +510,21 @@ def _check_trust(ctx: _Ctx, policy: TrustPolicy, now: datetime | None) -> None:
             verify_entry_signature(reg, entry, policy=policy, digests=ctx.digests)
         except SignatureError as exc:
             ctx.add(eid, "signature", exc.diagnostics())
+
+
+def _guarded(ctx: _Ctx, eid: str, fn: Any, *args: Any) -> None:
+    """Run one group of checks; input it cannot handle becomes a finding naming the entry, never an abort."""
+    try:
+        fn(*args)
+    except Error as exc:
+        ctx.add(eid, "input", exc.diagnostics())
+    except (OSError, ValueError, RecursionError) as exc:
+        ctx.add(eid, "input", f"cannot check ({type(exc).__name__}: {' '.join(str(exc).split())})")
+
+
+def _check_collisions(ctx: _Ctx) -> None:
+    from registry.store.document import file_collisions
+
+    for eid, message in file_collisions(ctx.reg.doc):
+        ctx.add(eid, "ids", message)
 

@@ -52,39 +52,42 @@ def write_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
 
 
 @contextlib.contextmanager
-def _flocked(fd: int, operation: int) -> Iterator[None]:
+def folder_lock(folder: Path, *, exclusive: bool) -> Iterator[int]:
+    """flock on the folder itself: exclusive for writers, shared for readers.
+
+    Nothing is created (a whole-folder signature covers every file there, and a
+    read-only checkout stays untouched), nothing can be planted in its place (there
+    is no lock file a symlink could replace), and every reader and writer finds the
+    lock, including those racing the very first writer. Yields the locked descriptor
+    (``relock`` converts it between shared and exclusive).
+    """
     try:
-        fcntl.flock(fd, operation)
-        yield
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        from registry.errors import InputError
+
+        raise InputError(f"{folder}: cannot open the registry folder ({exc.strerror})") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield fd
     finally:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        finally:
-            os.close(fd)
+        os.close(fd)  # closing the last descriptor releases the lock
 
 
-def _lock_path(target: Path) -> Path:
-    return target.parent / f".{target.name}.lock"
+def relock(fd: int, *, exclusive: bool) -> None:
+    """Convert a folder lock (not atomic: another process may run in between, so re-check after)."""
+    fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
 
 
 @contextlib.contextmanager
 def file_lock(target: Path) -> Iterator[None]:
-    """Exclusive advisory lock next to ``target`` (``.<name>.lock``), for writers."""
-    with _flocked(os.open(_lock_path(target), os.O_RDWR | os.O_CREAT, 0o644), fcntl.LOCK_EX):
+    """Exclusive lock of the folder that holds ``target`` (writers)."""
+    with folder_lock(target.parent, exclusive=True):
         yield
 
 
 @contextlib.contextmanager
 def shared_lock(target: Path) -> Iterator[None]:
-    """Shared lock for readers, so a writer's multi-file update is never seen half done.
-
-    Readers never create the lock file (a read-only registry stays untouched); where
-    no writer has ever run, there is nothing to wait for.
-    """
-    try:
-        fd = os.open(_lock_path(target), os.O_RDONLY)
-    except OSError:
-        yield
-        return
-    with _flocked(fd, fcntl.LOCK_SH):
+    """Shared lock of the folder that holds ``target`` (readers), so no update is seen half done."""
+    with folder_lock(target.parent, exclusive=False):
         yield

@@ -114,20 +114,25 @@ def _check_external(info: ModelInfo, model_dir: Path | None, limits: dict[str, A
     total = 0
     for ref in info.external:
         loc = ref.location
+        where = ref.where
         pure = PurePosixPath(loc)
-        if not loc or pure.is_absolute() or ".." in pure.parts or "\\" in loc:
-            out.append(Violation("external_data", ref.tensor, f"location {loc!r} is not a plain relative path"))
+        if not loc or "\x00" in loc or pure.is_absolute() or ".." in pure.parts or "\\" in loc:
+            out.append(Violation("external_data", where, f"location {loc!r} is not a plain relative path"))
             continue
         if model_dir is not None:
-            root = Path(os.path.realpath(model_dir))
-            real = Path(os.path.realpath(root / loc))
+            try:
+                root = Path(os.path.realpath(model_dir))
+                real = Path(os.path.realpath(root / loc))
+            except (OSError, ValueError) as exc:
+                out.append(Violation("external_data", where, f"location {loc!r} cannot be resolved ({exc})"))
+                continue
             if root not in real.parents:
-                out.append(Violation("external_data", ref.tensor, f"location {loc!r} resolves outside the model folder"))
+                out.append(Violation("external_data", where, f"location {loc!r} resolves outside the model folder"))
                 continue
         if ref.offset < 0 or (ref.length is not None and ref.length < 0):
-            out.append(Violation("external_data", ref.tensor, "negative or malformed offset/length"))
+            out.append(Violation("external_data", where, "negative or malformed offset/length"))
         files.add(loc)
-        total += ref.length or 0
+        total += ref.length if ref.length is not None else ref.nbytes
     cap_files = int(limits.get("external_data_files", 4))
     if len(files) > cap_files:
         out.append(Violation("external_data", "", f"{len(files)} external data files (cap {cap_files})"))

@@ -162,11 +162,9 @@ class Gate:
 
 
 def _session(model: bytes) -> Any:
-    import onnxruntime as ort
+    from registry.runtime.loader import session_from_bytes
 
-    from registry.runtime.loader import default_session_options
-
-    return ort.InferenceSession(model, default_session_options(), providers=["CPUExecutionProvider"])
+    return session_from_bytes(model, "gate model")
 
 
 def run_gate(

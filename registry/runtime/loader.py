@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from registry._internal.hashing import read_file, read_pinned
 from registry._internal.paths import confine
 from registry.errors import IntegrityError, UsageError
-from registry.onnx.inspect import parse_model
+from registry.onnx.inspect import external_ref, external_tensors, parse_model
 from registry.store.document import Entry, Registry, find_registry, parse_registry_bytes
 from registry.store.layout import int8_rel
 
@@ -46,55 +46,38 @@ def verified_model_bytes(reg: Registry, entry: Entry, *, int8: bool = False, dig
     data = read_pinned(confine(root, rel, what="onnx"), str(want), size)
     if digests is not None:
         digests[rel] = str(want).lower()
-    model = parse_model(data, rel)
     import onnx
 
-    externals = [t for t in _all_initializers(model) if t.data_location == onnx.TensorProto.EXTERNAL]
+    model = parse_model(data, rel)
+    externals = external_tensors(model)
     if not externals:
         return data
     folder = str(Path(rel).parent)
     blobs: dict[str, bytes] = {}
-    for t in externals:
-        kv = {e.key: e.value for e in t.external_data}
-        loc = kv.get("location", "")
-        ext_rel = loc if folder == "." else f"{folder}/{loc}"
+    for where, t in externals:
+        ref = external_ref(t, where)
+        ext_rel = ref.location if folder == "." else f"{folder}/{ref.location}"
         if ext_rel not in blobs:
             pin = pinned.get(ext_rel)
             if pin is None:
                 raise IntegrityError(
-                    f"{ext_rel}: external data of '{entry['id']}' is not pinned in the registry; refusing to load"
+                    f"{ext_rel}: external data of '{entry['id']}' ({where}) is not pinned in the registry; refusing to load"
                 )
             blobs[ext_rel] = read_pinned(confine(root, ext_rel, what="external data"), pin["sha256"], pin.get("size"))
             if digests is not None:
                 digests[ext_rel] = str(pin["sha256"]).lower()
         blob = blobs[ext_rel]
-        offset = int(kv.get("offset", "0") or 0)
-        length = int(kv["length"]) if kv.get("length") else len(blob) - offset
+        offset = ref.offset
+        length = ref.length if ref.length is not None else len(blob) - offset
         if offset < 0 or length < 0 or offset + length > len(blob):
-            raise IntegrityError(f"{ext_rel}: tensor {t.name} lies outside the external data file")
+            raise IntegrityError(f"{ext_rel}: tensor {t.name} ({where}) lies outside the external data file")
         t.raw_data = blob[offset : offset + length]
         t.data_location = onnx.TensorProto.DEFAULT
         del t.external_data[:]
+    left = external_tensors(model)
+    if left:  # the session below must never open a file by itself
+        raise IntegrityError(f"{rel}: {left[0][0]} still refers to external data after inlining; refusing to load")
     out: bytes = model.SerializeToString()
-    return out
-
-
-def _all_initializers(model: Any) -> list[Any]:
-    import onnx
-
-    out: list[Any] = []
-
-    def walk(g: Any) -> None:
-        out.extend(g.initializer)
-        for n in g.node:
-            for a in n.attribute:
-                if a.type == onnx.AttributeProto.GRAPH:
-                    walk(a.g)
-                elif a.type == onnx.AttributeProto.GRAPHS:
-                    for sg in a.graphs:
-                        walk(sg)
-
-    walk(model.graph)
     return out
 
 
@@ -185,8 +168,19 @@ def load_entry(
             SmokeModelWarning,
             stacklevel=3,
         )
+    return session_from_bytes(data, entry_id, session_options=session_options, providers=providers), entry
+
+
+def session_from_bytes(data: bytes, source: str, *, session_options: Any = None, providers: list[str] | None = None) -> Any:
+    """The one place tinyreg creates an onnxruntime session: only from self-contained model bytes.
+
+    A tensor that still names an external file would make onnxruntime open it by
+    itself (relative to the current folder), bytes nobody pinned: refuse that.
+    """
+    left = external_tensors(parse_model(data, source))
+    if left:
+        raise IntegrityError(f"{source}: {left[0][0]} refers to external data; refusing to create a session")
     import onnxruntime as ort
 
-    sess = ort.InferenceSession(data, sess_options=session_options or default_session_options(),
+    return ort.InferenceSession(data, sess_options=session_options or default_session_options(),
                                 providers=providers or ["CPUExecutionProvider"])
-    return sess, entry

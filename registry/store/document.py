@@ -14,7 +14,7 @@ from typing import Any
 from registry._internal.atomic import file_lock, write_atomic
 from registry._internal.hashing import read_file
 from registry.errors import InputError, RegistryNotFound, SmokeOverwriteError, UsageError
-from registry.store.layout import REGISTRY_NAME
+from registry.store.layout import REGISTRY_NAME, ROOT_FILES, entry_files, trust_files
 
 DEFAULT_SUBDIR = Path("model") / "tiny"
 CURRENT_SCHEMA_VERSION = 2
@@ -189,6 +189,29 @@ def transaction(path: Path) -> Iterator[Registry]:
             if dumps_registry(reg.doc) != after:
                 raise RuntimeError("a before_commit hook changed the registry document")
             write_atomic(path, after)
+
+
+def file_collisions(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(entry id, message) for every file name two entries would share, or an entry shares with the registry.
+
+    Names are those an entry refers to plus those reserved for it (its int8, calibration,
+    gate-input and bundle names), so ``--id other.int8`` cannot take another entry's int8.
+    Entries with the same id are reported by the id check, not here.
+    """
+    root = set(ROOT_FILES) | trust_files(doc)
+    owner: dict[str, str] = {}
+    out: list[tuple[str, str]] = []
+    models = doc.get("models")
+    for e in models if isinstance(models, list) else []:
+        if not isinstance(e, dict) or not isinstance(e.get("id"), str):
+            continue
+        eid = e["id"]
+        for rel in sorted(entry_files(e, reserved=True)):
+            if rel in root:
+                out.append((eid, f"{rel} is a file of the registry itself, not of an entry"))
+            elif owner.setdefault(rel, eid) != eid:
+                out.append((eid, f"{rel} is also a file of entry '{owner[rel]}'"))
+    return out
 
 
 def merge_entry(reg: Registry, fields: Mapping[str, Any], *, force: bool = False) -> Entry:

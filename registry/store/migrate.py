@@ -31,10 +31,7 @@ from registry._internal.paths import confine
 from registry.errors import CheckFailed, Error, UsageError
 from registry.onnx.inspect import ModelInfo, inspect_bytes
 from registry.store.document import CURRENT_SCHEMA_VERSION, Entry, Registry, transaction
-from registry.store.layout import REGISTRY_NAME, card_rel, int8_rel, sidecar_rel
-
-# model-like files that a registry folder must account for (the same suffixes ``verify`` checks)
-MODEL_SUFFIXES = (".onnx", ".onnx.data", ".data", ".sigstore.json", ".sigstore", ".pt", ".pth", ".npz")
+from registry.store.layout import ROOT_FILES, STAGING_DIR, card_rel, int8_rel, sidecar_rel, trust_files
 
 
 class MigrationRefused(CheckFailed):
@@ -260,13 +257,14 @@ def _prepare_entry(reg: Registry, row: Entry, from_version: int | None, tools: d
 
 
 def _unlisted(root: Path, pinned: set[str]) -> list[dict[str, Any]]:
-    """Model files in the folder that no kept entry loads, pinned so later changes are noticed."""
+    """Files in the folder (any name, hidden ones and subfolders too) that the migrated registry does not
+    expect, pinned so later changes are noticed (``verify`` decides "unlisted" by the same expected set)."""
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        dirnames[:] = sorted(d for d in dirnames if d != STAGING_DIR and not os.path.islink(os.path.join(dirpath, d)))
         for name in sorted(filenames):
             rel = os.path.normpath(os.path.relpath(os.path.join(dirpath, name), root))
-            if name.startswith(".") or rel == REGISTRY_NAME or rel in pinned or not rel.endswith(MODEL_SUFFIXES):
+            if rel in ROOT_FILES or rel in pinned or os.path.islink(os.path.join(dirpath, name)):
                 continue
             d = sha256_file(Path(dirpath) / name)
             out.append({"path": rel.replace(os.sep, "/"), "sha256": d.sha256, "size": d.size})
@@ -306,7 +304,7 @@ def migrate_registry(registry_path: Path, *, dry_run: bool = False, skip_missing
         if out.missing and skip_missing and not out.broken:
             out.left_out = sorted(str(r["id"]) for r in dropped)
         pinned = {str(f["path"]) for p in prepared for f in p.row["files"]} | {card_rel(p.plan.id) for p in prepared}
-        unlisted = _unlisted(reg.root, pinned)
+        unlisted = _unlisted(reg.root, pinned | trust_files(reg.doc))
         out.unlisted = [u["path"] for u in unlisted]
         if dry_run:
             return out
