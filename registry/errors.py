@@ -55,6 +55,10 @@ class IntegrityError(Error):
     exit_code = EXIT_FINDINGS
 
 
+class ConflictError(Error):
+    """What a writer computed from changed while it ran; nothing was written (run it again)."""
+
+
 class SmokeOverwriteError(UsageError):
     """Refusing to replace a real artifact with a smoke placeholder."""
 

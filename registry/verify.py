@@ -438,17 +438,23 @@ def verify_registry(
 
     ``trust``: the consumer's trust policy file (None: ``$TINYREG_TRUST`` if set). With one,
     every entry and the registry snapshot must verify under it (``_check_trust``).
+
+    Holds the registry's shared lock throughout, so no writer's update is seen half done;
+    an update a killed writer left behind is completed (or discarded) first, and reported.
     """
-    from registry._internal.atomic import shared_lock
     from registry.signing.policy import resolve_trust
+    from registry.store.document import reading
 
     policy = resolve_trust(trust)
     if policy is not None:
         from registry.signing.snapshot import require_state_dir
 
         require_state_dir()
-    with shared_lock(Path(path)):
-        return _verify(path, allowlist, policy, now)
+    with reading(path) as recovered:
+        report = _verify(path, allowlist, policy, now)
+    if recovered is not None:
+        report.findings.append(Finding("-", "update", recovered.describe(), ERROR if recovered.committed else WARNING))
+    return report
 
 
 def _verify(

@@ -26,13 +26,20 @@ def test_add_quantize_trust_sign_verify(tmp_path: Path) -> None:
     assert "static int8" in q.stdout and q.stderr == ""  # quantiser chatter stays off stderr
     g = run("quant-gate", "--all", "--json", cwd=tmp_path)
     assert g.returncode == 0 and json.loads(g.stdout)["ok"] is True
-    priv, pub = keypair(tmp_path, "k")
+    keys = tmp_path.parent / f"{tmp_path.name}-keys"  # never in the registry folder: every file there is checked
+    keys.mkdir()
+    priv, pub = keypair(keys, "k")
     assert run("trust", "--key", str(pub), cwd=tmp_path).returncode == 0
     s = run("sign", "--all", "--key", str(priv), cwd=tmp_path)
     assert s.returncode == 0 and "dists_vgg16.onnx.sigstore.json" in s.stdout, s.stderr
     v = run("verify", "--json", cwd=tmp_path)
     assert v.returncode == 0, v.stdout
-    assert json.loads(v.stdout)["summary"] == {"errors": 0, "warnings": 2}  # the two key files left in the folder
+    assert json.loads(v.stdout)["summary"] == {"errors": 0, "warnings": 0}
+    (tmp_path / "k.pem").write_bytes(priv.read_bytes())  # a private key left in the folder is a finding
+    v = run("verify", "--json", cwd=tmp_path)
+    assert v.returncode == 1 and [x["message"] for x in json.loads(v.stdout)["findings"]] == [
+        "k.pem is in the registry folder but the registry does not list it"]
+    (tmp_path / "k.pem").unlink()
     bad = run("sign", "--all", cwd=tmp_path)
     assert bad.returncode == 2 and "--key" in bad.stderr and "Traceback" not in bad.stderr
     # the int8 sibling is covered by the signature: changing it breaks verify

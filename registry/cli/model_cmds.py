@@ -132,7 +132,7 @@ def parity_cmd(
         result = run_parity(session, entry, reference, ref_name, pairs=pairs, sizes=sizes, tolerance=tolerance,
                             progress=lambda done, total: bar.update(task, completed=done))
     if record:
-        record_parity(path, result)
+        record_parity(path, result, model_sha256=str(entry.get("sha256")))
     if as_json:
         out.print_json(result.as_json())
     else:

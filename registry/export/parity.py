@@ -137,9 +137,11 @@ def run_parity(
     )
 
 
-def record_parity(registry_path: Path, result: ParityResult) -> None:
+def record_parity(registry_path: Path, result: ParityResult, *, model_sha256: str | None = None) -> None:
+    """Record ``result`` in its entry; ``model_sha256`` (the fp32 model parity ran on) refuses a changed entry."""
     from registry.store.entries import update_entry
 
     rec = result.as_json()
     rec.pop("entry")
-    update_entry(registry_path, result.entry, {"parity": rec})
+    update_entry(registry_path, result.entry, {"parity": rec},
+                 expect={result.entry: model_sha256} if model_sha256 else None)

@@ -199,4 +199,5 @@ def quantize_entry(
         fields["quant_calibration_set"] = calib_rel
     else:
         fields["quant_calibration_set"] = None
-    return write_entry(path, fields, artifacts, new_artifact=False)
+    # the registry was read without the lock tens of seconds ago: commit only if the fp32 model is still that one
+    return write_entry(path, fields, artifacts, new_artifact=False, expect={entry_id: str(entry["sha256"])})

@@ -43,7 +43,10 @@ def gate(registry_path: Path, entry_id: str | None, *, seed: int = 0, record: bo
         from registry.store.entries import update_entry
 
         for r in run.results:
-            quant = dict(reg.get(r.entry).get("quant") or {})
+            gated = reg.get(r.entry)
+            quant = dict(gated.get("quant") or {})
             quant["gate"] = r.as_json()
-            update_entry(registry_path, r.entry, {"quant": quant})
+            # the gate ran on these two models: record only if both are still the entry's
+            expect = {r.entry: {"sha256": gated.get("sha256"), "int8_sha256": gated.get("int8_sha256")}}
+            update_entry(registry_path, r.entry, {"quant": quant}, expect=expect)
     return run

@@ -137,8 +137,8 @@ def load_entry(
     verifies the entry's bundle when it has one and the registry records a signing
     policy; True requires a valid one.
     """
-    from registry._internal.atomic import shared_lock
     from registry.signing.policy import resolve_trust
+    from registry.store.document import reading
 
     policy = resolve_trust(trust)
     path = find_registry(registry)
@@ -146,7 +146,7 @@ def load_entry(
         from registry.signing.snapshot import require_state_dir
 
         require_state_dir()
-    with shared_lock(path):
+    with reading(path):
         raw = read_file(path)
         reg = Registry(path, parse_registry_bytes(raw, str(path)))
         entry = reg.get(entry_id)

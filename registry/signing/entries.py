@@ -203,7 +203,6 @@ def set_policy(
     with transaction(registry_path) as reg:
         if reg.is_legacy:
             raise UsageError("a signing policy needs a schema_version 2 registry")
-        (reg.root / TRUST_DIR).mkdir(exist_ok=True)
         if public_key is not None:
             if identity or issuer:
                 raise UsageError("give --key or --identity/--issuer, not both")

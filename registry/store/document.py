@@ -9,12 +9,14 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from registry._internal.atomic import file_lock, write_atomic
-from registry._internal.hashing import read_file
-from registry.errors import InputError, RegistryNotFound, SmokeOverwriteError, UsageError
+from registry._internal.hashing import Digest, read_file, sha256_bytes, sha256_file
+from registry.errors import ConflictError, InputError, RegistryNotFound, SmokeOverwriteError, UsageError
 from registry.store.layout import REGISTRY_NAME, ROOT_FILES, entry_files, trust_files
+
+if TYPE_CHECKING:
+    from registry.store.commit import Recovery
 
 DEFAULT_SUBDIR = Path("model") / "tiny"
 CURRENT_SCHEMA_VERSION = 2
@@ -29,11 +31,12 @@ class Registry:
 
     path: Path
     doc: dict[str, Any] = field(default_factory=dict)
-    # what this update stages (relative name -> bytes, None = removed), for before_commit hooks
-    staged: dict[str, bytes | None] = field(default_factory=dict, repr=False)
-    # run by transaction() with the final registry.json bytes, just before they are written;
-    # a hook may stage files (e.g. the snapshot signature over the final folder) but not change ``doc``
-    before_commit: list[Callable[[Registry, bytes], None]] = field(default_factory=list, repr=False)
+    # relative path -> new bytes (None: remove); lands only when the transaction commits
+    staged: dict[str, bytes | None] = field(default_factory=dict, repr=False, compare=False)
+    # run by transaction() once the body returned and the new document validated, with the final
+    # registry.json bytes; a hook may stage files (e.g. the snapshot signature over the final folder:
+    # ``staged`` then holds every file of the update) but not change ``doc``
+    before_commit: list[Callable[[Registry, bytes], None]] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def root(self) -> Path:
@@ -72,24 +75,52 @@ class Registry:
         return None
 
     def stage(self, rel: str, data: bytes) -> None:
-        """Write ``data`` to ``rel`` (inside the registry folder) as part of this update.
+        """Stage ``data`` for ``rel`` (inside the registry folder) as part of this update.
 
         Every artifact a writer produces goes through here, never through a direct file
-        write, so that the transaction decides when (and whether) it reaches the disk.
+        write: nothing reaches the disk until the transaction commits, and then all of it
+        does, together with the new ``registry.json``.
         """
         from registry._internal.paths import confine
 
-        target = confine(self.root, rel, what="artifact")
-        target.parent.mkdir(parents=True, exist_ok=True)
+        confine(self.root, rel, what="artifact")
         self.staged[os.path.normpath(rel)] = bytes(data)
-        write_atomic(target, data)
 
     def stage_remove(self, rel: str) -> None:
         """Remove ``rel`` (inside the registry folder) as part of this update."""
         from registry._internal.paths import confine
 
-        confine(self.root, rel, what="artifact").unlink(missing_ok=True)
+        confine(self.root, rel, what="artifact")
         self.staged[os.path.normpath(rel)] = None
+
+    def read_bytes(self, rel: str) -> bytes:
+        """The bytes of ``rel`` as this update will leave them (staged content first, then the disk)."""
+        from registry._internal.paths import confine
+
+        if rel in self.staged:
+            data = self.staged[rel]
+            if data is None:
+                raise InputError(f"{rel}: no such file (removed in this update)")
+            return data
+        return read_file(confine(self.root, rel, what="file"), rel)
+
+    def exists(self, rel: str) -> bool:
+        from registry._internal.paths import confine
+
+        if rel in self.staged:
+            return self.staged[rel] is not None
+        try:
+            return confine(self.root, rel, what="file").exists()
+        except OSError:
+            return False
+
+    def digest(self, rel: str) -> Digest:
+        """sha256 and size of ``rel`` as this update will leave it (files on disk are streamed)."""
+        from registry._internal.paths import confine
+
+        if rel in self.staged:
+            return sha256_bytes(self.read_bytes(rel))
+        return sha256_file(confine(self.root, rel, what="file"))
 
 
 def find_registry(explicit: str | os.PathLike[str] | None = None, start: Path | None = None) -> Path:
@@ -120,12 +151,9 @@ def find_registry(explicit: str | os.PathLike[str] | None = None, start: Path | 
 
 
 def parse_registry_bytes(data: bytes, source: str) -> dict[str, Any]:
-    try:
-        doc = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{source}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{source}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+    from registry._internal.jsonio import loads_json
+
+    doc = loads_json(data, source)
     if not isinstance(doc, dict):
         raise InputError(f"{source}: top level must be a JSON object, got {type(doc).__name__}")
     return doc
@@ -157,38 +185,97 @@ def new_registry_doc() -> dict[str, Any]:
 
 def init_registry(folder: Path) -> Path:
     """Create ``folder/registry.json`` (schema_version 2, no models) if absent."""
+    from registry.store.commit import commit, locked
+
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / REGISTRY_NAME
-    with file_lock(path):
+    with locked(folder, exclusive=True):
         if path.exists():
             raise UsageError(f"{path} already exists")
-        write_atomic(path, dumps_registry(new_registry_doc()))
+        commit(folder, {}, dumps_registry(new_registry_doc()))
     return path
 
 
 @contextmanager
-def transaction(path: Path) -> Iterator[Registry]:
-    """Lock, re-read, let the caller mutate, validate, write atomically.
+def reading(path: str | os.PathLike[str]) -> Iterator[Recovery | None]:
+    """Hold the registry's shared lock while reading several of its files (``verify``, ``load``).
 
-    Two processes in a transaction on the same registry serialise on the lock,
-    and each re-reads under it, so neither loses the other's rows. If the body
-    raises, nothing is written.
+    Yields what had to be recovered from an interrupted writer first (almost always None).
+    """
+    from registry.store.commit import locked
+
+    with locked(Path(path).parent, exclusive=False) as found:
+        yield found
+
+
+def _expected_changed(reg: Registry, expect: Mapping[str, Any]) -> None:
+    for eid, want in sorted(expect.items()):
+        fields = {"sha256": want} if isinstance(want, str) else dict(want)
+        row = reg.find(eid)
+        if row is None:
+            raise ConflictError(f"entry '{eid}' was removed while this command ran; nothing written")
+        for key, value in sorted(fields.items()):
+            if row.get(key) != value:
+                raise ConflictError(
+                    f"entry '{eid}' changed while this command ran ({key} is now {str(row.get(key))[:16]}..., "
+                    f"the command read {str(value)[:16]}...); nothing written, run it again"
+                )
+
+
+def _orphans(old: Registry, new: Registry) -> set[str]:
+    """Files the old document referred to and the new one does not (removed on commit)."""
+    from registry.store.layout import expected_files
+
+    return expected_files(old) - expected_files(new)
+
+
+@contextmanager
+def transaction(path: Path, *, expect: Mapping[str, Any] | None = None) -> Iterator[Registry]:
+    """The one writer: lock, re-read, let the caller mutate and stage, validate, commit the whole folder.
+
+    Two processes in a transaction on the same registry serialise on the lock, and
+    each re-reads under it, so neither loses the other's rows. ``expect`` (entry id ->
+    the sha256 of the fp32 model the caller computed from, or a mapping of fields ->
+    values) refuses the update if that entry changed since the caller read it.
+
+    Nothing touches the disk while the body runs: files are staged
+    (``reg.stage``/``reg.stage_remove``; ``reg.read_bytes`` sees them). When the body
+    returns, the new document must pass the schema and give no two entries the same
+    file; files the old document referred to and the new one does not are staged for
+    removal; ``reg.before_commit`` hooks (e.g. the whole-folder snapshot signature) see
+    the final staged files and registry bytes and may stage more; then everything lands
+    as one update (store/commit.py): a writer killed at any moment leaves the old
+    registry or the new one, never a mix. If the body or a check raises, nothing is
+    written.
     """
     from registry.store import schema
+    from registry.store.commit import commit, locked
 
-    with file_lock(path):
+    with locked(path.parent, exclusive=True):
         reg = read_registry(path)
         schema.require_valid_registry(reg.doc, str(path))  # never build on a broken registry
+        if expect:
+            _expected_changed(reg, expect)
+        old = Registry(path, copy.deepcopy(reg.doc))
         before = dumps_registry(reg.doc)
         yield reg
         after = dumps_registry(reg.doc)
-        if after != before or reg.before_commit:
-            schema.require_valid_registry(reg.doc, str(path))
-            for hook in reg.before_commit:
-                hook(reg, after)
-            if dumps_registry(reg.doc) != after:
-                raise RuntimeError("a before_commit hook changed the registry document")
-            write_atomic(path, after)
+        if after == before and not reg.staged and not reg.before_commit:
+            return
+        schema.require_valid_registry(reg.doc, str(path))
+        known = set(file_collisions(old.doc))
+        clash = [c for c in file_collisions(reg.doc) if c not in known]
+        if clash:
+            eid, message = clash[0]
+            raise UsageError(f"entry '{eid}': {message}; nothing written")
+        for rel in sorted(_orphans(old, reg)):
+            if rel not in reg.staged and reg.exists(rel):
+                reg.stage_remove(rel)
+        for hook in reg.before_commit:
+            hook(reg, after)
+        if dumps_registry(reg.doc) != after:
+            raise RuntimeError("a before_commit hook changed the registry document")
+        commit(reg.root, reg.staged, after)
 
 
 def file_collisions(doc: Mapping[str, Any]) -> list[tuple[str, str]]:

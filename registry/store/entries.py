@@ -88,13 +88,16 @@ def write_entry(
     *,
     force: bool = False,
     new_artifact: bool = True,
+    expect: Mapping[str, Any] | None = None,
 ) -> Entry:
     """Write ``artifacts`` (relative path -> bytes), merge ``fields`` and pin, under the lock.
 
     ``new_artifact`` says the fp32 model changed, so fields describing the old
     one (int8 sibling, parity, signature) are dropped rather than left stale.
+    ``expect`` (entry id -> fp32 sha256 the caller computed from) refuses the update
+    if that entry changed meanwhile (see ``transaction``).
     """
-    with transaction(registry_path) as reg:
+    with transaction(registry_path, expect=expect) as reg:
         if reg.is_legacy:
             raise UsageError(
                 f"{registry_path} is schema_version {reg.schema_version} (VMAFx format); tinyreg writes "
@@ -133,9 +136,11 @@ def _remove_orphans(reg: Registry, old_files: Mapping[str, str], entry: Entry) -
             reg.stage_remove(rel)
 
 
-def update_entry(registry_path: Path, entry_id: str, fields: Mapping[str, Any]) -> Entry:
+def update_entry(
+    registry_path: Path, entry_id: str, fields: Mapping[str, Any], *, expect: Mapping[str, Any] | None = None
+) -> Entry:
     """Merge ``fields`` into an existing entry (no artifact changes) and refresh pins and card."""
-    with transaction(registry_path) as reg:
+    with transaction(registry_path, expect=expect) as reg:
         reg.get(entry_id)
         merge_entry(reg, {"id": entry_id, **fields}, force=True)
         return dict(refresh_entry(reg, entry_id))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from registry._internal.hashing import sha256_bytes, sha256_file
+from registry._internal.hashing import sha256_bytes
 from registry._internal.paths import confine
 from registry.errors import InputError
 from registry.onnx.inspect import inspect_bytes
@@ -28,38 +28,34 @@ class FilePin:
         return {"path": self.path, "role": self.role, "sha256": self.sha256, "size": self.size}
 
 
-def _model_pins(root: Path, rel: str, role: str, ext_role: str) -> tuple[list[FilePin], int | None]:
-    path = confine(root, rel, what=role)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise InputError(f"{rel}: no such file") from exc
+def _model_pins(reg: Registry, rel: str, role: str, ext_role: str) -> tuple[list[FilePin], int | None]:
+    data = reg.read_bytes(rel)  # as this update leaves it: staged bytes first
     d = sha256_bytes(data)
     info = inspect_bytes(data, rel)
     pins = [FilePin(rel, role, d.sha256, d.size)]
     folder = str(Path(rel).parent)
+    # every external reference the one walk finds (initializers, sparse tensors, attributes, subgraphs, functions)
     for loc in sorted({e.location for e in info.external}):
         ext_rel = loc if folder == "." else f"{folder}/{loc}"
-        confine(root, ext_rel, what="external data")
-        e = sha256_file(root / ext_rel)
+        confine(reg.root, ext_rel, what="external data")
+        e = reg.digest(ext_rel)
         pins.append(FilePin(ext_rel, ext_role, e.sha256, e.size))
     return pins, info.opset
 
 
 def compute_pins(reg: Registry, entry: Entry) -> dict[str, Any]:
     """The fields ``pin`` would write for ``entry`` (nothing is written here)."""
-    root = reg.root
     rel = str(entry["onnx"])
-    pins, opset = _model_pins(root, rel, "onnx", "external_data")
+    pins, opset = _model_pins(reg, rel, "onnx", "external_data")
     fields: dict[str, Any] = {"sha256": pins[0].sha256}
     if opset is not None:
         fields["opset"] = opset
     int8 = int8_rel(rel)
     has_int8 = entry.get("int8_sha256") is not None or entry.get("quant_mode") in ("static", "dynamic", "qat")
     if has_int8:
-        if not (root / int8).exists():
+        if not reg.exists(int8):
             raise InputError(f"{int8}: the entry declares an int8 sibling but the file is missing")
-        ipins, _ = _model_pins(root, int8, "int8", "int8_external_data")
+        ipins, _ = _model_pins(reg, int8, "int8", "int8_external_data")
         fields["int8_sha256"] = ipins[0].sha256
         pins += ipins
     if reg.is_legacy:
@@ -68,9 +64,11 @@ def compute_pins(reg: Registry, entry: Entry) -> dict[str, Any]:
     calib, bundle = entry.get("quant_calibration_set"), entry.get("sigstore_bundle")
     # (path, role, pinned even when absent: a missing calibration set is an error, a missing sidecar or bundle is not pinned)
     for other, role, required in ((sidecar_rel(rel), "sidecar", False), (calib, "calibration", True), (bundle, "signature", False)):
-        if isinstance(other, str) and (required or (root / other).exists()):
-            d = sha256_file(confine(root, other, what=role))
-            pins.append(FilePin(other, role, d.sha256, d.size))
+        if isinstance(other, str):
+            confine(reg.root, other, what=role)
+            if required or reg.exists(other):
+                d = reg.digest(other)
+                pins.append(FilePin(other, role, d.sha256, d.size))
     fields["files"] = [p.as_json() for p in sorted(pins, key=lambda p: p.path)]
     return fields
 

@@ -1,0 +1,193 @@
+"""Whole-folder updates: stage every file, journal, commit, roll forward after a crash.
+
+A transaction's files never touch the registry folder while its body runs. On commit
+they are written under ``.tinyreg-update/`` (each fsynced), with the new ``registry.json``
+and a journal; the journal's atomic appearance is the point of no return. The journal
+is then applied: new files renamed into place, ``registry.json`` replaced last, files
+nothing refers to any more removed, the staging folder removed. A writer killed at any
+point leaves either no journal (the update never happened: its remains are discarded)
+or a complete one (the update is rolled forward). Whoever takes the registry lock next,
+reader or writer, completes or discards it before reading, so nobody reads a folder
+that is half old and half new.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from registry._internal.atomic import folder_lock, fsync_dir, relock
+from registry._internal.hashing import sha256_bytes
+from registry._internal.jsonio import loads_json
+from registry._internal.paths import confine
+from registry.errors import InputError, IntegrityError
+from registry.store.layout import REGISTRY_NAME, STAGING_DIR
+
+JOURNAL = "journal.json"
+_NEW_REGISTRY = "registry.json.new"
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What the lock holder found left by an interrupted writer, and did about it."""
+
+    committed: bool  # True: rolled forward to the new registry; False: discarded (the old one stands)
+    files: tuple[str, ...]
+
+    def describe(self) -> str:
+        if self.committed:
+            return (f"completed an update that was interrupted after it committed ({len(self.files)} files: "
+                    f"{', '.join(self.files[:5])}{', ...' if len(self.files) > 5 else ''})")
+        return "discarded the remains of an update that was interrupted before it committed (the registry was unchanged)"
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_tree(folder: Path) -> None:
+    """Remove the staging folder (no symlink is followed)."""
+    for dirpath, dirnames, filenames in os.walk(folder, topdown=False):
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            os.unlink(os.path.join(dirpath, name))
+        for name in dirnames:
+            if not os.path.islink(os.path.join(dirpath, name)):
+                os.rmdir(os.path.join(dirpath, name))
+    os.rmdir(folder)
+
+
+def commit(root: Path, files: Mapping[str, bytes | None], registry_bytes: bytes) -> None:
+    """Land ``files`` (relative path -> bytes, or None to remove) and the new registry as one update.
+
+    The caller holds the exclusive lock of ``root``.
+    """
+    stage = root / STAGING_DIR
+    if os.path.lexists(stage):
+        recover(root)
+    os.mkdir(stage, 0o755)
+    items: list[dict[str, object]] = []
+    for i, (rel, data) in enumerate(sorted(files.items())):
+        confine(root, rel, what="staged file")
+        if data is None:
+            items.append({"path": rel, "remove": True})
+            continue
+        _write_synced(stage / str(i), data)
+        items.append({"path": rel, "staged": str(i), "sha256": sha256_bytes(data).sha256})
+    _write_synced(stage / _NEW_REGISTRY, registry_bytes)
+    journal = {"tinyreg_update": 1, "files": items, "registry_sha256": sha256_bytes(registry_bytes).sha256}
+    _write_synced(stage / (JOURNAL + ".part"), json.dumps(journal, sort_keys=True).encode("utf-8"))
+    os.replace(stage / (JOURNAL + ".part"), stage / JOURNAL)
+    fsync_dir(stage)  # the point of no return: from here on the update is rolled forward
+    _apply(root, stage, journal)
+
+
+def _apply(root: Path, stage: Path, journal: Mapping[str, object]) -> None:
+    items = journal.get("files")
+    if not isinstance(items, list):
+        raise IntegrityError(f"{stage / JOURNAL}: not a tinyreg update journal")
+    touched: set[Path] = set()
+    removals: list[Path] = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("path"), str):
+            raise IntegrityError(f"{stage / JOURNAL}: not a tinyreg update journal")
+        target = confine(root, item["path"], what="journal path")
+        if item.get("remove") is True:
+            removals.append(target)
+            continue
+        src = stage / str(item.get("staged"))
+        if os.path.lexists(src):  # absent: already moved before the interruption
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, target)
+            touched.add(target.parent)
+    for folder in sorted(touched):
+        fsync_dir(folder)
+    new_reg = stage / _NEW_REGISTRY
+    if os.path.lexists(new_reg):
+        os.replace(new_reg, root / REGISTRY_NAME)  # the registry last: it names what is now there
+        fsync_dir(root)
+    for target in removals:  # then what nothing refers to any more
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(target)
+        _prune_empty(root, target.parent)
+    os.unlink(stage / JOURNAL)
+    _remove_tree(stage)
+    fsync_dir(root)
+
+
+def _prune_empty(root: Path, folder: Path) -> None:
+    while folder != root and root in folder.parents:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
+        folder = folder.parent
+
+
+def pending(root: Path) -> bool:
+    return os.path.lexists(root / STAGING_DIR)
+
+
+def recover(root: Path) -> Recovery | None:
+    """Roll a committed update forward, or discard an uncommitted one; None when there is none.
+
+    The caller holds the exclusive lock of ``root``.
+    """
+    stage = root / STAGING_DIR
+    if not os.path.lexists(stage):
+        return None
+    if stage.is_symlink() or not stage.is_dir():
+        raise IntegrityError(f"{stage}: not a staging folder tinyreg made; remove it by hand after a look")
+    journal_path = stage / JOURNAL
+    if not journal_path.exists():
+        _remove_tree(stage)
+        fsync_dir(root)
+        return Recovery(False, ())
+    try:
+        journal = loads_json(journal_path.read_bytes(), str(journal_path))
+    except (OSError, InputError) as exc:
+        raise IntegrityError(f"{journal_path}: unreadable update journal ({exc})") from exc
+    if not isinstance(journal, dict):
+        raise IntegrityError(f"{journal_path}: not a tinyreg update journal")
+    items = journal.get("files") if isinstance(journal.get("files"), list) else []
+    files = tuple(str(i.get("path")) for i in items if isinstance(i, dict))  # type: ignore[union-attr]
+    _apply(root, stage, journal)
+    return Recovery(True, files)
+
+
+@contextlib.contextmanager
+def locked(root: Path, *, exclusive: bool) -> Iterator[Recovery | None]:
+    """The registry lock, for readers and writers, with any interrupted update completed first.
+
+    Yields what was recovered (None almost always). A reader that finds an interrupted
+    update and cannot complete it (a read-only folder) gets IntegrityError rather than
+    a folder that is half old and half new.
+    """
+    with folder_lock(root, exclusive=exclusive) as fd:
+        found: Recovery | None = None
+        if pending(root):
+            if not exclusive:
+                relock(fd, exclusive=True)
+            try:
+                found = recover(root)
+            except OSError as exc:
+                if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+                    raise IntegrityError(
+                        f"{root}: an update was interrupted ({root / STAGING_DIR} is there) and this process cannot "
+                        f"complete it ({exc.strerror}); any tinyreg writer with write access to the folder completes it"
+                    ) from exc
+                raise
+            if not exclusive:
+                relock(fd, exclusive=False)
+        yield found

@@ -1,0 +1,247 @@
+"""Updates are whole or not at all: staged files, one commit, roll forward after a kill, locks for everyone."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from registry.errors import ConflictError, SchemaError, UsageError
+from registry.store.document import dumps_registry, new_registry_doc, read_registry, transaction
+from registry.store.entries import write_entry
+from registry.store.layout import STAGING_DIR
+from registry.verify import verify_registry
+from tests import onnx_factory as f
+
+REPO = Path(__file__).resolve().parents[1]
+IO = {
+    "inputs": [{"name": "x", "dtype": "float32", "shape": [1, 4]}],
+    "outputs": [{"name": "y", "dtype": "float32", "shape": [1, 4]}],
+}
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (hidden ones too) -> its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() or p.is_symlink()}
+
+
+def _fields(reg_path: Path, eid: str, **extra: object) -> dict[str, object]:
+    fields = dict(read_registry(reg_path).get("dists_vgg16"))
+    fields.update({"id": eid, "onnx": f"{eid}.onnx", "files": None, "sha256": "0" * 64, "io": IO, **extra})
+    return fields
+
+
+def quantised_entry(reg_path: Path) -> None:
+    """An entry with an int8 sibling (hand-made: quantize is slow), so replacing its model removes files too."""
+    fields = _fields(reg_path, "q", quant_mode="dynamic", int8_sha256="0" * 64)
+    write_entry(reg_path, fields, {"q.onnx": f.tiny(opset=17).SerializeToString(),
+                                   "q.int8.onnx": f.tiny(opset=18).SerializeToString()})
+
+
+def replace_model(reg_path: Path) -> None:
+    """The update under test: a new fp32 model (new bytes, new opset) -> onnx, sidecar, card, registry, int8 removed."""
+    write_entry(reg_path, _fields(reg_path, "q"), {"q.onnx": f.tiny(opset=18).SerializeToString()})
+
+
+def _killed_after(k: int, update: Callable[[Path], None], reg_path: Path) -> bool:
+    """Run ``update`` in a forked child that SIGKILLs itself right after its k-th landing step; True if it finished."""
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            count = [0]
+
+            def counted(fn: Callable[..., object]) -> Callable[..., object]:
+                def wrapper(*a: object, **kw: object) -> object:
+                    out = fn(*a, **kw)
+                    count[0] += 1
+                    if count[0] == k:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    return out
+                return wrapper
+
+            # every call that makes a file or its contents land: a write made durable, a rename, a removal
+            for name in ("fsync", "replace", "rename", "unlink", "rmdir"):
+                setattr(os, name, counted(getattr(os, name)))
+            update(reg_path)
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status)
+
+
+def test_writer_killed_after_each_step_leaves_old_or_new(reg_path: Path, tmp_path: Path) -> None:
+    quantised_entry(reg_path)
+    folder = reg_path.parent
+    old = snapshot(folder)
+    new_copy = tmp_path / "new"
+    shutil.copytree(folder, new_copy)
+    replace_model(new_copy / "registry.json")
+    new = snapshot(new_copy)
+    assert new != old and "q.int8.onnx" in old and "q.int8.onnx" not in new
+    pristine = tmp_path / "pristine"
+    shutil.copytree(folder, pristine)
+    seen = {"old": 0, "new": 0}
+    for k in range(1, 200):
+        shutil.rmtree(folder)
+        shutil.copytree(pristine, folder)
+        finished = _killed_after(k, replace_model, reg_path)
+        report = verify_registry(reg_path)  # the next reader completes or discards what the killed writer left
+        after = snapshot(folder)
+        assert after in (old, new), f"killed after step {k}: a mix of old and new ({sorted(set(after) ^ set(old))})"
+        seen["old" if after == old else "new"] += 1
+        assert not [x for x in report.errors if x.check != "update"], (k, report.errors)
+        if finished:
+            break
+    else:
+        pytest.fail("the writer never finished")
+    assert seen["old"] >= 3 and seen["new"] >= 3, seen  # killed both before and after its commit point
+
+
+def test_interrupted_update_is_reported_and_completed_by_load(reg_path: Path, tmp_path: Path) -> None:
+    import registry
+
+    quantised_entry(reg_path)
+    folder = reg_path.parent
+    k = 1
+    while True:  # find the first kill point after the commit point
+        shutil.copytree(folder, tmp_path / f"k{k}")
+        finished = _killed_after(k, replace_model, tmp_path / f"k{k}" / "registry.json")
+        journal = tmp_path / f"k{k}" / STAGING_DIR / "journal.json"
+        if finished or journal.exists():
+            break
+        k += 1
+    assert journal.exists()
+    copy = journal.parent.parent
+    r = verify_registry(copy / "registry.json")
+    assert [x.check for x in r.errors] == ["update"] and "completed an update" in r.errors[0].message
+    assert not (copy / STAGING_DIR).exists()
+    # the same state again, now met by load first
+    shutil.rmtree(copy)
+    shutil.copytree(folder, copy)
+    assert not _killed_after(k, replace_model, copy / "registry.json")
+    with pytest.warns(UserWarning):
+        registry.load("q", copy / "registry.json")
+    assert read_registry(copy / "registry.json").get("q")["opset"] == 18 and not (copy / STAGING_DIR).exists()
+
+
+def test_refused_command_writes_nothing(reg_path: Path) -> None:
+    """`tinyreg add dists --id lpips_vgg16.int8` must not overwrite another entry's int8 file."""
+    from registry.export.smoke import add_smoke
+
+    quantised_entry(reg_path)
+    before = snapshot(reg_path.parent)
+    with pytest.raises(SchemaError, match=r"'q\.int8' does not match"):
+        add_smoke(reg_path, "dists", entry_id="q.int8")
+    with pytest.raises(UsageError, match=r"registry\.json is a file of the registry itself"):
+        add_smoke(reg_path, "dists", entry_id="registry")
+    with pytest.raises(UsageError, match=r"q\.int8\.onnx is also a file of entry 'q'"):
+        write_entry(reg_path, _fields(reg_path, "other", onnx="q.int8.onnx"), {"q.int8.onnx": f.tiny().SerializeToString()})
+    assert snapshot(reg_path.parent) == before
+
+
+def test_cli_refused_add_exits_2_and_writes_nothing(reg_path: Path) -> None:
+    quantised_entry(reg_path)
+    before = snapshot(reg_path.parent)
+    p = subprocess.run([sys.executable, "-m", "registry", "add", "dists", "--id", "q.int8", "--registry", str(reg_path)],
+                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "'q.int8'" in p.stderr, p.stderr
+    assert snapshot(reg_path.parent) == before
+
+
+def test_body_failure_after_staging_writes_nothing(reg_path: Path) -> None:
+    before = snapshot(reg_path.parent)
+    with pytest.raises(RuntimeError), transaction(reg_path) as reg:
+        reg.stage("dists_vgg16.onnx", b"garbage")
+        reg.get("dists_vgg16")["notes"] = "changed"
+        raise RuntimeError("boom")
+    assert snapshot(reg_path.parent) == before
+
+
+def test_pins_see_staged_bytes(reg_path: Path) -> None:
+    from registry.store.pins import compute_pins
+
+    new = f.tiny(opset=18).SerializeToString()
+    before = snapshot(reg_path.parent)
+    with pytest.raises(RuntimeError), transaction(reg_path) as reg:
+        reg.stage("dists_vgg16.onnx", new)
+        pins = compute_pins(reg, reg.get("dists_vgg16"))
+        assert pins["opset"] == 18 and pins["size"] == len(new)
+        raise RuntimeError("stop before commit")
+    assert snapshot(reg_path.parent) == before
+
+
+def test_expect_refuses_a_changed_entry(reg_path: Path) -> None:
+    old_sha = read_registry(reg_path).get("dists_vgg16")["sha256"]
+    replace = _fields(reg_path, "dists_vgg16", onnx="dists_vgg16.onnx")
+    write_entry(reg_path, replace, {"dists_vgg16.onnx": f.tiny(opset=18).SerializeToString()})  # someone else, meanwhile
+    before = snapshot(reg_path.parent)
+    with pytest.raises(ConflictError, match="changed while this command ran"):
+        write_entry(reg_path, {"id": "dists_vgg16", "quant_mode": "dynamic"}, {"dists_vgg16.int8.onnx": b"x"},
+                    new_artifact=False, expect={"dists_vgg16": old_sha})
+    assert snapshot(reg_path.parent) == before
+
+
+def test_quantize_refuses_when_the_model_changed_meanwhile(reg_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """quantize reads unlocked and writes tens of seconds later; here the fp32 model is replaced in between."""
+    from registry.export.smoke import add_smoke
+    from registry.quant import quantize as q
+    from registry.quant.gate import Gate
+
+    real_prepare = Gate.prepare
+
+    def prepare_then_swap(*a: object, **kw: object) -> object:
+        gate = real_prepare(*a, **kw)  # type: ignore[arg-type]
+        add_smoke(reg_path, "dists", opset=18, force=True)  # another process replaces the model meanwhile
+        return gate
+
+    monkeypatch.setattr(Gate, "prepare", staticmethod(prepare_then_swap))
+    with pytest.raises(ConflictError, match="changed while this command ran"):
+        q.quantize_entry(reg_path, "dists_vgg16", mode="dynamic")
+    assert "int8_sha256" not in read_registry(reg_path).get("dists_vgg16")
+    assert not (reg_path.parent / "dists_vgg16.int8.onnx").exists()
+
+
+def test_no_lock_file_and_planted_symlink_is_not_followed(reg_path: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    (reg_path.parent / ".registry.json.lock").symlink_to(outside)
+    with transaction(reg_path) as reg:
+        reg.get("dists_vgg16")["notes"] = "x"
+    assert not outside.exists()
+    (reg_path.parent / ".registry.json.lock").unlink()
+    assert sorted(p.name for p in reg_path.parent.iterdir()) == ["dists_vgg16.json", "dists_vgg16.md", "dists_vgg16.onnx",
+                                                                  "registry.json"]
+
+
+def _reader(path: str, stop: float) -> int:
+    bad = 0
+    while time.time() < stop:
+        r = verify_registry(Path(path))
+        bad += not r.ok
+    return bad
+
+
+def test_readers_racing_the_very_first_writer(tmp_path: Path) -> None:
+    """A registry nobody wrote with tinyreg yet (no lock file ever made): readers never see a half-done update."""
+    import multiprocessing as mp
+
+    folder = tmp_path / "model" / "tiny"
+    folder.mkdir(parents=True)
+    reg_path = folder / "registry.json"
+    reg_path.write_bytes(dumps_registry(new_registry_doc()))
+    ctx = mp.get_context("fork")
+    with ctx.Pool(3) as pool:
+        stop = time.time() + 6
+        pending = [pool.apply_async(_reader, (str(reg_path), stop)) for _ in range(3)]
+        from registry.export.smoke import add_smoke
+
+        for i in range(6):
+            add_smoke(reg_path, "dists", entry_id=f"m{i}")
+        assert sum(p.get(60) for p in pending) == 0
+    assert verify_registry(reg_path).ok
