@@ -12,6 +12,8 @@ Exit codes (documented in the README):
 
 from __future__ import annotations
 
+import re
+
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
@@ -19,14 +21,36 @@ EXIT_INTERNAL = 70  # a bug in tinyreg (EX_SOFTWARE); TINYREG_DEBUG=1 shows the 
 
 
 class Error(Exception):
-    """Base class of every error tinyreg raises on purpose."""
+    """Base class of every error tinyreg raises on purpose.
+
+    Messages speak the library's language (no command-line flags). ``hint`` names what
+    the caller could change (a parameter such as ``force`` or ``registry``); the CLI's
+    error boundary turns it into the flag to pass.
+    """
 
     exit_code: int = EXIT_USAGE
 
+    def __init__(self, *args: object, hint: str | None = None) -> None:
+        super().__init__(*args)
+        self.hint = hint
+
     def diagnostics(self) -> str:
-        """One line, suitable for stderr, that says what went wrong."""
+        """One line, suitable for stderr, that says what went wrong (control characters made visible)."""
         text = str(self) or self.__class__.__name__
-        return " ".join(text.split())
+        return printable(" ".join(text.split()))
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` with every terminal control character (C0 but tab/newline, DEL, C1, bidi overrides) shown as an escape.
+
+    Ids, notes and file names come from registries anyone can edit: ``ESC[2J`` or an
+    OSC 8 link must reach a terminal as visible text, never as a command.
+    """
+    out = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
+    return out if keep_newlines else out.replace("\n", "\\n")
 
 
 class UsageError(Error):
@@ -68,6 +92,7 @@ class MissingDependency(UsageError):
 
     def __init__(self, what: str, extra: str) -> None:
         super().__init__(f"{what} needs the '{extra}' extra: pip install 'tinyreg[{extra}]'")
+        self.hint = None
 
 
 class CheckFailed(Error):

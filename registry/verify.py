@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from registry._internal.hashing import check_pinned_file, sha256_bytes
 from registry._internal.jsonio import loads_json
 from registry._internal.paths import confine
-from registry.errors import Error, InputError, IntegrityError, SignatureError
+from registry.errors import Error, InputError, IntegrityError, SignatureError, printable
 from registry.onnx.allowlist import Allowlist, check_model, load_allowlist
 from registry.onnx.inspect import ModelInfo, inspect_bytes
 from registry.store.document import Entry, Registry, read_registry
@@ -77,6 +77,13 @@ class Report:
         }
 
 
+def unreadable_report(registry: str, exc: Error) -> dict[str, Any]:
+    """The ``verify --json`` document for a registry that could not be read at all."""
+    report = Report(registry, None)
+    report.findings.append(Finding("-", "input", exc.diagnostics()))
+    return report.as_json()
+
+
 def _order(f: Finding) -> tuple[str, str, str]:
     return (f.entry, f.check, f.message)
 
@@ -91,7 +98,7 @@ class _Ctx:
         self.trust: TrustPolicy | None = None  # the consumer's policy: signatures are checked by _check_trust
 
     def add(self, entry: str, check: str, message: str, severity: str = ERROR) -> None:
-        self.report.findings.append(Finding(entry, check, message, severity))
+        self.report.findings.append(Finding(printable(entry), check, printable(message), severity))
 
     def path(self, eid: str, rel: str, what: str) -> Path | None:
         try:

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -219,29 +220,38 @@ def test_no_lock_file_and_planted_symlink_is_not_followed(reg_path: Path, tmp_pa
                                                                   "registry.json"]
 
 
-def _reader(path: str, stop: float) -> int:
-    bad = 0
-    while time.time() < stop:
-        r = verify_registry(Path(path))
-        bad += not r.ok
-    return bad
+def _reader(paths: list[str], current: Any, out: Any) -> None:
+    bad: list[str] = []
+    while (i := current.value) >= 0:
+        r = verify_registry(Path(paths[i]))
+        bad += [f"{paths[i]}: {x.message}" for x in r.errors]
+    out.put(bad)
 
 
 def test_readers_racing_the_very_first_writer(tmp_path: Path) -> None:
-    """A registry nobody wrote with tinyreg yet (no lock file ever made): readers never see a half-done update."""
+    """Registries nobody wrote with tinyreg yet (no lock file ever made): readers never see a half-done first update."""
     import multiprocessing as mp
 
-    folder = tmp_path / "model" / "tiny"
-    folder.mkdir(parents=True)
-    reg_path = folder / "registry.json"
-    reg_path.write_bytes(dumps_registry(new_registry_doc()))
-    ctx = mp.get_context("fork")
-    with ctx.Pool(3) as pool:
-        stop = time.time() + 6
-        pending = [pool.apply_async(_reader, (str(reg_path), stop)) for _ in range(3)]
-        from registry.export.smoke import add_smoke
+    from registry.export.smoke import add_smoke
 
-        for i in range(6):
-            add_smoke(reg_path, "dists", entry_id=f"m{i}")
-        assert sum(p.get(60) for p in pending) == 0
-    assert verify_registry(reg_path).ok
+    paths = []
+    for i in range(15):
+        folder = tmp_path / f"r{i}"
+        folder.mkdir()
+        (folder / "registry.json").write_bytes(dumps_registry(new_registry_doc()))
+        paths.append(str(folder / "registry.json"))
+    ctx = mp.get_context("fork")
+    current, out = ctx.Value("i", 0), ctx.Queue()
+    readers = [ctx.Process(target=_reader, args=(paths, current, out)) for _ in range(3)]
+    for r in readers:
+        r.start()
+    for i, p in enumerate(paths):  # each registry's very first writer, with three readers on that registry
+        current.value = i
+        time.sleep(0.2)
+        add_smoke(Path(p), "dists")
+    current.value = -1
+    bad = [b for _ in readers for b in out.get(timeout=120)]
+    for r in readers:
+        r.join(30)
+    assert bad == []
+    assert all(verify_registry(Path(p)).ok for p in paths)

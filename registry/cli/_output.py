@@ -8,26 +8,32 @@ from typing import Any
 
 import typer
 
+from registry.errors import printable
+
+# Every human-readable byte goes through ``printable``: registry text (ids, notes, file
+# names) can hold terminal escapes (ESC[2J, OSC 8 links), shown here as visible escapes.
+# JSON output escapes them by itself (ensure_ascii).
+
 
 def die(msg: str, code: int) -> None:
-    sys.stderr.write(f"tinyreg: {msg}\n")
+    sys.stderr.write(f"tinyreg: {printable(msg)}\n")
     raise typer.Exit(code)
 
 
 def warn(msg: str) -> None:
-    sys.stderr.write(f"tinyreg: {msg}\n")
+    sys.stderr.write(f"tinyreg: {printable(msg)}\n")
 
 
 def line(text: str) -> None:
-    typer.echo(text)
+    typer.echo(printable(text))
 
 
 def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=True) + "\n")
 
 
 def raw(text: str) -> None:
-    sys.stdout.write(text)
+    sys.stdout.write(printable(text, keep_newlines=True))
 
 
 def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
@@ -35,11 +41,11 @@ def table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    t = Table(title=Text(title), show_lines=False)
+    t = Table(title=Text(printable(title)), show_lines=False)
     for c in columns:
-        t.add_column(c, overflow="fold")
+        t.add_column(printable(c), overflow="fold")
     for r in rows:
-        t.add_row(*(Text(cell) for cell in r))  # literal text: no rich markup from file contents
+        t.add_row(*(Text(printable(cell)) for cell in r))  # literal text: no rich markup, no escapes from file contents
     Console().print(t)
 
 
@@ -47,7 +53,7 @@ def progress(label: str) -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    return Progress(f"{label}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True,
+    return Progress(printable(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True,
                     console=Console(stderr=True))
 
 

@@ -154,9 +154,15 @@ def verify_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """The pre-merge gate: pins, schema, paths, graphs, allowlist, sidecars, cards, signatures (under --trust)."""
-    from registry.verify import SELF_VOUCHING, verify_registry
+    from registry.errors import Error
+    from registry.verify import SELF_VOUCHING, unreadable_report, verify_registry
 
-    report = verify_registry(find(registry), allowlist=allowlist, trust=trust)
+    try:
+        report = verify_registry(find(registry), allowlist=allowlist, trust=trust)
+    except Error as exc:
+        if as_json:  # --json always prints a document, also when the registry itself cannot be read
+            out.print_json(unreadable_report(str(registry or "registry.json"), exc))
+        raise
     if report.trust is None and not as_json:
         out.warn(f"note: {SELF_VOUCHING}")
     if as_json:

@@ -77,7 +77,8 @@ def upstream_sources(entry: dict[str, Any], given: Sequence[str | None], default
         elif up.get("sha256") == default.sha256:
             src = str(default.url)
         else:
-            raise UsageError(f"'{entry['id']}' was exported from a local {default.filename}; pass it again with {option} PATH")
+            raise UsageError(f"'{entry['id']}' was exported from a local {default.filename}; give that file again ({option})",
+                             hint=option)
         out.append((src, str(up["sha256"])))
     return out
 

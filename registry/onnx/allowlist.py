@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from registry._internal.jsonio import loads_json
 from registry.errors import InputError, UsageError
 from registry.onnx.inspect import STD_DOMAIN, ModelInfo, canon_domain
 
@@ -87,19 +87,15 @@ def _validate(doc: Any, source: str) -> dict[str, Any]:
 
 def load_allowlist(path: str | os.PathLike[str] | None = None) -> Allowlist:
     if path is None:
-        text = resources.files("registry.onnx").joinpath("data", "op_allowlist.json").read_text("utf-8")
+        text = resources.files("registry.onnx").joinpath("data", "op_allowlist.json").read_bytes()
         source = "builtin op_allowlist.json"
     else:
         source = str(path)
         try:
-            text = Path(path).read_text("utf-8")
+            text = Path(path).read_bytes()
         except OSError as exc:
             raise InputError(f"allowlist {source}: cannot read ({exc.strerror})") from exc
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"allowlist {source}: malformed JSON at line {exc.lineno}: {exc.msg}") from exc
-    return Allowlist(source, _validate(doc, source))
+    return Allowlist(source, _validate(loads_json(text, f"allowlist {source}"), source))
 
 
 def _is_standard_op(op_type: str) -> bool:

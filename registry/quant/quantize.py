@@ -49,7 +49,8 @@ def calibration_pairs(fam: Family, pol: QuantPolicy, calibration_dir: Path | Non
             out.append((ref, distort(ref, kinds[i % len(kinds)], float(rng.uniform(0.1, 1.0)), rng)))
     else:
         if fam.representative is None:
-            raise UsageError(f"family '{fam.name}' declares no representative inputs; pass --calibration DIR")
+            raise UsageError(f"family '{fam.name}' declares no representative inputs; give a folder of calibration images",
+                             hint="calibration")
         out = list(fam.representative(pol.calibration_pairs, size, CALIBRATION_SEED))
     return np.stack([np.stack([to_uint8(r), to_uint8(d)]) for r, d in out])
 

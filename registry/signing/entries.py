@@ -61,11 +61,21 @@ def verify_entry_signature(
     verify_entry_bundle(reg, entry, bundle_json, rel, policy=policy, digests=digests)
 
 
+def _strict_json(data: bytes, source: str) -> Any:
+    from registry._internal.jsonio import loads_json
+
+    try:
+        return loads_json(data, source)
+    except InputError as exc:
+        raise SignatureError(exc.diagnostics()) from exc
+
+
 def verify_entry_bundle(
     reg: Registry, entry: Entry, bundle_json: bytes, rel: str, *, policy: TrustPolicy | None = None,
     digests: Mapping[str, str] | None = None,
 ) -> None:
     """Verify bundle bytes for ``entry`` against ``policy`` (default: the registry's block) and the files on disk."""
+    _strict_json(bundle_json, f"bundle {rel}")  # no duplicate keys, no deep nesting, before any parser sees it
     pol = policy if policy is not None else policy_from_registry(reg)
     ptype, payload = pol.verify_dsse(bundle_json, f"bundle {rel}")
     if ptype != INTOTO_PAYLOAD_TYPE:
@@ -135,12 +145,13 @@ def sign_entries(
             from registry.signing._methods import sign_ec_key
 
             if mode not in (None, "key"):
-                raise UsageError("the registry's policy is keyless; signing with --key would not verify")
+                raise UsageError("the registry's policy is keyless; a signature made with a private key would not verify",
+                                 hint="keyless")
             priv = sign_ec_key.load_private_key(key, key_password)
             pub = sign_ec_key.public_pem_of(priv)
-            check = TrustPolicy(keys=(KeyAnchor(pub, key_fingerprint(pub, str(key))),), source="--key")
+            check = TrustPolicy(keys=(KeyAnchor(pub, key_fingerprint(pub, str(key))),), source="the signing key")
             if mode == "key" and policy_from_registry(reg).keys[0].sha256 != check.keys[0].sha256:
-                raise UsageError("--key does not match the public key the registry pins")
+                raise UsageError("the private key does not match the public key the registry pins", hint="key")
 
             def sign_entry(statement: bytes) -> bytes:
                 return sign_ec_key.sign(statement, priv)
@@ -149,7 +160,7 @@ def sign_entries(
                 return oms.sign_key(statement, priv)
         else:
             if mode == "key":
-                raise UsageError("the registry's policy pins a public key: sign with --key PRIVATE.pem")
+                raise UsageError("the registry's policy pins a public key: sign with its private key", hint="key")
             from registry.signing._methods import sign_sigstore
 
             check = policy_from_registry(reg) if mode == "keyless" else None
@@ -205,7 +216,7 @@ def set_policy(
             raise UsageError("a signing policy needs a schema_version 2 registry")
         if public_key is not None:
             if identity or issuer:
-                raise UsageError("give --key or --identity/--issuer, not both")
+                raise UsageError("give a public key or a keyless identity and issuer, not both", hint="trust")
             try:
                 pem = public_key.read_bytes()
             except OSError as exc:
@@ -216,7 +227,7 @@ def set_policy(
             policy: dict[str, Any] = {"mode": "key", "public_key": rel}
         else:
             if not identity or not issuer:
-                raise UsageError("keyless policy needs both --identity and --issuer (exact values)")
+                raise UsageError("a keyless policy needs both an identity and an issuer (exact values)", hint="trust")
             rel = f"{TRUST_DIR}/trusted_root.json"
             src = trusted_root or _embedded_root(staging)
             from registry.signing._methods.verify_sigstore import load_trusted_root
@@ -239,7 +250,7 @@ def _embedded_root(staging: bool) -> Path:
     host = "https%3A%2F%2Ftuf-repo-cdn.sigstage.dev" if staging else "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev"
     path = Path(sigstore.__file__).parent / "_store" / host / "trusted_root.json"
     if not path.is_file():
-        raise InputError(f"sigstore-python ships no trusted root at {path}; pass --trusted-root")
+        raise InputError(f"sigstore-python ships no trusted root at {path}; give a trusted root file", hint="trusted_root")
     return path
 
 
@@ -267,7 +278,7 @@ def verify_bundle(
     result: dict[str, Any] = {"bundle": str(bundle), "ok": True}
     if key is not None:
         if identity or issuer:
-            raise UsageError("give --key or --identity/--issuer, not both")
+            raise UsageError("give a public key or a keyless identity and issuer, not both", hint="trust")
         try:
             pem = key.read_bytes()
         except OSError as exc:
@@ -277,7 +288,7 @@ def verify_bundle(
         root: Path | None = None
     else:
         if not identity or not issuer:
-            raise UsageError("verify-bundle needs --key PUB.pem or --identity and --issuer")
+            raise UsageError("verifying a bundle needs a public key or a keyless identity and issuer", hint="trust")
         root = trusted_root or _embedded_root(staging)
         from registry.signing.policy import IdentityAnchor, _canonical_root
 

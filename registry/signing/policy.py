@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from registry._internal.jsonio import loads_json
 from registry.errors import Error, InputError, SignatureError, UsageError
 
 FORMAT = "tinyreg-trust-policy"
@@ -77,9 +78,11 @@ class TrustPolicy:
     def verify_dsse(self, bundle_json: bytes, what: str) -> tuple[str, bytes]:
         """(payload type, payload) of a DSSE bundle signed by one of the policy's keys or identities."""
         try:
-            doc = json.loads(bundle_json)
+            doc = loads_json(bundle_json, what)  # the one strict reader: no deep nesting, no duplicate keys
             material = doc["verificationMaterial"]
             key_mode = isinstance(material, dict) and "publicKey" in material
+        except InputError as exc:
+            raise SignatureError(exc.diagnostics()) from exc
         except (ValueError, KeyError, TypeError) as exc:
             raise SignatureError(f"{what} is not a Sigstore bundle") from exc
         if key_mode:
@@ -128,10 +131,7 @@ def key_fingerprint(pem: bytes, label: str) -> str:
 
 
 def _canonical_root(data: bytes, label: str) -> bytes:
-    try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{label}: trusted root is not JSON") from exc
+    doc = loads_json(data, f"{label}: trusted root")
     if not isinstance(doc, dict) or "mediaType" not in doc:
         raise InputError(f"{label}: not a Sigstore trusted root")
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
@@ -139,10 +139,7 @@ def _canonical_root(data: bytes, label: str) -> bytes:
 
 def parse_policy(data: bytes, label: str) -> TrustPolicy:
     """A TrustPolicy from policy-file bytes; InputError (exit 2) for anything malformed."""
-    try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{label}: trust policy is not JSON") from exc
+    doc = loads_json(data, f"{label}: trust policy")
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise InputError(f"{label}: not a tinyreg trust policy (format must be {FORMAT!r})")
     if doc.get("version") != VERSION:
@@ -278,11 +275,11 @@ def write_policy(
     out = out.expanduser()
     keys = keys or []
     if not keys and not (identity or issuer):
-        raise UsageError("trust needs --key PUB.pem or --identity ID --issuer ISS")
+        raise UsageError("a trust policy needs a public key or a keyless identity and issuer", hint="trust")
     if bool(identity) != bool(issuer):
-        raise UsageError("a keyless anchor needs both --identity and --issuer (exact values)")
+        raise UsageError("a keyless anchor needs both an identity and an issuer (exact values)", hint="trust")
     if trusted_root is not None and staging:
-        raise UsageError("give --trusted-root or --staging, not both")
+        raise UsageError("give a trusted root file or the staging instance, not both", hint="trusted_root_or_staging")
     new_keys = []
     for k in keys:
         try:
@@ -297,7 +294,7 @@ def write_policy(
         if src is None:
             from registry.errors import MissingDependency
 
-            raise MissingDependency("a keyless trust anchor without --trusted-root", "sign")
+            raise MissingDependency("a keyless trust anchor without a trusted root file", "sign")
         try:
             root_bytes = src.read_bytes()
         except OSError as exc:

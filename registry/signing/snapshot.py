@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from registry._internal.jsonio import loads_json
 from registry.errors import InputError, SignatureError
 from registry.signing._methods import INTOTO_PAYLOAD_TYPE
 from registry.signing._methods import model_signing_v1 as oms
@@ -69,7 +70,7 @@ def next_snapshot(doc: Mapping[str, Any], expires_in_days: int, now: datetime | 
     if expires_in_days < 1:
         from registry.errors import UsageError
 
-        raise UsageError("--expires-in must be at least 1 day")
+        raise UsageError("a snapshot must be valid for at least 1 day", hint="expires_in")
     current = snapshot_field(doc, REGISTRY_NAME)
     version = (current[0] if current else 0) + 1
     return {"version": version, "expires": format_time((now or now_utc()) + timedelta(days=expires_in_days))}
@@ -151,10 +152,10 @@ def _read_state(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise InputError(f"{path}: cannot read the tinyreg state ({exc.strerror})") from exc
     try:
-        doc = json.loads(data)
+        doc = loads_json(data, str(path))
         if not isinstance(doc, dict) or doc.get("format") != STATE_FORMAT or not isinstance(doc.get("registries"), dict):
             raise ValueError("layout")
-    except ValueError as exc:
+    except (ValueError, InputError) as exc:
         raise InputError(f"{path}: not a tinyreg state file (move it away to start afresh)") from exc
     return doc
 

@@ -13,14 +13,14 @@ gate records, smoke flag) is a finding.
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from registry._internal.hashing import sha256_bytes, sha256_file
+from registry._internal.jsonio import loads_json
 from registry._internal.paths import confine
-from registry.errors import Error, SignatureError
+from registry.errors import Error, InputError, SignatureError
 from registry.signing._methods import PREDICATE_TYPE, STATEMENT_TYPE, canonical
 from registry.store import layout
 from registry.store.document import Entry, Registry
@@ -109,12 +109,12 @@ def build_statement(reg: Registry, entry: Entry) -> bytes:
 def check_statement(reg: Registry, entry: Entry, payload: bytes, rel: str, known: Mapping[str, str] | None = None) -> None:
     """Raise SignatureError unless ``payload`` (verified) signs this row and exactly the files it uses, as they are."""
     try:
-        st = json.loads(payload)
+        st = loads_json(payload, f"{rel}: signed statement")
         ptype = st.get("predicateType")
         pred = st["predicate"]
         subjects = {str(s["name"]): str(s["digest"]["sha256"]) for s in st["subject"]}
         signed_entry = pred.get("entry")
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, InputError) as exc:
         raise SignatureError(f"{rel}: signed statement is malformed") from exc
     if ptype != PREDICATE_TYPE:
         raise SignatureError(f"{rel}: signed statement is not a tinyreg registry-entry statement ({ptype}; expected {PREDICATE_TYPE})")

@@ -145,8 +145,8 @@ def find_registry(explicit: str | os.PathLike[str] | None = None, start: Path | 
         if cand.is_file():
             return cand
     raise RegistryNotFound(
-        f"no {REGISTRY_NAME} here or {DEFAULT_SUBDIR / REGISTRY_NAME} in {here} or a parent; "
-        "pass --registry PATH or run 'tinyreg init'"
+        f"no {REGISTRY_NAME} here or {DEFAULT_SUBDIR / REGISTRY_NAME} in {here} or a parent",
+        hint="registry",
     )
 
 
@@ -321,7 +321,7 @@ def merge_entry(reg: Registry, fields: Mapping[str, Any], *, force: bool = False
     elif fields.get("smoke") is True and row.get("smoke") is not True and not force:
         raise SmokeOverwriteError(
             f"entry '{entry_id}' holds a real (non-smoke) model; refusing to replace it with a "
-            "smoke placeholder (use --force)"
+            "smoke placeholder unless forced", hint="force"
         )
     for key, value in fields.items():
         if value is None:

@@ -55,7 +55,7 @@ def _check_replace(reg: Registry, fields: Mapping[str, Any], force: bool) -> Non
     if old is not None and fields.get("smoke") is True and old.get("smoke") is not True and not force:
         raise SmokeOverwriteError(
             f"entry '{fields['id']}' holds a real (non-smoke) model; refusing to replace it with a "
-            "smoke placeholder (use --force)"
+            "smoke placeholder unless forced", hint="force"
         )
 
 

@@ -16,7 +16,7 @@ def reference_for_entry(
 ) -> tuple[ReferenceScorer, str]:
     """A scorer running the reference forward on the very weights the entry was exported from."""
     (v_src, v_sha), (ab_src, ab_sha) = upstream_sources(entry, [vgg16, alpha_beta], [VGG16, ALPHA_BETA],
-                                                        ["--vgg16", "--alpha-beta"])
+                                                        ["vgg16", "alpha_beta"])
     from registry.families.dists.export import load_weights
     from registry.families.dists.reference import reference_model, reference_score
 

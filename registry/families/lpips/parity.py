@@ -14,7 +14,7 @@ from registry.families.vgg import VGG16
 def reference_for_entry(
     entry: dict[str, Any], *, vgg16: str | None = None, lin: str | None = None, cache_dir: Path | None = None
 ) -> tuple[ReferenceScorer, str]:
-    (v_src, v_sha), (l_src, l_sha) = upstream_sources(entry, [vgg16, lin], [VGG16, LIN], ["--vgg16", "--lin"])
+    (v_src, v_sha), (l_src, l_sha) = upstream_sources(entry, [vgg16, lin], [VGG16, LIN], ["vgg16", "lin"])
     from registry.families.lpips.export import load_weights
     from registry.families.lpips.reference import reference_model, reference_score
 

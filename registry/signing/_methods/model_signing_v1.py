@@ -28,6 +28,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from registry._internal.jsonio import loads_json
 from registry.errors import InputError, SignatureError
 from registry.signing._methods import BUNDLE_MEDIA_TYPE, INTOTO_PAYLOAD_TYPE, STATEMENT_TYPE, pae
 
@@ -207,8 +208,8 @@ def _str(value: Any, what: str) -> str:
 def manifest_from_statement(payload: bytes) -> tuple[str, Manifest, list[str]]:
     """(folder name, manifest in signed order, ignore_paths) of a verified v1.0 statement payload."""
     try:
-        statement = _obj(json.loads(payload), "statement")
-    except (ValueError, UnicodeDecodeError) as exc:
+        statement = _obj(loads_json(payload, "signed folder statement"), "statement")
+    except (ValueError, UnicodeDecodeError, InputError) as exc:
         raise SignatureError("signed folder statement is not JSON") from exc
     if statement.get("_type") != STATEMENT_TYPE:
         raise SignatureError(f"signed payload is not an in-toto {STATEMENT_TYPE} statement")

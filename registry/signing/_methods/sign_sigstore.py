@@ -31,7 +31,7 @@ def identity_token(explicit: str | None) -> object:
         except IdentityError as exc:
             raise UsageError(f"ambient OIDC credential detection failed: {exc}") from exc
     if not raw:
-        raise UsageError("no OIDC identity token: pass --identity-token or run in CI with 'id-token: write'")
+        raise UsageError("no OIDC identity token: give one, or run in CI with 'id-token: write'", hint="identity_token")
     try:
         return IdentityToken(raw)
     except IdentityError as exc:
