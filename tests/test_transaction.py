@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -255,3 +256,35 @@ def test_readers_racing_the_very_first_writer(tmp_path: Path) -> None:
         r.join(30)
     assert bad == []
     assert all(verify_registry(Path(p)).ok for p in paths)
+
+
+def test_pre_commit_hook_sees_the_final_update_and_may_stage_one_more_file(reg_path: Path) -> None:
+    """Room for a whole-folder signature: the hook gets every staged file and the new registry.json bytes."""
+    from collections.abc import Mapping
+
+    from registry.store.layout import SNAPSHOT_NAME
+
+    seen: dict[str, object] = {}
+
+    def hook(files: Mapping[str, bytes | None], registry_bytes: bytes) -> Mapping[str, bytes]:
+        seen.update(files=sorted(files), registry=json.loads(registry_bytes))
+        return {SNAPSHOT_NAME: b'{"signed": "' + str(len(registry_bytes)).encode() + b'"}'}
+
+    with transaction(reg_path, pre_commit=hook) as reg:
+        reg.get("dists_vgg16")["notes"] = "hooked"
+        reg.stage("dists_vgg16.md", b"card\n")
+    assert seen["files"] == ["dists_vgg16.md"]
+    assert seen["registry"]["models"][0]["notes"] == "hooked"  # type: ignore[index]
+    assert (reg_path.parent / SNAPSHOT_NAME).read_bytes() == b'{"signed": "' + str(reg_path.stat().st_size).encode() + b'"}'
+    assert not (reg_path.parent / STAGING_DIR).exists()
+
+
+def test_a_folder_in_the_way_is_refused_before_anything_lands(reg_path: Path) -> None:
+    (reg_path.parent / "dists_vgg16.md").unlink()
+    (reg_path.parent / "dists_vgg16.md").mkdir()
+    before = snapshot(reg_path.parent)
+    with pytest.raises(UsageError, match="a folder is in the way"), transaction(reg_path) as reg:
+        reg.get("dists_vgg16")["notes"] = "x"
+        reg.stage("dists_vgg16.onnx", b"new")
+        reg.stage("dists_vgg16.md", b"card")
+    assert snapshot(reg_path.parent) == before and not (reg_path.parent / STAGING_DIR).exists()

@@ -25,7 +25,7 @@ from registry._internal.atomic import folder_lock, fsync_dir, relock
 from registry._internal.hashing import sha256_bytes
 from registry._internal.jsonio import loads_json
 from registry._internal.paths import confine
-from registry.errors import InputError, IntegrityError
+from registry.errors import InputError, IntegrityError, UsageError
 from registry.store.layout import REGISTRY_NAME, STAGING_DIR
 
 JOURNAL = "journal.json"
@@ -68,11 +68,27 @@ def _remove_tree(folder: Path) -> None:
     os.rmdir(folder)
 
 
+def _landable(root: Path, rel: str, removal: bool) -> None:
+    """Refuse, before anything is written, a path the update could not land (a folder in the way)."""
+    target = confine(root, rel, what="staged file")
+    here = root
+    for part in Path(rel).parts[:-1]:
+        here = here / part
+        if os.path.lexists(here) and not here.is_dir():
+            raise UsageError(f"{rel}: {here.relative_to(root)} is a file, not a folder; nothing written")
+    if not removal and target.is_dir() and not target.is_symlink():
+        raise UsageError(f"{rel}: a folder is in the way; nothing written")
+    if removal and target.is_dir() and not target.is_symlink():
+        raise UsageError(f"{rel}: is a folder, not a file of the registry; nothing written")
+
+
 def commit(root: Path, files: Mapping[str, bytes | None], registry_bytes: bytes) -> None:
     """Land ``files`` (relative path -> bytes, or None to remove) and the new registry as one update.
 
     The caller holds the exclusive lock of ``root``.
     """
+    for rel, data in sorted(files.items()):
+        _landable(root, rel, data is None)
     stage = root / STAGING_DIR
     if os.path.lexists(stage):
         recover(root)
@@ -117,8 +133,8 @@ def _apply(root: Path, stage: Path, journal: Mapping[str, object]) -> None:
     if os.path.lexists(new_reg):
         os.replace(new_reg, root / REGISTRY_NAME)  # the registry last: it names what is now there
         fsync_dir(root)
-    for target in removals:  # then what nothing refers to any more
-        with contextlib.suppress(FileNotFoundError):
+    for target in removals:  # then what nothing refers to any more (what cannot go stays: verify lists it)
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
             os.unlink(target)
         _prune_empty(root, target.parent)
     os.unlink(stage / JOURNAL)
