@@ -11,7 +11,6 @@ given, the registry's own ``signing`` block (the registry vouches for itself).
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -275,6 +274,7 @@ def verify_bundle(
         bundle_json = bundle.read_bytes()
     except OSError as exc:
         raise InputError(f"{bundle}: cannot read") from exc
+    _strict_json(bundle_json, f"bundle {bundle}")  # no duplicate keys, no deep nesting, before any parser sees it
     result: dict[str, Any] = {"bundle": str(bundle), "ok": True}
     if key is not None:
         if identity or issuer:
@@ -311,8 +311,8 @@ def verify_bundle(
     if artifact is not None:
         verify_sigstore._check_subject(payload, _read_artifact(artifact))
     result["payload_type"] = ptype
-    with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError):
-        result["subjects"] = [s["name"] for s in json.loads(payload).get("subject", [])]
+    with contextlib.suppress(SignatureError, KeyError, TypeError, AttributeError):
+        result["subjects"] = [s["name"] for s in _strict_json(payload, "signed statement").get("subject", [])]
     return result
 
 

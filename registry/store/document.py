@@ -223,10 +223,19 @@ def _expected_changed(reg: Registry, expect: Mapping[str, Any]) -> None:
 
 
 def _orphans(old: Registry, new: Registry) -> set[str]:
-    """Files the old document referred to and the new one does not (removed on commit)."""
+    """Files the old document referred to and the new one does not (removed on commit).
+
+    Only where tinyreg wrote the old document (schema_version 2): it never deletes files of a
+    format it only reads. Files the new document's migration record keeps are referred to.
+    """
     from registry.store.layout import expected_files
 
-    return expected_files(old) - expected_files(new)
+    if old.is_legacy:
+        return set()
+    mig = new.doc.get("migration")
+    kept = mig.get("unlisted") if isinstance(mig, dict) else None
+    recorded = {str(u.get("path")) for u in kept if isinstance(u, dict)} if isinstance(kept, list) else set()
+    return expected_files(old) - expected_files(new) - recorded
 
 
 @contextmanager
