@@ -6,8 +6,11 @@ Exit codes (documented in the README):
 * 1 -- the command ran and found problems (verify findings, gate over budget,
   parity failure, an integrity mismatch on load)
 * 2 -- usage error or unreadable input (missing file, malformed JSON, schema
-  violation in a file we were asked to act on, path escaping the registry)
-* 70 -- internal error (a bug); set TINYREG_DEBUG=1 for the traceback
+  violation in a file we were asked to act on, path escaping the registry, an
+  entry that changed while a writer worked from it)
+* 70 -- internal error (a bug)
+
+TINYREG_DEBUG=1 makes the CLI print the full cause chain of any error.
 """
 
 from __future__ import annotations
