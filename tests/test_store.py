@@ -38,8 +38,11 @@ def test_find_registry_like_git(tmp_path: Path) -> None:
 
 
 def test_find_registry_none(tmp_path: Path) -> None:
-    with pytest.raises(RegistryNotFound, match="tinyreg init"):
+    from registry.cli._errors import with_hint
+
+    with pytest.raises(RegistryNotFound, match=r"or a parent$") as e:
         find_registry(start=tmp_path)
+    assert with_hint(e.value).endswith("(pass --registry PATH or run 'tinyreg init')")  # the CLI's words, not the library's
 
 
 def test_init_refuses_existing(tmp_path: Path) -> None:
