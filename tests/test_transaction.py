@@ -258,21 +258,22 @@ def test_readers_racing_the_very_first_writer(tmp_path: Path) -> None:
     assert all(verify_registry(Path(p)).ok for p in paths)
 
 
-def test_pre_commit_hook_sees_the_final_update_and_may_stage_one_more_file(reg_path: Path) -> None:
-    """Room for a whole-folder signature: the hook gets every staged file and the new registry.json bytes."""
-    from collections.abc import Mapping
-
+def test_before_commit_hook_sees_the_final_update_and_may_stage_one_more_file(reg_path: Path) -> None:
+    """Room for a whole-folder signature: a hook sees every staged file (orphan removals included) and the
+    new registry.json bytes, and what it stages lands in the same update."""
+    from registry.store.document import Registry
     from registry.store.layout import SNAPSHOT_NAME
 
     seen: dict[str, object] = {}
 
-    def hook(files: Mapping[str, bytes | None], registry_bytes: bytes) -> Mapping[str, bytes]:
-        seen.update(files=sorted(files), registry=json.loads(registry_bytes))
-        return {SNAPSHOT_NAME: b'{"signed": "' + str(len(registry_bytes)).encode() + b'"}'}
+    def hook(r: Registry, registry_bytes: bytes) -> None:
+        seen.update(files=sorted(r.staged), registry=json.loads(registry_bytes))
+        r.stage(SNAPSHOT_NAME, b'{"signed": "' + str(len(registry_bytes)).encode() + b'"}')
 
-    with transaction(reg_path, pre_commit=hook) as reg:
+    with transaction(reg_path) as reg:
         reg.get("dists_vgg16")["notes"] = "hooked"
         reg.stage("dists_vgg16.md", b"card\n")
+        reg.before_commit.append(hook)
     assert seen["files"] == ["dists_vgg16.md"]
     assert seen["registry"]["models"][0]["notes"] == "hooked"  # type: ignore[index]
     assert (reg_path.parent / SNAPSHOT_NAME).read_bytes() == b'{"signed": "' + str(reg_path.stat().st_size).encode() + b'"}'
