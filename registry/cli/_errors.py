@@ -31,6 +31,7 @@ HINTS = {
     "trusted_root": "pass --trusted-root FILE",
     "trusted_root_or_staging": "give --trusted-root or --staging, not both",
     "expires_in": "--expires-in DAYS, at least 1",
+    "max_memory": "or --max-memory SIZE on the command line",
     "identity_token": "pass --identity-token or run in CI with 'id-token: write'",
     "calibration": "pass --calibration DIR",
     "vgg16": "pass it again with --vgg16 PATH",

@@ -73,10 +73,10 @@ def check_memory(needed: int, what: str, max_memory: int | None = None) -> None:
     if max_memory is not None:
         if needed > max_memory:
             raise InputError(f"{what} needs about {_gib(needed)}, over the limit of {_gib(max_memory)} "
-                             "(override: max_memory=, or --max-memory on the command line)")
+                             "(override: max_memory=)", hint="max_memory")
         return
     avail = available_memory()
     if avail is not None and needed > avail:
         raise InputError(f"{what} needs about {_gib(needed)}, but only {_gib(avail)} is available "
-                         "(override: max_memory=, or --max-memory on the command line)")
+                         "(override: max_memory=)", hint="max_memory")
 
