@@ -131,7 +131,7 @@ def key_fingerprint(pem: bytes, label: str) -> str:
 
 
 def _canonical_root(data: bytes, label: str) -> bytes:
-    doc = loads_json(data, f"{label}: trusted root")
+    doc = loads_json(data, f"{label}: trusted root is not JSON")
     if not isinstance(doc, dict) or "mediaType" not in doc:
         raise InputError(f"{label}: not a Sigstore trusted root")
     return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
@@ -139,7 +139,7 @@ def _canonical_root(data: bytes, label: str) -> bytes:
 
 def parse_policy(data: bytes, label: str) -> TrustPolicy:
     """A TrustPolicy from policy-file bytes; InputError (exit 2) for anything malformed."""
-    doc = loads_json(data, f"{label}: trust policy")
+    doc = loads_json(data, f"{label}: trust policy is not JSON")
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise InputError(f"{label}: not a tinyreg trust policy (format must be {FORMAT!r})")
     if doc.get("version") != VERSION:
