@@ -65,8 +65,13 @@ def optimized_ops(data: bytes, *, nchwc: bool) -> set[tuple[str, str]]:
     import onnx
     import onnxruntime as ort
 
+    from registry.errors import IntegrityError
+    from registry.onnx.inspect import external_tensors, parse_model
     from registry.runtime.loader import default_session_options
 
+    left = external_tensors(parse_model(data, "model"))
+    if left:  # onnxruntime would open the named file by itself: only self-contained bytes get a session
+        raise IntegrityError(f"{left[0][0]} refers to external data; refusing to create a session")
     so = default_session_options()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 3  # the NCHWc "hardware specific" notice is expected here
