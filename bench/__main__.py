@@ -151,7 +151,7 @@ def bench_dists(workdir: Path, threads: int) -> dict[str, Any]:
 
     import torch
 
-    from registry.families.dists.export import build_model, load_weights
+    from registry.families import get_family
     from registry.families.dists.reference import installed_alpha_beta
     from registry.families.vgg import VGG16_WIDTHS, random_vgg
 
@@ -162,9 +162,9 @@ def bench_dists(workdir: Path, threads: int) -> dict[str, Any]:
     torch.save({k: torch.from_numpy(v) for k, v in random_vgg(VGG16_WIDTHS, 7).items()}, vgg)
     vsha = hashlib.sha256(vgg.read_bytes()).hexdigest()
     asha = hashlib.sha256(ab.read_bytes()).hexdigest()
-    w = load_weights(str(vgg), vsha, str(ab), asha, progress=False)
     model = workdir / "dists.onnx"
-    model.write_bytes(build_model(w, 17).SerializeToString())
+    weights = {"vgg16": vgg.read_bytes(), "alpha_beta": ab.read_bytes()}
+    model.write_bytes(get_family("dists").build(weights, 17).SerializeToString())
     rows = []
     for h, wd, reps in SIZES:
         o = _worker(["ort", str(h), str(wd), str(reps), str(model), str(threads)])

@@ -39,14 +39,17 @@ def main() -> None:
     else:
         import torch
 
-        from registry.families.dists.export import load_weights
+        from registry.export.core import WeightSource, fetch_weights, resolve_weights
+        from registry.families import get_family
+        from registry.families.dists import load
         from registry.families.dists.reference import reference_model
 
         torch.set_num_threads(int(sys.argv[9]) if len(sys.argv) > 9 else torch.get_num_threads())
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            wts = load_weights(sys.argv[5], sys.argv[6], sys.argv[7], sys.argv[8], progress=False)
-        model = reference_model(wts.state, wts.alpha, wts.beta)
+            given = [WeightSource("vgg16", sys.argv[5], sys.argv[6]), WeightSource("alpha_beta", sys.argv[7], sys.argv[8])]
+            state, alpha, beta, _ = load(fetch_weights(resolve_weights(get_family("dists"), given)))
+        model = reference_model(state, alpha, beta)
         xt, yt = torch.from_numpy(x01), torch.from_numpy(y01)
         bf16 = kind == "reference-bf16"
 

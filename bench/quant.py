@@ -9,7 +9,7 @@ from typing import Any
 
 def bench_quant(workdir: Path, threads: int = 0) -> dict[str, Any]:
     from bench.__main__ import _worker
-    from registry.families.dists.export import export
+    from registry.export.core import WeightSource, export_entry
     from registry.families.dists.reference import installed_alpha_beta
     from registry.quant.quantize import quantize_entry
     from registry.store.document import init_registry
@@ -19,7 +19,8 @@ def bench_quant(workdir: Path, threads: int = 0) -> dict[str, Any]:
     if not vgg.exists() or ab is None:
         return {"error": "needs the DISTS benchmark's backbone and dists-pytorch"}
     reg = init_registry(workdir / "quant-registry")
-    export(reg, vgg16=str(vgg), vgg16_sha256=hashlib.sha256(vgg.read_bytes()).hexdigest(), alpha_beta=str(ab), progress=False)
+    export_entry(reg, "dists", weights=[WeightSource("vgg16", str(vgg), hashlib.sha256(vgg.read_bytes()).hexdigest()),
+                                        WeightSource("alpha_beta", str(ab))])
     out: dict[str, Any] = {"size": "960x540"}
     for mode in ("static", "dynamic"):
         e = quantize_entry(reg, "dists_vgg16", mode=mode)

@@ -90,6 +90,14 @@ class SmokeOverwriteError(UsageError):
     """Refusing to replace a real artifact with a smoke placeholder."""
 
 
+class MissingWeight(UsageError):
+    """A weight file an entry was built from cannot be found again; ``key`` names it (hint ``weight``)."""
+
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(message, hint="weight")
+        self.key = key
+
+
 class MissingDependency(UsageError):
     """An optional extra is needed for this command."""
 

@@ -35,3 +35,12 @@ def reference_inputs(seed: int = 0, hw: tuple[int, int] = (48, 40)) -> tuple[np.
     rng = np.random.default_rng(seed)
     x = rng.random((*hw, 3), dtype=np.float32)
     return x, np.clip(x + rng.normal(0, 0.05, x.shape), 0, 1).astype(np.float32)
+
+
+def lin_path() -> Path:
+    """LPIPS v0.1 VGG linear layers shipped inside the installed lpips package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("lpips")
+    assert spec is not None and spec.submodule_search_locations, "lpips==0.1.4 is installed by make install (--no-deps)"
+    return Path(next(iter(spec.submodule_search_locations))) / "weights" / "v0.1" / "vgg.pth"

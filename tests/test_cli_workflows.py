@@ -56,19 +56,23 @@ def test_export_and_parity_cli(tmp_path: Path) -> None:
     sha = write_random_vgg(vgg)
     reg = tmp_path / "reg"
     assert run("init", str(reg), cwd=tmp_path).returncode == 0
-    common = ["--registry", str(reg), "--vgg16", str(vgg), "--alpha-beta", str(alpha_beta_path())]
-    wrong = run("export", "dists", *common, cwd=tmp_path)
+    ab = f"alpha_beta={alpha_beta_path()}"
+    common = ["--registry", str(reg), "--weight", ab]
+    wrong = run("export", "dists", *common, "--weight", f"vgg16={vgg}", cwd=tmp_path)
     assert wrong.returncode == 1 and "does not match the pin" in wrong.stderr
-    bad_opset = run("export", "dists", *common, "--vgg16-sha256", sha, "--opset", "16", cwd=tmp_path)
+    bad_opset = run("export", "dists", *common, "--weight", f"vgg16={vgg}#{sha}", "--opset", "16", cwd=tmp_path)
     assert bad_opset.returncode == 2 and "opset 16" in bad_opset.stderr
-    ok = run("export", "dists", *common, "--vgg16-sha256", sha, cwd=tmp_path)
+    ok = run("export", "dists", *common, "--weight", f"vgg16={vgg}#{sha}", cwd=tmp_path)
     assert ok.returncode == 0 and "(opset 17)" in ok.stdout, ok.stderr
-    p = run("parity", "dists", *common, "--pairs", "2", "--size", "48", "--size", "33x41", "--json", cwd=tmp_path)
+    p = run("parity", "dists_vgg16", *common, "--weight", f"vgg16={vgg}", "--pairs", "2", "--size", "48", "--size", "33x41",
+            "--record", "--json", cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     res = json.loads(p.stdout)
-    assert res["passed"] and res["pairs"] == 4 and res["max_abs_diff"] <= 1e-5
-    shown = json.loads(run("show", "dists_vgg16", "--registry", str(reg), "--json", cwd=tmp_path).stdout)
+    assert res["ok"] and res["recorded"] and res["parity"]["passed"] and res["parity"]["pairs"] == 4
+    assert res["parity"]["max_abs_diff"] <= 1e-5
+    shown = json.loads(run("show", "dists_vgg16", "--registry", str(reg), "--json", cwd=tmp_path).stdout)["entry"]
     assert shown["parity"]["passed"] is True and shown["smoke"] is False
     assert run("verify", "--registry", str(reg), cwd=tmp_path).returncode == 0
-    missing = run("parity", "dists", "--registry", str(reg), "--pairs", "1", cwd=tmp_path)
-    assert missing.returncode == 2 and "--vgg16 PATH" in missing.stderr
+    missing = run("parity", "dists_vgg16", "--registry", str(reg), "--pairs", "1", cwd=tmp_path)
+    assert missing.returncode == 2 and "built from a local vgg16 file" in missing.stderr
+    assert "pass --weight vgg16=PATH" in missing.stderr  # the CLI's hint on a library error that names no flag

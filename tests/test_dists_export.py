@@ -10,16 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from registry.errors import InputError, IntegrityError, UsageError
-from registry.export.parity import run_parity
+from registry.errors import InputError, IntegrityError, MissingWeight, UsageError
+from registry.export.core import WeightSource, export_entry
+from registry.export.parity import parity_reference, run_parity
 from registry.export.smoke import add_smoke
-from registry.families.dists import ALPHA_BETA, FAMILY
-from registry.families.dists.export import export, load_weights
-from registry.families.dists.parity import reference_for_entry
+from registry.families.dists import ALPHA_BETA, FAMILY, load
 from registry.families.dists.port import DISTS as PortDISTS
 from registry.families.dists.reference import reference_model, reference_score
 from registry.onnx.inspect import inspect_bytes
-from registry.runtime.loader import load
+from registry.runtime.loader import load as load_session
 from registry.store.document import init_registry, read_registry
 from registry.verify import verify_registry
 from tests.dists_fixtures import alpha_beta_path, reference_inputs, write_random_vgg
@@ -31,11 +30,26 @@ def vgg(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return p, write_random_vgg(p)
 
 
+def export(reg: Path, *, vgg16: str, alpha_beta: str, vgg16_sha256: str | None = None, opset: int = 17,
+           cache_dir: Path | None = None) -> dict[str, object]:
+    return export_entry(reg, "dists", weights=[WeightSource("vgg16", vgg16, vgg16_sha256), WeightSource("alpha_beta", alpha_beta)],
+                        opset=opset, cache_dir=cache_dir)
+
+
+def load_weights(vgg16: str, alpha_beta: str) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, float]:
+    return load({"vgg16": Path(vgg16).read_bytes(), "alpha_beta": Path(alpha_beta).read_bytes()})
+
+
+def reference_for_entry(entry: dict[str, object], *, vgg16: str | None = None, alpha_beta: str | None = None) -> object:
+    given = [WeightSource(k, v) for k, v in (("vgg16", vgg16), ("alpha_beta", alpha_beta)) if v]
+    return parity_reference(entry, FAMILY, given)
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory, vgg: tuple[Path, str]) -> Path:
     reg = init_registry(tmp_path_factory.mktemp("reg"))
     add_smoke(reg, "dists")
-    export(reg, vgg16=str(vgg[0]), vgg16_sha256=vgg[1], alpha_beta=str(alpha_beta_path()), progress=False)
+    export(reg, vgg16=str(vgg[0]), vgg16_sha256=vgg[1], alpha_beta=str(alpha_beta_path()))
     return reg
 
 
@@ -62,30 +76,30 @@ def test_graph_contract(exported: Path) -> None:
     data = (exported.parent / "dists_vgg16.onnx").read_bytes()
     info = inspect_bytes(data, "x")
     assert info.opset == 17
-    assert info.io_json() == FAMILY.io
+    assert info.io_json() == FAMILY.contract.io_json()
     assert info.op_set() == set(FAMILY.ops)
     assert b"/tmp" not in data and str(Path.home()).encode() not in data
 
 
 def test_byte_reproducible_in_other_folder(tmp_path: Path, exported: Path, vgg: tuple[Path, str]) -> None:
     other = init_registry(tmp_path / "elsewhere")
-    e = export(other, vgg16=str(vgg[0]), vgg16_sha256=vgg[1], alpha_beta=str(alpha_beta_path()), progress=False)
+    e = export(other, vgg16=str(vgg[0]), vgg16_sha256=vgg[1], alpha_beta=str(alpha_beta_path()))
     assert e["sha256"] == read_registry(exported).get("dists_vgg16")["sha256"]
 
 
 def test_requested_opset_or_loud_failure(tmp_path: Path, vgg: tuple[Path, str]) -> None:
     reg = init_registry(tmp_path / "r")
-    e = export(reg, vgg16=str(vgg[0]), vgg16_sha256=vgg[1], alpha_beta=str(alpha_beta_path()), opset=18, progress=False)
+    e = export(reg, vgg16=str(vgg[0]), vgg16_sha256=vgg[1], alpha_beta=str(alpha_beta_path()), opset=18)
     assert e["opset"] == 18
     assert inspect_bytes((reg.parent / e["onnx"]).read_bytes(), "x").opset == 18
     with pytest.raises(UsageError, match="opset 16"):
-        export(reg, vgg16=str(vgg[0]), vgg16_sha256=vgg[1], alpha_beta=str(alpha_beta_path()), opset=16, progress=False)
+        export(reg, vgg16=str(vgg[0]), vgg16_sha256=vgg[1], alpha_beta=str(alpha_beta_path()), opset=16)
 
 
 def test_pin_checked_before_loading(tmp_path: Path, vgg: tuple[Path, str]) -> None:
     reg = init_registry(tmp_path / "r")
     with pytest.raises(IntegrityError, match="does not match the pin"):
-        export(reg, vgg16=str(vgg[0]), alpha_beta=str(alpha_beta_path()), progress=False)  # upstream pin
+        export(reg, vgg16=str(vgg[0]), alpha_beta=str(alpha_beta_path()))  # upstream pin
     assert read_registry(reg).entries == []
 
 
@@ -95,9 +109,9 @@ def test_pin_checked_before_loading(tmp_path: Path, vgg: tuple[Path, str]) -> No
 )
 def test_strict_keys(tmp_path: Path, kwargs: dict[str, object], msg: str) -> None:
     p = tmp_path / "v.pth"
-    sha = write_random_vgg(p, **kwargs)  # type: ignore[arg-type]
+    write_random_vgg(p, **kwargs)  # type: ignore[arg-type]
     with pytest.raises(InputError, match=msg):
-        load_weights(str(p), sha, str(alpha_beta_path()), ALPHA_BETA.sha256, progress=False)
+        load_weights(str(p), str(alpha_beta_path()))
 
 
 def test_never_unpickles(tmp_path: Path) -> None:
@@ -109,31 +123,18 @@ def test_never_unpickles(tmp_path: Path) -> None:
 
     p = tmp_path / "evil.pth"
     torch.save({"features.0.weight": Evil()}, p, pickle_module=pickle)
-    sha = hashlib.sha256(p.read_bytes()).hexdigest()
+    hashlib.sha256(p.read_bytes()).hexdigest()
     with pytest.raises(InputError, match="weights-only"):
-        load_weights(str(p), sha, str(alpha_beta_path()), ALPHA_BETA.sha256, progress=False)
+        load_weights(str(p), str(alpha_beta_path()))
 
 
 def test_port_matches_reference_bitwise(vgg: tuple[Path, str]) -> None:
-    w = load_weights(str(vgg[0]), vgg[1], str(alpha_beta_path()), ALPHA_BETA.sha256, progress=False)
-    ref = reference_model(w.state, w.alpha, w.beta)
-    port = PortDISTS(w.state, w.alpha, w.beta)
+    state, alpha, beta, _ = load_weights(str(vgg[0]), str(alpha_beta_path()))
+    ref = reference_model(state, alpha, beta)
+    port = PortDISTS(state, alpha, beta)
     x, y = reference_inputs()
     t = lambda a: torch.from_numpy(a.transpose(2, 0, 1)[None].copy())  # noqa: E731
     assert float(port(t(x), t(y))) == reference_score(ref, x, y)
-
-
-def test_parity_with_reference_forward(exported: Path, vgg: tuple[Path, str]) -> None:
-    """The heart of the DISTS issue: ONNX in onnxruntime vs DISTS_pytorch.DISTS on the same weights."""
-    entry = read_registry(exported).get("dists_vgg16")
-    scorer, name = reference_for_entry(entry, vgg16=str(vgg[0]), alpha_beta=str(alpha_beta_path()))
-    sess = load("dists_vgg16", exported)
-    res = run_parity(sess, entry, scorer, name, pairs=5, sizes=[(64, 64), (37, 53)], tolerance=1e-5)
-    assert res.pairs == 10
-    assert res.max_abs_diff <= 1e-5, res
-    assert res.identical_max_abs <= 1e-6, res
-    assert res.passed
-    assert "DISTS_pytorch" in res.reference
 
 
 def test_parity_detects_a_wrong_graph(exported: Path, vgg: tuple[Path, str], tmp_path: Path) -> None:
@@ -141,11 +142,18 @@ def test_parity_detects_a_wrong_graph(exported: Path, vgg: tuple[Path, str], tmp
     other = tmp_path / "other.pth"
     sha = write_random_vgg(other, seed=8)
     reg = init_registry(tmp_path / "r")
-    export(reg, vgg16=str(other), vgg16_sha256=sha, alpha_beta=str(alpha_beta_path()), progress=False)
+    export(reg, vgg16=str(other), vgg16_sha256=sha, alpha_beta=str(alpha_beta_path()))
     entry = read_registry(exported).get("dists_vgg16")
-    scorer, name = reference_for_entry(entry, vgg16=str(vgg[0]), alpha_beta=str(alpha_beta_path()))
-    res = run_parity(load("dists_vgg16", reg), entry, scorer, name, pairs=3, sizes=[(48, 48)])
+    scorer = reference_for_entry(entry, vgg16=str(vgg[0]), alpha_beta=str(alpha_beta_path()))
+    res = run_parity(load_session("dists_vgg16", reg), entry, FAMILY, scorer, pairs=3, sizes=[(48, 48)])  # type: ignore[arg-type]
     assert not res.passed and res.max_abs_diff > 1e-5
+
+
+def test_parity_asks_for_a_local_weight_again(exported: Path) -> None:
+    """The entry records a user-pinned local backbone: parity names the weight it needs (no CLI flag in the message)."""
+    with pytest.raises(MissingWeight, match="local vgg16 file") as info:
+        reference_for_entry(read_registry(exported).get("dists_vgg16"))
+    assert info.value.key == "vgg16" and info.value.hint == "weight" and "--" not in str(info.value)
 
 
 def test_parity_refuses_smoke(reg_path: Path) -> None:
@@ -175,23 +183,22 @@ def test_export_by_url_with_cache(tmp_path: Path, server: tuple[str, Path], vgg:
     (root / "weights.pt").write_bytes(alpha_beta_path().read_bytes())
     reg = init_registry(tmp_path / "r")
     cache = tmp_path / "cache"
-    e = export(reg, vgg16=f"{url}/vgg.pth", vgg16_sha256=vgg[1], alpha_beta=f"{url}/weights.pt", cache_dir=cache, progress=False)
+    e = export(reg, vgg16=f"{url}/vgg.pth", vgg16_sha256=vgg[1], alpha_beta=f"{url}/weights.pt", cache_dir=cache)
     assert e["provenance"]["upstream"][0]["url"] == f"{url}/vgg.pth"
     assert (cache / vgg[1] / "vgg16-397923af.pth").exists()
     # a tampered download is discarded, never left behind
     (root / "bad.pth").write_bytes(vgg[0].read_bytes()[:-1] + b"\0")
     with pytest.raises(IntegrityError, match="download discarded"):
-        export(reg, vgg16=f"{url}/bad.pth", vgg16_sha256="1" * 64, alpha_beta=f"{url}/weights.pt", cache_dir=cache, progress=False)
+        export(reg, vgg16=f"{url}/bad.pth", vgg16_sha256="1" * 64, alpha_beta=f"{url}/weights.pt", cache_dir=cache)
     assert not (cache / ("1" * 64)).exists() or not any((cache / ("1" * 64)).iterdir())
     with pytest.raises(InputError, match="cannot download"):
-        export(reg, vgg16=f"{url}/missing.pth", vgg16_sha256="2" * 64, alpha_beta=f"{url}/weights.pt", cache_dir=cache,
-               progress=False)
+        export(reg, vgg16=f"{url}/missing.pth", vgg16_sha256="2" * 64, alpha_beta=f"{url}/weights.pt", cache_dir=cache)
 
 
 def test_identical_natural_images_score_zero(exported: Path) -> None:
     from registry.media.images import fr_pairs, imagenet_nchw
 
-    sess = load("dists_vgg16", exported)
+    sess = load_session("dists_vgg16", exported)
     conv = read_registry(exported).get("dists_vgg16")["input_conventions"]
     for pair in fr_pairs(6, (40, 56), seed=3):
         x = imagenet_nchw(pair.ref, conv["mean"], conv["std"])

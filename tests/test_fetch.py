@@ -180,7 +180,7 @@ def test_cli_export_refuses_ftp_redirect(server: str, tmp_path: Path) -> None:
 
     reg = init_registry(tmp_path / "reg")
     env = {**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    p = subprocess.run([sys.executable, "-m", "registry", "export", "dists", "--vgg16", f"{server}/to-ftp", "--vgg16-sha256", ZERO_SHA,
+    p = subprocess.run([sys.executable, "-m", "registry", "export", "dists", "--weight", f"vgg16={server}/to-ftp#{ZERO_SHA}",
                         "--registry", str(reg)], capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 2, p.stderr
     assert p.stderr.strip().splitlines() == ["tinyreg: refusing 'ftp://127.0.0.1/vgg16.pth': only https URLs are fetched "

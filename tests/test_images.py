@@ -44,7 +44,7 @@ def test_decompression_bomb_is_one_line_exit_2(reg_path: Path, tmp_path: Path) -
     bomb = bomb_png(tmp_path / "bomb.png", 20000, 10000)  # 200 Mpx, over twice Pillow's own limit
     assert bomb.stat().st_size < 1_000_000
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    p = subprocess.run([sys.executable, "-m", "registry", "score", "dists", str(bomb), str(bomb), "--registry", str(reg_path)],
+    p = subprocess.run([sys.executable, "-m", "registry", "score", "dists_vgg16", str(bomb), str(bomb), "--registry", str(reg_path)],
                        capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 2, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
@@ -76,7 +76,7 @@ def test_pixel_cap_checked_before_decoding(tmp_path: Path) -> None:
 def test_cli_max_pixels_option(reg_path: Path, tmp_path: Path) -> None:
     a = bomb_png(tmp_path / "a.png", 64, 48)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    base = [sys.executable, "-m", "registry", "score", "dists", str(a), str(a), "--registry", str(reg_path)]
+    base = [sys.executable, "-m", "registry", "score", "dists_vgg16", str(a), str(a), "--registry", str(reg_path)]
     p = subprocess.run([*base, "--max-pixels", "3000"], capture_output=True, text=True, env=env)
     assert p.returncode == 2 and "over the cap of 0.0 Mpx" in p.stderr and "Traceback" not in p.stderr
     p = subprocess.run([*base, "--max-pixels", "3072"], capture_output=True, text=True, env=env)
@@ -91,8 +91,8 @@ def test_memory_estimate_refuses_before_decoding(reg_path: Path, tmp_path: Path)
     assert need is not None
     est = need.estimate(480, 640)
     with pytest.raises(InputError, match=r"scoring images of 640x480 with 'dists_vgg16' needs about .* GiB, over the limit"):
-        score_images(reg_path, "dists", a, a, max_memory=est - 1)
-    assert score_images(reg_path, "dists", a, a, max_memory=est).scores[0] == pytest.approx(0.0, abs=1e-6)
+        score_images(reg_path, "dists_vgg16", a, a, max_memory=est - 1)
+    assert score_images(reg_path, "dists_vgg16", a, a, max_memory=est).scores[0] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_memory_estimate_against_available(reg_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,7 +101,7 @@ def test_memory_estimate_against_available(reg_path: Path, tmp_path: Path, monke
     a = bomb_png(tmp_path / "a.png", 64, 64)
     monkeypatch.setattr(memory, "available_memory", lambda: 1 << 20)
     with pytest.raises(InputError, match=r"but only 0\.0 GiB is available"):
-        score_images(reg_path, "dists", a, a)
+        score_images(reg_path, "dists_vgg16", a, a)
 
 
 def test_available_memory_is_plausible() -> None:
@@ -124,7 +124,7 @@ def test_sixteen_bit_greyscale_keeps_its_depth(reg_path: Path, tmp_path: Path) -
     assert x.dtype == np.float32 and x.shape == (48, 64, 3)
     assert np.allclose(x[..., 0], base / 65535.0, atol=1e-6) and np.array_equal(x[..., 0], x[..., 2])
     assert 0.25 < x.max() < 0.75  # not clipped to white
-    score = score_images(reg_path, "dists", a, b).scores[0]
+    score = score_images(reg_path, "dists_vgg16", a, b).scores[0]
     assert score > 1e-4  # two different 16-bit images do not score 0.0
     t = tmp_path / "a16.tif"
     Image.fromarray(base.astype(np.uint16)).save(t)

@@ -7,23 +7,18 @@ import pytest
 import torch
 
 from registry.errors import InputError
-from registry.export.parity import run_parity
+from registry.export.core import WeightSource, export_entry
+from registry.export.parity import parity_reference, run_parity
 from registry.families.lpips import FAMILY, LIN
-from registry.families.lpips.export import export, load_weights
-from registry.families.lpips.parity import reference_for_entry
 from registry.onnx.inspect import inspect_bytes
 from registry.runtime.loader import load
 from registry.store.document import init_registry, read_registry
 from registry.verify import verify_registry
-from tests.dists_fixtures import write_random_vgg
+from tests.dists_fixtures import lin_path, write_random_vgg
 
 
-def lin_path() -> Path:
-    import importlib.util
-
-    spec = importlib.util.find_spec("lpips")
-    assert spec is not None and spec.submodule_search_locations, "lpips==0.1.4 is installed by make install (--no-deps)"
-    return Path(next(iter(spec.submodule_search_locations))) / "weights" / "v0.1" / "vgg.pth"
+def export(reg: Path, vgg: tuple[Path, str]) -> dict[str, object]:
+    return export_entry(reg, "lpips", weights=[WeightSource("vgg16", str(vgg[0]), vgg[1]), WeightSource("lin", str(lin_path()))])
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +30,7 @@ def vgg(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory, vgg: tuple[Path, str]) -> Path:
     reg = init_registry(tmp_path_factory.mktemp("reg"))
-    export(reg, vgg16=str(vgg[0]), vgg16_sha256=vgg[1], lin=str(lin_path()), progress=False)
+    export(reg, vgg)
     return reg
 
 
@@ -46,24 +41,15 @@ def test_lin_pin_matches_installed_package() -> None:
 def test_entry_and_graph(exported: Path) -> None:
     e = read_registry(exported).get("lpips_vgg16")
     assert e["smoke"] is False and e["opset"] == 17 and e["license"] == "BSD-2-Clause"
-    assert e["provenance"]["upstream"][1]["official"] is True
+    assert e["provenance"]["upstream"][1] == {**e["provenance"]["upstream"][1], "key": "lin", "official": True}
     info = inspect_bytes((exported.parent / e["onnx"]).read_bytes(), "x")
-    assert info.io_json() == FAMILY.io and info.op_set() == set(FAMILY.ops)
+    assert info.io_json() == FAMILY.contract.io_json() and info.op_set() == set(FAMILY.ops)
     assert verify_registry(exported).ok
 
 
 def test_reproducible(tmp_path: Path, exported: Path, vgg: tuple[Path, str]) -> None:
-    other = init_registry(tmp_path / "o")
-    e = export(other, vgg16=str(vgg[0]), vgg16_sha256=vgg[1], lin=str(lin_path()), progress=False)
+    e = export(init_registry(tmp_path / "o"), vgg)
     assert e["sha256"] == read_registry(exported).get("lpips_vgg16")["sha256"]
-
-
-def test_parity_with_lpips_package(exported: Path, vgg: tuple[Path, str]) -> None:
-    entry = read_registry(exported).get("lpips_vgg16")
-    scorer, name = reference_for_entry(entry, vgg16=str(vgg[0]), lin=str(lin_path()))
-    res = run_parity(load("lpips_vgg16", exported), entry, scorer, name, pairs=5, sizes=[(64, 64), (37, 53)])
-    assert res.passed and res.max_abs_diff <= 1e-5 and res.identical_max_abs <= 1e-6, res
-    assert "lpips.LPIPS" in res.reference
 
 
 def test_parity_detects_other_weights(exported: Path, vgg: tuple[Path, str], tmp_path: Path) -> None:
@@ -71,15 +57,16 @@ def test_parity_detects_other_weights(exported: Path, vgg: tuple[Path, str], tmp
     other = tmp_path / "other.pth"
     sha = write_random_vgg(other, seed=12)
     reg = init_registry(tmp_path / "r")
-    export(reg, vgg16=str(other), vgg16_sha256=sha, lin=str(lin_path()), progress=False)
+    export(reg, (other, sha))
     entry = read_registry(exported).get("lpips_vgg16")
-    scorer, name = reference_for_entry(entry, vgg16=str(vgg[0]), lin=str(lin_path()))
-    res = run_parity(load("lpips_vgg16", reg), entry, scorer, name, pairs=3, sizes=[(48, 48)])
+    reference = parity_reference(entry, FAMILY, [WeightSource("vgg16", str(vgg[0])), WeightSource("lin", str(lin_path()))])
+    res = run_parity(load("lpips_vgg16", reg), entry, FAMILY, reference, pairs=3, sizes=[(48, 48)])
     assert not res.passed and res.max_abs_diff > 1e-5
+    assert "lpips.LPIPS" in res.reference
 
 
 def test_strict_lin_keys(tmp_path: Path, vgg: tuple[Path, str]) -> None:
     bad = tmp_path / "lin.pth"
     torch.save({"lin0.model.1.weight": torch.zeros(1, 64, 1, 1)}, bad)
     with pytest.raises(InputError, match="expected exactly"):
-        load_weights(str(vgg[0]), vgg[1], str(bad), hashlib.sha256(bad.read_bytes()).hexdigest(), progress=False)
+        FAMILY.build({"vgg16": vgg[0].read_bytes(), "lin": bad.read_bytes()}, 17)

@@ -29,8 +29,14 @@ def shipped_copy(tmp_path: Path) -> Path:
 
 
 def test_shipped_entries_are_quantised_and_verify() -> None:
+    from registry.families import get_family
+    from registry.plugin import Quantise
+
     reg = read_registry(SHIPPED / "registry.json")
     for e in reg.entries:
+        if not isinstance(get_family(e["family"]).quant, Quantise):
+            assert "int8_sha256" not in e and e["quant"]["policy"] == "not quantised"
+            continue
         assert e["quant_mode"] in ("static", "dynamic")
         assert e["quant"]["gate"]["passed"] is True
         info = inspect_bytes(verified_model_bytes(reg, e, int8=True), "int8")
@@ -88,18 +94,19 @@ def test_falls_back_to_dynamic(reg_path: Path) -> None:
 def test_verdict_identical_for_ten_seeds(shipped_copy: Path, tmp_path: Path) -> None:
     """A good int8 passes at every seed, a destroyed one fails at every seed."""
     from registry.families import get_family
-    from registry.families.base import QuantPolicy
+    from registry.plugin import Quantise
     from registry.quant.gate import Gate
     from registry.quant.quantize import calibration_pairs
 
     reg = read_registry(shipped_copy)
     e = reg.get("dists_vgg16")
     # naive static quantisation of every op (what the family forbids)
-    fam_all = QuantPolicy(op_types=("Conv", "Mul", "Add", "Sub", "Div", "ReduceMean", "Sqrt"), node_prefixes=("",), rationale="")
+    fam_all = Quantise(op_types=("Conv", "Mul", "Add", "Sub", "Div", "ReduceMean", "Sqrt"), node_prefixes=("",), rationale="",
+                       budget_plcc=1.0)
     fam = get_family("dists")
-    assert fam.quant is not None
+    assert isinstance(fam.quant, Quantise)
     calib = calibration_pairs(fam, fam.quant, None, fam.quant.calibration_size)
-    bad = quantize_bytes(verified_model_bytes(reg, e), "static", fam_all, calib, e["input_conventions"])
+    bad = quantize_bytes(verified_model_bytes(reg, e), "static", fam_all, calib, fam)
     good = verified_model_bytes(reg, e, int8=True)
     verdicts = []
     for seed in range(10):
@@ -130,6 +137,23 @@ def test_gate_refuses_entries_without_family(vmafx_copy: Path) -> None:
     reg = read_registry(vmafx_copy)
     with pytest.raises(UsageError, match="no representative inputs"):
         run_gate(reg, reg.get("vmaf_tiny_v3"))
+
+
+def test_weight_free_family_without_normalisation_in_the_gate(tmp_path: Path) -> None:
+    """A family with normalisation 'none' (SSIM) is fed by its own feeds(): no KeyError 'mean' in the gate."""
+    from registry.errors import UsageError
+    from registry.export.smoke import add_smoke
+    from registry.quant.gate import Gate
+    from registry.store.document import init_registry
+
+    reg_path = init_registry(tmp_path / "r")
+    e = add_smoke(reg_path, "ssim")
+    assert e["input_conventions"]["normalisation"] == "none" and "mean" not in e["input_conventions"]
+    reg = read_registry(reg_path)
+    gate = Gate.prepare(reg, reg.get("ssim_luma"), pairs=8, sizes=[(32, 32)], budget=0.005)
+    assert gate.judge(verified_model_bytes(reg, reg.get("ssim_luma"))).passed
+    with pytest.raises(UsageError, match="not quantised"):
+        quantize_entry(reg_path, "ssim_luma")
 
 
 def test_strip_unused_imports() -> None:

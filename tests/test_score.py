@@ -34,8 +34,8 @@ def images(tmp_path: Path) -> tuple[Path, Path, Path]:
 
 def test_score_images(reg_path: Path, images: tuple[Path, Path, Path]) -> None:
     ref, dist, _ = images
-    same = score_images(reg_path, "dists", ref, ref)
-    diff = score_images(reg_path, "dists", ref, dist)
+    same = score_images(reg_path, "dists_vgg16", ref, ref)
+    diff = score_images(reg_path, "dists_vgg16", ref, dist)
     assert same.smoke and abs(same.scores[0]) < 1e-6
     assert diff.scores[0] > same.scores[0]
     assert diff.as_json()["score"] == diff.scores[0]
@@ -44,18 +44,15 @@ def test_score_images(reg_path: Path, images: tuple[Path, Path, Path]) -> None:
 def test_bad_image_inputs(reg_path: Path, images: tuple[Path, Path, Path], tmp_path: Path) -> None:
     ref, _, small = images
     with pytest.raises(InputError, match="differ in size"):
-        score_images(reg_path, "dists", ref, small)
+        score_images(reg_path, "dists_vgg16", ref, small)
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"not an image")
     with pytest.raises(InputError, match="not a readable image"):
-        score_images(reg_path, "dists", ref, junk)
+        score_images(reg_path, "dists_vgg16", ref, junk)
     with pytest.raises(InputError, match="no such file"):
-        score_images(reg_path, "dists", ref, tmp_path / "none.png")
-    with pytest.raises(UsageError, match="lpips model, not dists"):
-        from registry.export.smoke import add_smoke
-
-        add_smoke(reg_path, "lpips")
-        score_images(reg_path, "dists", ref, ref, entry_id="lpips_vgg16")
+        score_images(reg_path, "dists_vgg16", ref, tmp_path / "none.png")
+    with pytest.raises(UsageError, match="no entry 'nope'"):
+        score_images(reg_path, "nope", ref, ref)
 
 
 def test_score_videos(reg_path: Path, tmp_path: Path) -> None:
@@ -66,30 +63,30 @@ def test_score_videos(reg_path: Path, tmp_path: Path) -> None:
     write_y4m(a, frames)
     write_y4m(b, noisy)
     seen: list[int] = []
-    res = score_videos(reg_path, "dists", a, b, progress=lambda d, t: seen.append(d))
+    res = score_videos(reg_path, "dists_vgg16", a, b, progress=lambda d, t: seen.append(d))
     assert len(res.scores) == 4 and seen == [1, 2, 3, 4]
     assert abs(res.scores[0]) < 1e-6 and res.scores[3] > res.scores[1]
     assert res.csv().splitlines()[0] == "frame,score" and len(res.csv().splitlines()) == 5
     c = tmp_path / "c.y4m"
     write_y4m(c, frames[:3])
     with pytest.raises(InputError, match=r"has 4 frames but .*c\.y4m has 3"):
-        score_videos(reg_path, "dists", a, c)
+        score_videos(reg_path, "dists_vgg16", a, c)
 
 
 def test_cli_score_warns_on_smoke(reg_path: Path, images: tuple[Path, Path, Path], tmp_path: Path) -> None:
     ref, dist, small = images
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    p = subprocess.run([sys.executable, "-m", "registry", "score", "dists", str(ref), str(dist), "--registry", str(reg_path)],
+    p = subprocess.run([sys.executable, "-m", "registry", "score", "dists_vgg16", str(ref), str(dist), "--registry", str(reg_path)],
                        capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stderr
     assert "SMOKE PLACEHOLDER" in p.stderr
     assert json.loads(p.stdout)["smoke"] is True
-    p = subprocess.run([sys.executable, "-m", "registry", "score", "dists", str(ref), str(small), "--registry", str(reg_path)],
+    p = subprocess.run([sys.executable, "-m", "registry", "score", "dists_vgg16", str(ref), str(small), "--registry", str(reg_path)],
                        capture_output=True, text=True, env=env)
     assert p.returncode == 2 and "differ in size" in p.stderr and "Traceback" not in p.stderr
     a = tmp_path / "a.y4m"
     write_y4m(a, [np.full((20, 20, 3), 0.5, np.float32) + np.eye(20, dtype=np.float32)[..., None] * 0.2] * 2)
-    p = subprocess.run([sys.executable, "-m", "registry", "score", "dists", "--ref", str(a), "--dist", str(a), "--format", "csv",
+    p = subprocess.run([sys.executable, "-m", "registry", "score", "dists_vgg16", "--ref", str(a), "--dist", str(a), "--format", "csv",
                         "--registry", str(reg_path)], capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines()[0] == "frame,score" and len(p.stdout.splitlines()) == 3
@@ -108,10 +105,10 @@ def test_zero_frame_pair_refused(reg_path: Path, tmp_path: Path) -> None:
     for z in (z1, z2):
         z.write_bytes(b"YUV4MPEG2 W24 H24 F25:1 C444\n")
     with pytest.raises(InputError, match=r"z1\.y4m: no frames"):
-        score_videos(reg_path, "dists", z1, z2)
+        score_videos(reg_path, "dists_vgg16", z1, z2)
     a, _ = _three_frames(tmp_path)
     with pytest.raises(InputError, match=r"z2\.y4m: no frames"):
-        score_videos(reg_path, "dists", a, z2)
+        score_videos(reg_path, "dists_vgg16", a, z2)
 
 
 @pytest.mark.parametrize("which", ["ref", "dist"])
@@ -122,7 +119,7 @@ def test_truncated_last_frame_of_either_file_refused(reg_path: Path, tmp_path: P
     victim = a if which == "ref" else b
     victim.write_bytes(victim.read_bytes() + b"FRAME\n" + b"\x80" * 100)  # a partial fourth frame
     with pytest.raises(InputError, match=rf"{victim.name}: frame 3 is truncated"):
-        score_videos(reg_path, "dists", a, b)
+        score_videos(reg_path, "dists_vgg16", a, b)
 
 
 def test_video_size_and_count_name_the_files(reg_path: Path, tmp_path: Path) -> None:
@@ -130,22 +127,22 @@ def test_video_size_and_count_name_the_files(reg_path: Path, tmp_path: Path) -> 
     b = tmp_path / "short.y4m"
     write_y4m(b, frames[:2])
     with pytest.raises(InputError, match=r"ref\.y4m has 3 frames but .*short\.y4m has 2"):
-        score_videos(reg_path, "dists", a, b)
+        score_videos(reg_path, "dists_vgg16", a, b)
     c = tmp_path / "small.y4m"
     write_y4m(c, [f[:20] for f in frames])
     with pytest.raises(InputError, match=r"ref\.y4m is 24x24 but .*small\.y4m is 24x20"):
-        score_videos(reg_path, "dists", a, c)
+        score_videos(reg_path, "dists_vgg16", a, c)
     with pytest.raises(InputError, match="over the cap"):
-        score_videos(reg_path, "dists", a, a, max_pixels=500)
+        score_videos(reg_path, "dists_vgg16", a, a, max_pixels=500)
     with pytest.raises(InputError, match="over the limit"):
-        score_videos(reg_path, "dists", a, a, max_memory=1 << 20)
+        score_videos(reg_path, "dists_vgg16", a, a, max_memory=1 << 20)
 
 
 def test_cli_bad_videos_one_line(reg_path: Path, tmp_path: Path) -> None:
     z = tmp_path / "empty.y4m"
     z.write_bytes(b"YUV4MPEG2 W24 H24 F25:1 C444\n")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    p = subprocess.run([sys.executable, "-m", "registry", "score", "dists", "--ref", str(z), "--dist", str(z),
+    p = subprocess.run([sys.executable, "-m", "registry", "score", "dists_vgg16", "--ref", str(z), "--dist", str(z),
                         "--registry", str(reg_path)], capture_output=True, text=True, env=env)
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr.strip().splitlines() == [f"tinyreg: {z}: no frames"]

@@ -26,7 +26,7 @@ def test_shipped_registry_is_clean(tmp_path: Path) -> None:
     r = verify_registry(SHIPPED)
     assert r.ok, [str(x) for x in r.findings]
     assert r.findings == []
-    assert {e["id"] for e in read_registry(SHIPPED).entries} == {"dists_vgg16", "lpips_vgg16"}
+    assert {e["id"] for e in read_registry(SHIPPED).entries} == {"dists_vgg16", "lpips_vgg16", "ssim_luma"}
 
 
 def test_fresh_registry_clean(reg_path: Path) -> None:

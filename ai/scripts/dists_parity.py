@@ -33,13 +33,13 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         from registry.errors import Error
-        from registry.export.parity import parse_size, run_parity
-        from registry.families.dists.export import export
-        from registry.families.dists.parity import reference_for_entry
+        from registry.export.core import WeightSource, export_entry
+        from registry.export.parity import parity_reference, parse_size, run_parity
+        from registry.families import get_family
         from registry.families.dists.reference import installed_alpha_beta
         from registry.families.vgg import VGG16_WIDTHS, random_vgg
         from registry.runtime.loader import load
-        from registry.store.document import init_registry, read_registry
+        from registry.store.document import init_registry
     except ImportError as exc:
         print(f"dists_parity: needs the 'export' extra ({exc.name}); run 'make install'", file=sys.stderr)
         return 2
@@ -56,14 +56,12 @@ def main(argv: list[str] | None = None) -> int:
                 print("dists_parity: no --alpha-beta and dists-pytorch is not installed", file=sys.stderr)
                 return 2
             reg = init_registry(Path(d) / "registry")
-            kw = {"vgg16": vgg, "alpha_beta": ab, "progress": sys.stderr.isatty()}
-            if vsha:
-                kw["vgg16_sha256"] = vsha
-            export(reg, **kw)  # type: ignore[arg-type]
-            entry = read_registry(reg).get("dists_vgg16")
-            ref, name = reference_for_entry(entry, vgg16=vgg, alpha_beta=ab)
+            weights = [WeightSource("vgg16", vgg, vsha), WeightSource("alpha_beta", ab)]
+            fam = get_family("dists")
+            entry = export_entry(reg, "dists", weights=weights, progress=sys.stderr.isatty())
+            ref = parity_reference(entry, fam, weights)
             sizes = [parse_size(s) for s in (args.size or ["256", "97x131", "360x480"])]
-            res = run_parity(load("dists_vgg16", reg), entry, ref, name, pairs=args.pairs, sizes=sizes)
+            res = run_parity(load(str(entry["id"]), reg), entry, fam, ref, pairs=args.pairs, sizes=sizes)
         except Error as exc:
             print(f"dists_parity: {exc.diagnostics()}", file=sys.stderr)
             return exc.exit_code

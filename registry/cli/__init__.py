@@ -14,7 +14,7 @@ from registry.cli import hook_cmds, migrate_cmds, model_cmds, quant_cmds, regist
 
 app = typer.Typer(
     name="tinyreg",
-    help="Registry and artifact toolchain for tiny ONNX quality models (DISTS, LPIPS, ...).",
+    help="Registry and artifact toolchain for tiny ONNX image and video quality models.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -13,21 +13,6 @@ from registry.errors import EXIT_FINDINGS, UsageError
 SUMMARY_ROWS = 40
 
 
-def resolve_entry(path: Path, name: str) -> str:
-    """An entry id, or a family name standing for its default entry."""
-    from registry.store.document import read_registry
-
-    ids = {str(e.get("id")) for e in read_registry(path).entries}
-    if name in ids:
-        return name
-    from registry.families import get_family
-
-    try:
-        return get_family(name).default_id
-    except Exception:
-        raise UsageError(f"no entry '{name}' in {path}") from None
-
-
 def score_manifest(path: Path, name: str, manifest: Path, results: Path | None, *, as_json: bool, **options: Any) -> None:
     from registry.media.video import Scale, Selection
     from registry.scoring.dataset import DatasetOptions, score_dataset
@@ -44,14 +29,14 @@ def score_manifest(path: Path, name: str, manifest: Path, results: Path | None, 
         max_pixels=options["max_pixels"], max_memory=options["max_memory"])
     with out.rate_progress("scoring") as bar:
         task = bar.add_task("scoring", total=None)
-        report = score_dataset(path, resolve_entry(path, name), manifest, results, opts,
+        report = score_dataset(path, name, manifest, results, opts,
                                on_start=lambda total: bar.update(task, total=total),
                                on_frames=lambda n: bar.advance(task, n))
     if report.smoke:
         out.warn(f"WARNING: '{report.entry}' is a SMOKE PLACEHOLDER with random weights; these scores mean nothing")
     failed = [r for r in report.summaries if r.get("type") == "error"]
     if as_json:
-        out.print_json({**report.as_json(), "failed": [{"pair": r["pair"], "error": r["error"]} for r in failed]})
+        out.emit({**report.as_json(), "failed": [{"pair": r["pair"], "error": r["error"]} for r in failed]}, ok=not failed)
     else:
         rows = [[str(r["pair"]), str(r.get("frames", "")), *(f"{float(r[k]):.6g}" for k in ("mean", "p5", "p50", "p95", "min")), ""]
                 if r.get("type") == "pair" else [str(r["pair"]), "", "", "", "", "", "", str(r.get("error"))]

@@ -1,4 +1,5 @@
-"""The one error boundary: tinyreg errors become one line on stderr and their exit code.
+"""The one error boundary: tinyreg errors become one line on stderr (plus the JSON envelope under --json)
+and their exit code.
 
 Library errors never name command-line flags; the ``hint`` they carry (a parameter
 name) becomes the flag to pass here. ``TINYREG_DEBUG=1`` prints the full cause chain
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from registry.cli._output import die
+from registry.cli import _output as out
 from registry.errors import EXIT_INTERNAL, EXIT_USAGE, Error
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -34,18 +35,23 @@ HINTS = {
     "max_memory": "or --max-memory SIZE on the command line",
     "identity_token": "pass --identity-token or run in CI with 'id-token: write'",
     "calibration": "pass --calibration DIR",
-    "vgg16": "pass it again with --vgg16 PATH",
-    "alpha_beta": "pass it again with --alpha-beta PATH",
-    "lin": "pass it again with --lin PATH",
 }
 
 
-def with_hint(exc: Error) -> str:
+def hint_text(exc: Error) -> str | None:
     hint = getattr(exc, "hint", None)
-    msg = exc.diagnostics()
     if not hint:
-        return msg
-    return f"{msg} ({HINTS.get(hint, '--' + hint.replace('_', '-'))})"
+        return None
+    if hint == "weight":
+        key = getattr(exc, "key", None) or "KEY"
+        return f"pass --weight {key}=PATH, or a URL with #SHA256 for a file that is not the upstream one"
+    return HINTS.get(hint, "--" + hint.replace("_", "-"))
+
+
+def with_hint(exc: Error) -> str:
+    msg = exc.diagnostics()
+    hint = hint_text(exc)
+    return f"{msg} ({hint})" if hint else msg
 
 
 def debug() -> bool:
@@ -57,26 +63,32 @@ def _chain(exc: BaseException) -> None:
         traceback.print_exception(exc, file=sys.stderr, chain=True)
 
 
+def command_name(fn: Callable[..., Any]) -> str:
+    return fn.__name__.removesuffix("_cmd").replace("_", "-")
+
+
 def command(fn: F) -> F:
     """Wrap a command so every error ends as one line and a documented exit code."""
+    name = command_name(fn)
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        out.begin(name, bool(kwargs.get("as_json")))
         try:
             return fn(*args, **kwargs)
         except typer.Exit:
             raise
         except Error as exc:
             _chain(exc)
-            die(with_hint(exc), exc.exit_code)
+            out.die(exc.diagnostics(), exc.exit_code, hint_text(exc))
         except KeyboardInterrupt:
-            die("interrupted", 130)
+            out.die("interrupted", 130)
         except (OSError, ValueError) as exc:
             _chain(exc)
-            die(" ".join(str(exc).split()) or type(exc).__name__, EXIT_USAGE)
+            out.die(" ".join(str(exc).split()) or type(exc).__name__, EXIT_USAGE)
         except Exception as exc:
             _chain(exc)
-            die(f"internal error ({type(exc).__name__}: {' '.join(str(exc).split())})"
-                + ("" if debug() else "; rerun with TINYREG_DEBUG=1 for a traceback and report it"), EXIT_INTERNAL)
+            out.die(f"internal error ({type(exc).__name__}: {' '.join(str(exc).split())})"
+                    + ("" if debug() else "; rerun with TINYREG_DEBUG=1 for a traceback and report it"), EXIT_INTERNAL)
 
     return wrapper  # type: ignore[return-value]

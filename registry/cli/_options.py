@@ -1,19 +1,96 @@
-"""Option aliases and argument helpers shared by every command group."""
+"""Option aliases, choice Enums and argument helpers shared by every command group.
+
+Choices are Enums, so a bad value fails while the command line is parsed, before any work.
+Family names and their weight keys come from the installed families.
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from registry.families import family_names
+
+if TYPE_CHECKING:
+    from registry.export.core import WeightSource
+
+
+def _families_help() -> str:
+    """One line per installed family: name, title, weight keys (a family that fails to import shows its name only)."""
+    from registry.families import get_family
+
+    parts = []
+    for name in family_names():
+        try:
+            fam = get_family(name)
+        except Exception:  # a broken third-party family must not break every command's help
+            parts.append(name)
+            continue
+        keys = ", ".join(w.key for w in fam.weights) or "no weights"
+        parts.append(f"{name} ({fam.meta.title}; weights: {keys})")
+    return "; ".join(parts) or "none installed"
+
+
+FamilyName = StrEnum("FamilyName", {n: n for n in family_names()})  # type: ignore[misc]
+
+
+class QuantMode(StrEnum):
+    STATIC = "static"
+    DYNAMIC = "dynamic"
+
+
+class Profile(StrEnum):
+    FP32 = "fp32"
+    INT8 = "int8"
+
+
+class Matrix(StrEnum):
+    AUTO = "auto"
+    BT601 = "bt601"
+    BT709 = "bt709"
+    BT2020 = "bt2020"
+
+
+class ScoreFormat(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+    JSONL = "jsonl"
+
+
+class Engine(StrEnum):
+    LOCAL = "local"
+    RAY = "ray"
+
+
+class Provider(StrEnum):
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+FAMILIES_HELP = _families_help()
 
 RegistryOpt = Annotated[
     Path | None,
     typer.Option("--registry", help="registry.json or its folder (default: found from the current folder)"),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output: one JSON object with 'command' and 'ok'")]
 AllOpt = Annotated[bool, typer.Option("--all", help="every entry")]
-EntryIdArg = Annotated[str | None, typer.Argument(help="entry id")]
+EntryIdArg = Annotated[str, typer.Argument(help="entry id", show_default=False)]
+OptionalEntryIdArg = Annotated[str | None, typer.Argument(help="entry id (or --all)", show_default=False)]
+FamilyArg = Annotated[FamilyName, typer.Argument(help=f"model family: {FAMILIES_HELP}", show_default=False)]  # type: ignore[valid-type]
+NewIdOpt = Annotated[str | None, typer.Option("--id", help="entry id (default: the family's)")]
+OpsetOpt = Annotated[int, typer.Option(help="ONNX opset (17..21); never silently another")]
+WeightOpt = Annotated[
+    list[str] | None,
+    typer.Option("--weight", metavar="KEY=PATH|URL[#SHA256]",
+                 help="a weight file by key, repeatable (default: the family's pinned upstream file; a file that is not "
+                      f"the upstream one needs #SHA256). Keys: {FAMILIES_HELP}"),
+]
+RecordOpt = Annotated[bool, typer.Option("--record", help="record the measurement in the entry (measurements never write otherwise)")]
+CacheOpt = Annotated[Path | None, typer.Option(help="download cache (default ~/.cache/tinyreg)")]
 AllowlistOpt = Annotated[Path | None, typer.Option(help="allowlist JSON (default: the built-in one)")]
 
 
@@ -29,3 +106,9 @@ def need_id(entry_id: str | None) -> str:
     if not entry_id:
         raise UsageError("name an entry id or pass --all")
     return entry_id
+
+
+def weight_sources(specs: list[str] | None) -> list[WeightSource]:
+    from registry.export.core import WeightSource
+
+    return [WeightSource.parse(s) for s in specs or []]

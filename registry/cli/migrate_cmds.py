@@ -28,7 +28,7 @@ def migrate_cmd(
                 else exc.diagnostics(), exc.exit_code)
         return
     if as_json:
-        out.print_json(m.as_json())
+        out.emit(m.as_json())
     elif m.noop:
         out.line(f"{m.registry}: already schema_version 2; nothing to do")
     else:

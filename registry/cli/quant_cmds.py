@@ -9,13 +9,13 @@ import typer
 
 from registry.cli import _output as out
 from registry.cli._errors import command
-from registry.cli._options import JsonOpt, RegistryOpt, find, need_id
+from registry.cli._options import EntryIdArg, JsonOpt, OptionalEntryIdArg, QuantMode, RecordOpt, RegistryOpt, find, need_id
 
 
 @command
 def quantize_cmd(
-    entry_id: Annotated[str, typer.Argument(help="entry id")],
-    mode: Annotated[str | None, typer.Option(help="static or dynamic (default: static, falling back to dynamic)")] = None,
+    entry_id: EntryIdArg,
+    mode: Annotated[QuantMode | None, typer.Option(help="default: static, falling back to dynamic")] = None,
     calibration: Annotated[Path | None, typer.Option(help="folder of images to calibrate with (default: the family's)")] = None,
     registry: RegistryOpt = None,
     as_json: JsonOpt = False,
@@ -23,10 +23,10 @@ def quantize_cmd(
     """Write <basename>.int8.onnx if it passes the gate; record mode, calibration and drop."""
     from registry.quant.quantize import quantize_entry
 
-    entry = quantize_entry(find(registry), entry_id, mode=mode, calibration_dir=calibration)
+    entry = quantize_entry(find(registry), entry_id, mode=mode.value if mode else None, calibration_dir=calibration)
     g = entry["quant"]["gate"]
     if as_json:
-        out.print_json(entry["quant"])
+        out.emit({"entry": entry_id, "quant": entry["quant"]})
     else:
         out.line(f"{entry_id}: {entry['quant_mode']} int8 -> {entry['onnx'][:-5]}.int8.onnx; drop {g['drop']:.5f} "
                    f"(95% CI {g['drop_ci95'][0]:.5f}..{g['drop_ci95'][1]:.5f}, budget {g['budget']})")
@@ -34,10 +34,10 @@ def quantize_cmd(
 
 @command
 def quant_gate_cmd(
-    entry_id: Annotated[str | None, typer.Argument(help="entry id")] = None,
+    entry_id: OptionalEntryIdArg = None,
     all_: Annotated[bool, typer.Option("--all", help="every quantised entry")] = False,
     seed: Annotated[int, typer.Option(help="input and bootstrap seed")] = 0,
-    record: Annotated[bool, typer.Option(help="record the result in the entry")] = False,
+    record: RecordOpt = False,
     registry: RegistryOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -47,8 +47,8 @@ def quant_gate_cmd(
     run = gate(find(registry), None if all_ else need_id(entry_id), seed=seed, record=record)
     results = run.results
     if as_json:
-        out.print_json({"results": [r.as_json() for r in results], "refused": [{"entry": e, "reason": w} for e, w in run.refused],
-                     "ok": run.exit_code == 0})
+        out.emit({"results": [r.as_json() for r in results], "refused": [{"entry": e, "reason": w} for e, w in run.refused]},
+                 ok=run.exit_code == 0)
     else:
         for eid, why in run.refused:
             out.warn(f"{eid}: not gated: {why}")

@@ -10,17 +10,21 @@ import typer
 
 from registry.cli import _output as out
 from registry.cli._errors import command
-from registry.cli._options import JsonOpt, RegistryOpt, find, need_id
+from registry.cli._options import AllowlistOpt, EntryIdArg, JsonOpt, OptionalEntryIdArg, Profile, RegistryOpt, find, need_id
 from registry.errors import EXIT_FINDINGS
 
 
 @command
-def init_cmd(folder: Annotated[Path, typer.Argument(help="folder to hold registry.json")] = Path("model/tiny")) -> None:
+def init_cmd(folder: Annotated[Path, typer.Argument(help="folder to hold registry.json")] = Path("model/tiny"),
+             as_json: JsonOpt = False) -> None:
     """Create an empty schema_version 2 registry in FOLDER."""
     from registry.store.document import init_registry
 
     path = init_registry(folder)
-    out.line(f"created {path}")
+    if as_json:
+        out.emit({"registry": str(path)})
+    else:
+        out.line(f"created {path}")
 
 
 @command
@@ -44,7 +48,7 @@ def list_cmd(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
         for e in sorted(reg.entries, key=lambda e: str(e.get("id")))
     ]
     if as_json:
-        out.print_json({"registry": str(reg.path), "schema_version": reg.schema_version, "models": rows})
+        out.emit({"registry": str(reg.path), "schema_version": reg.schema_version, "models": rows})
         return
     out.table(
         f"{reg.path} (schema_version {reg.schema_version})",
@@ -55,13 +59,13 @@ def list_cmd(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
 
 
 @command
-def show_cmd(entry_id: str, registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
+def show_cmd(entry_id: EntryIdArg, registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
     """Show one entry."""
     from registry.store.document import read_registry
 
     entry = read_registry(find(registry)).get(entry_id)
     if as_json:
-        out.print_json(entry)
+        out.emit({"entry": entry})
         return
     if entry.get("smoke") is True:
         out.line("WARNING: smoke placeholder (random weights; scores mean nothing)")
@@ -72,7 +76,7 @@ def show_cmd(entry_id: str, registry: RegistryOpt = None, as_json: JsonOpt = Fal
 
 @command
 def pin_cmd(
-    entry_id: Annotated[str | None, typer.Argument(help="entry id")] = None,
+    entry_id: OptionalEntryIdArg = None,
     all_: Annotated[bool, typer.Option("--all", help="every entry")] = False,
     check: Annotated[bool, typer.Option("--check", help="change nothing; exit 1 if anything would change")] = False,
     registry: RegistryOpt = None,
@@ -83,7 +87,7 @@ def pin_cmd(
 
     changes = pin(find(registry), None if all_ else need_id(entry_id), check=check)
     if as_json:
-        out.print_json({"changes": changes, "check": check})
+        out.emit({"changes": changes, "check": check}, ok=not (check and changes))
     else:
         for eid, fields in sorted(changes.items()):
             out.line(f"{eid}: {'would change' if check else 'updated'} {', '.join(fields)}")
@@ -96,10 +100,10 @@ def pin_cmd(
 @command
 def check_ops_cmd(
     target: Annotated[str | None, typer.Argument(help="MODEL.onnx or an entry id")] = None,
-    allowlist: Annotated[Path | None, typer.Option(help="allowlist JSON (default: the built-in one)")] = None,
-    profile: Annotated[str | None, typer.Option(help="fp32 or int8 (default: from the file name)")] = None,
+    allowlist: AllowlistOpt = None,
+    profile: Annotated[Profile | None, typer.Option(help="default: from the file name")] = None,
     emit_ort_config: Annotated[
-        str | None, typer.Option("--emit-ort-config", metavar="PROFILE", help="print the ORT reduced-operator config")
+        Profile | None, typer.Option("--emit-ort-config", metavar="PROFILE", help="print the ORT reduced-operator config")
     ] = None,
     registry: RegistryOpt = None,
     as_json: JsonOpt = False,
@@ -113,19 +117,24 @@ def check_ops_cmd(
         from registry.errors import RegistryNotFound
         from registry.onnx.ops import registry_runtime_ops
 
-        allow.ops(emit_ort_config)  # an unknown profile is a usage error before any model is read
+        profile_name = emit_ort_config.value
+        allow.ops(profile_name)  # an unknown profile is a usage error before any model is read
         try:
             reg_path = find(registry)
         except RegistryNotFound:
             if registry is not None:
                 raise
             out.warn("no registry found: the config lacks the ops onnxruntime's optimiser adds to its graphs (pass --registry)")
-            out.raw(ort_reduced_config(allow, emit_ort_config))
-            return
-        runtime_ops, models = registry_runtime_ops(reg_path, emit_ort_config)
-        out.raw(ort_reduced_config(allow, emit_ort_config, runtime_ops, models))
+            config = ort_reduced_config(allow, profile_name)
+        else:
+            runtime_ops, models = registry_runtime_ops(reg_path, profile_name)
+            config = ort_reduced_config(allow, profile_name, runtime_ops, models)
+        if as_json:
+            out.emit({"profile": profile_name, "ort_config": config})
+        else:
+            out.raw(config)
         return
-    results = check_target(need_id(target), allow, profile, registry)
+    results = check_target(need_id(target), allow, profile.value if profile else None, registry)
     bad = False
     rows = []
     for res in results:
@@ -140,7 +149,7 @@ def check_ops_cmd(
             if not errs:
                 out.line(f"{res.model}: ok ({len(res.ops)} op types, profile {res.profile})")
     if as_json:
-        out.print_json({"results": rows, "ok": not bad})
+        out.emit({"results": rows}, ok=not bad)
     if bad:
         raise typer.Exit(EXIT_FINDINGS)
 
@@ -148,7 +157,7 @@ def check_ops_cmd(
 @command
 def verify_cmd(
     registry: RegistryOpt = None,
-    allowlist: Annotated[Path | None, typer.Option(help="allowlist JSON (default: the built-in one)")] = None,
+    allowlist: AllowlistOpt = None,
     trust: Annotated[Path | None, typer.Option("--trust", envvar="TINYREG_TRUST", metavar="FILE",
                                                help="the consumer's trust policy (tinyreg trust --out); env TINYREG_TRUST")] = None,
     as_json: JsonOpt = False,
@@ -161,12 +170,16 @@ def verify_cmd(
         report = verify_registry(find(registry), allowlist=allowlist, trust=trust)
     except Error as exc:
         if as_json:  # --json always prints a document, also when the registry itself cannot be read
-            out.print_json(unreadable_report(str(registry or "registry.json"), exc))
+            from registry.cli._errors import hint_text
+
+            out.die(exc.diagnostics(), exc.exit_code, hint_text(exc), extra=unreadable_report(str(registry or "registry.json"), exc))
         raise
     if report.trust is None and not as_json:
         out.warn(f"note: {SELF_VOUCHING}")
     if as_json:
-        out.print_json(report.as_json())
+        doc = report.as_json()
+        ok = bool(doc.pop("ok", report.ok))
+        out.emit(doc, ok=ok)
     else:
         if report.findings:
             out.table(

@@ -11,7 +11,7 @@ import typer
 
 from registry.cli import _output as out
 from registry.cli._errors import command
-from registry.cli._options import JsonOpt, RegistryOpt, find, need_id
+from registry.cli._options import JsonOpt, OptionalEntryIdArg, RegistryOpt, find, need_id
 
 
 @command
@@ -24,6 +24,7 @@ def trust_cmd(
     out_file: Annotated[Path | None, typer.Option("--out", help="write the consumer trust policy FILE (outside the registry)")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="with --out: start a new policy instead of adding to FILE")] = False,
     registry: RegistryOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Write a trust policy (--out FILE, for consumers: verify --trust / TINYREG_TRUST), or record the registry's own one."""
     if out_file is not None:
@@ -31,7 +32,10 @@ def trust_cmd(
 
         pol = write_policy(out_file, keys=key, identity=identity, issuer=issuer, trusted_root=trusted_root, staging=staging,
                            replace=replace)
-        out.line(f"trust policy {out_file}: trusts {pol.describe()}")
+        if as_json:
+            out.emit({"trust_policy": str(out_file), "trusts": pol.describe()})
+        else:
+            out.line(f"trust policy {out_file}: trusts {pol.describe()}")
         return
     from registry.errors import UsageError
     from registry.signing.entries import set_policy
@@ -40,12 +44,15 @@ def trust_cmd(
         raise UsageError("the registry's own signing block pins one key; several keys need --out FILE")
     policy = set_policy(find(registry), public_key=key[0] if key else None, identity=identity, issuer=issuer,
                         trusted_root=trusted_root, staging=staging)
-    out.line(f"signing policy: {json.dumps(policy, sort_keys=True)}")
+    if as_json:
+        out.emit({"policy": policy})
+    else:
+        out.line(f"signing policy: {json.dumps(policy, sort_keys=True)}")
 
 
 @command
 def sign_cmd(
-    entry_id: Annotated[str | None, typer.Argument(help="entry id")] = None,
+    entry_id: OptionalEntryIdArg = None,
     all_: Annotated[bool, typer.Option("--all", help="every entry")] = False,
     key: Annotated[Path | None, typer.Option("--key", help="ECDSA P-256 private key (PEM) for air-gapped signing")] = None,
     identity_token: Annotated[str | None, typer.Option(help="OIDC token (default: ambient CI credentials)")] = None,
@@ -53,6 +60,7 @@ def sign_cmd(
     trust_config: Annotated[Path | None, typer.Option(help="Sigstore client trust config JSON (custom instance)")] = None,
     expires_in: Annotated[int, typer.Option("--expires-in", metavar="DAYS", help="snapshot expiry in days")] = 365,
     registry: RegistryOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Sign entries (their whole row and every file they use) and the registry snapshot (key or keyless)."""
     from registry.signing.entries import sign_entries
@@ -61,8 +69,11 @@ def sign_cmd(
     written = sign_entries(find(registry), None if all_ else need_id(entry_id), key=key,
                            key_password=pw.encode() if pw else None, identity_token=identity_token, staging=staging,
                            trust_config=trust_config, expires_in_days=expires_in)
-    for rel in written:
-        out.line(f"signed -> {rel}")
+    if as_json:
+        out.emit({"signed": list(written)})
+    else:
+        for rel in written:
+            out.line(f"signed -> {rel}")
 
 
 @command
@@ -85,7 +96,8 @@ def verify_bundle_cmd(
     res = verify_bundle(bundle, artifact=artifact, identity=identity or None, issuer=issuer or None, key=key,
                         trusted_root=trusted_root, staging=staging)
     if as_json:
-        out.print_json(res)
+        out.emit({"bundle": str(bundle), **{k: v for k, v in res.items() if k not in ("ok", "command")}},
+                 ok=bool(res.get("ok", True)))
         return
     signer = f"key sha256:{res['key_sha256'][:16]}" if key else f"{identity} ({issuer})"
     what = f"; {res['files']} files of {artifact}" if "files" in res else ""

@@ -6,14 +6,17 @@ import platform
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from registry.errors import UsageError
-from registry.media.images import fr_pairs, imagenet_nchw
+from registry.store.document import Entry
 
-ReferenceScorer = Callable[[np.ndarray, np.ndarray], float]
+if TYPE_CHECKING:
+    from registry.export.core import WeightSource
+    from registry.plugin import Family, Reference
+
 
 
 @dataclass(frozen=True)
@@ -47,92 +50,80 @@ def parse_size(text: str) -> tuple[int, int]:
         raise UsageError(f"size {text!r}: expected N or HxW") from exc
 
 
-def reference_name(call: str, package: str) -> str:
-    """``call (package version)`` for the parity record."""
-    from importlib import metadata
+def parity_reference(
+    entry: Entry, fam: Family, given: Sequence[WeightSource] = (), *, cache_dir: Path | None = None
+) -> Reference:
+    """The family's reference implementation on the very weights the entry was built from."""
+    from registry.export.core import entry_weights
 
-    try:
-        version = metadata.version(package)
-    except metadata.PackageNotFoundError:
-        version = "?"
-    return f"{call} ({package} {version})"
-
-
-def upstream_sources(entry: dict[str, Any], given: Sequence[str | None], defaults: Sequence[Any],
-                     options: Sequence[str]) -> list[tuple[str, str]]:
-    """(source, sha256) of each upstream file an entry was exported from: given, recorded URL, or the default URL."""
-    from registry.errors import UsageError
-
+    if fam.parity is None:
+        raise UsageError(f"family '{fam.name}' declares no reference implementation to check parity against")
     if entry.get("smoke") is True:
-        raise UsageError(f"'{entry['id']}' is a smoke placeholder; export real weights first (tinyreg export ...)")
-    ups = (entry.get("provenance") or {}).get("upstream") or []
-    if len(ups) != len(defaults):
-        raise UsageError(f"'{entry['id']}' records {len(ups)} upstream files, expected {len(defaults)}")
-    out = []
-    for up, g, default, option in zip(ups, given, defaults, options, strict=True):
-        if g:
-            src = g
-        elif up.get("url"):
-            src = str(up["url"])
-        elif up.get("sha256") == default.sha256:
-            src = str(default.url)
-        else:
-            raise UsageError(f"'{entry['id']}' was exported from a local {default.filename}; give that file again ({option})",
-                             hint=option)
-        out.append((src, str(up["sha256"])))
-    return out
+        raise UsageError(f"'{entry['id']}' is a smoke placeholder; export real weights first")
+    weights = entry_weights(entry, fam, given, cache_dir=cache_dir)
+    return fam.reference(weights if fam.weights else None)
 
 
 def run_parity(
     session: Any,
-    entry: dict[str, Any],
-    reference: ReferenceScorer,
-    reference_name: str,
+    entry: Entry,
+    fam: Family,
+    reference: Reference,
     *,
-    pairs: int = 20,
-    sizes: Sequence[tuple[int, int]] = ((256, 256),),
+    pairs: int | None = None,
+    sizes: Sequence[tuple[int, int]] | None = None,
     seed: int = 0,
-    tolerance: float = 1e-5,
-    identical_tolerance: float = 1e-6,
+    tolerance: float | None = None,
+    identical_tolerance: float | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> ParityResult:
-    """Score ``pairs`` natural-image pairs per size with both; compare absolutely."""
+    """Score the family's representative samples with both; compare absolutely; identical inputs must give the identical score."""
     import onnxruntime as ort
 
-    conv = entry["input_conventions"]
+    from registry.export.core import check_entry_contract
+    from registry.plugin import Parity, Sample
+
+    check_entry_contract(entry, fam)
+    spec = fam.parity or Parity()
+    tol = spec.tolerance if tolerance is None else tolerance
+    id_tol = spec.identical_tolerance if identical_tolerance is None else identical_tolerance
+    n = spec.pairs if pairs is None else pairs
+    sz = list(spec.sizes if sizes is None else sizes)
+    want = fam.meta.identical_score
     diffs: list[tuple[float, str]] = []
     identical = 0.0
     ref_identical = 0.0
-    total = pairs * len(sizes)
+    total = n * len(sz)
     done = 0
-    for size in sizes:
-        for pair in fr_pairs(pairs, size, seed):
-            r = imagenet_nchw(pair.ref, conv["mean"], conv["std"])
-            d = imagenet_nchw(pair.dist, conv["mean"], conv["std"])
-            onnx_score = float(session.run(None, {"ref": r, "dist": d})[0])
-            ref_score = reference(pair.ref, pair.dist)
-            diffs.append((abs(onnx_score - ref_score), pair.name))
-            same = float(session.run(None, {"ref": r, "dist": r})[0])
-            identical = max(identical, abs(same))
-            ref_identical = max(ref_identical, abs(reference(pair.ref, pair.ref)))
+    for k, size in enumerate(sz):
+        for sample in fam.samples(n, size, seed * 1000 + k):
+            onnx_score = float(session.run(None, fam.feeds(sample))[0])
+            ref_score = reference.score(sample)
+            diffs.append((abs(onnx_score - ref_score), sample.name))
+            same = Sample(f"{sample.name} (identical)", {r: sample.images["ref"] for r in sample.images},
+                          None if sample.luma is None else {r: sample.luma["ref"] for r in sample.luma})
+            identical = max(identical, abs(float(session.run(None, fam.feeds(same))[0]) - want))
+            ref_identical = max(ref_identical, abs(reference.score(same) - want))
             done += 1
             if progress:
                 progress(done, total)
+    if not diffs:
+        raise UsageError("parity needs at least one sample")
     worst = max(diffs)
     max_abs = worst[0]
     return ParityResult(
         entry=str(entry["id"]),
-        reference=reference_name,
+        reference=reference.name,
         pairs=len(diffs),
-        sizes=[f"{h}x{w}" for h, w in sizes],
-        tolerance=tolerance,
-        identical_tolerance=identical_tolerance,
+        sizes=[f"{h}x{w}" for h, w in sz],
+        tolerance=tol,
+        identical_tolerance=id_tol,
         max_abs_diff=max_abs,
         mean_abs_diff=float(np.mean([d for d, _ in diffs])),
         identical_max_abs=identical,
         reference_identical_max_abs=ref_identical,
         worst_pair=worst[1],
-        passed=max_abs <= tolerance and identical <= identical_tolerance,
+        passed=max_abs <= tol and identical <= id_tol,
         onnxruntime=ort.__version__,
         machine=platform.machine(),
     )

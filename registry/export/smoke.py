@@ -2,51 +2,55 @@
 
 from __future__ import annotations
 
-import platform
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from registry import __version__
+from registry.export.core import check_graph, check_opset, export_entry, family_fields, tool_versions
 from registry.families import get_family
-from registry.families.base import Family
-from registry.onnx.inspect import inspect_model
 from registry.store.document import Entry
+
+if TYPE_CHECKING:
+    from registry.plugin import Family
+
+__all__ = ["add_smoke", "smoke_bytes", "smoke_model", "tool_versions"]
+
+
+def smoke_model(family: Family, opset: int = 17) -> Any:
+    """The family's placeholder graph (``build(None, opset)``), through every graph check."""
+    check_opset(opset)
+    model = family.build(None, opset)
+    check_graph(family, model, opset)
+    return model
 
 
 def smoke_bytes(family: Family, opset: int = 17) -> bytes:
     """The placeholder ONNX bytes; identical on every machine and every run."""
-    data: bytes = family.build_smoke(opset).SerializeToString()
+    data: bytes = smoke_model(family, opset).SerializeToString()
     return data
-
-
-def tool_versions(*names: str) -> dict[str, str]:
-    from importlib import metadata
-
-    out = {"tinyreg": __version__, "python": platform.python_version()}
-    for n in names:
-        try:
-            out[n] = metadata.version(n)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
 
 
 def add_smoke(
     registry_path: Path, family_name: str, *, entry_id: str | None = None, opset: int = 17, force: bool = False
 ) -> Entry:
-    """``tinyreg add FAMILY``: write the placeholder, its sidecar, entry and card."""
-    from registry.store.entries import family_fields, write_entry
+    """``tinyreg add FAMILY``: write the placeholder, its sidecar, entry and card.
+
+    A weight-free family has nothing to stand in for: its graph is the metric, so
+    ``add`` writes the real entry (``smoke: false``), exactly as ``export`` does.
+    """
+    from registry.store.entries import write_entry
 
     fam = get_family(family_name)
-    eid = entry_id or fam.default_id
-    model = fam.build_smoke(opset)
+    if not fam.weights:
+        return export_entry(registry_path, family_name, opset=opset, entry_id=entry_id)
+    eid = entry_id or fam.meta.default_id
+    model = smoke_model(fam, opset)
     fields: dict[str, Any] = {
-        **family_fields(fam, eid, inspect_model(model).io_json()),
+        **family_fields(fam, eid, fam.contract.io_json()),
         "smoke": True,
         "placeholder_for": fam.placeholder_for,
-        "description": f"SMOKE PLACEHOLDER for {fam.title}: seeded random weights, real I/O contract and op set.",
+        "description": f"SMOKE PLACEHOLDER for {fam.meta.title}: seeded random weights, real I/O contract and op set.",
         "provenance": {
-            "generator": fam.smoke_generator,
+            "generator": f"tinyreg.families.{fam.name}.build_smoke/{fam.version}",
             "seed": fam.smoke_seed,
             "tools": tool_versions("onnx", "numpy"),
         },

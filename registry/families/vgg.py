@@ -10,9 +10,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from registry.errors import InputError
-from registry.families.base import Upstream
-from registry.onnx.build import GraphBuilder
+from registry.plugin import GraphBuilder, InputError, WeightFile
 
 # torchvision vgg16().features conv indices, grouped into the five stages
 # that end at relu1_2, relu2_2, relu3_3, relu4_3, relu5_3.
@@ -20,7 +18,8 @@ VGG16_STAGES: tuple[tuple[int, ...], ...] = ((0, 2), (5, 7), (10, 12, 14), (17, 
 VGG16_WIDTHS: tuple[int, ...] = (64, 128, 256, 512, 512)
 VGG16_CONV_INDICES: tuple[int, ...] = tuple(i for s in VGG16_STAGES for i in s)
 
-VGG16 = Upstream(
+VGG16 = WeightFile(
+    key="vgg16",
     name="vgg16-397923af.pth",
     url="https://download.pytorch.org/models/vgg16-397923af.pth",
     sha256="397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
@@ -82,9 +81,9 @@ def conv_relu(gb: GraphBuilder, x: str, state: Mapping[str, np.ndarray], idx: in
 
 def load_vgg16(data: bytes) -> dict[str, np.ndarray]:
     """torchvision-format VGG-16 state dict (pinned bytes) -> ``features.*`` arrays, strict keys."""
-    from registry.families._torchio import torch_load
+    from registry.plugin import load_torch_weights
 
-    sd = torch_load(data, "VGG-16 weights")
+    sd = load_torch_weights(data, "VGG-16 weights")
     if not isinstance(sd, dict):
         raise InputError("VGG-16 weights: expected a state dict")
     unexpected = sorted(k for k in sd if not str(k).startswith(("features.", "classifier.")))

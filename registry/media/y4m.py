@@ -183,7 +183,13 @@ class Y4MReader:
         self.close()
 
     def frames(self) -> Iterator[np.ndarray]:
+        for rgb, _ in self.frames_with_luma():
+            yield rgb
+
+    def frames_with_luma(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(RGB frame, its Y plane scaled to [0, 1] by the bit depth's full scale: code / (2^bits - 1))."""
         hdr = self.header
+        maxv = float((1 << hdr.bit_depth) - 1)
         dtype = np.uint8 if hdr.bit_depth <= 8 else np.dtype("<u2")
         w, h = hdr.width, hdr.height
         sx, sy = _SUBSAMPLING[hdr.chroma]
@@ -202,7 +208,7 @@ class Y4MReader:
                 cr = plane[w * h + cw * ch :].reshape(ch, cw)
                 cb = upsample_chroma(cb, sx, sy, h, w)
                 cr = upsample_chroma(cr, sx, sy, h, w)
-            yield ycbcr_to_rgb(y, cb, cr, hdr, self.matrix)
+            yield ycbcr_to_rgb(y, cb, cr, hdr, self.matrix), (y / maxv).astype(np.float32)
 
 
 def write_y4m(path: Path, frames: list[np.ndarray], fps: str = "25:1") -> None:

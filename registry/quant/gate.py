@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from registry.errors import InputError, UsageError
-from registry.media.images import imagenet_nchw
 from registry.store.document import Entry, Registry
+
+if TYPE_CHECKING:
+    from registry.plugin import Family
 
 BOOTSTRAP = 2000
 
@@ -100,7 +102,9 @@ def scores(session: Any, feeds: Sequence[dict[str, np.ndarray]]) -> np.ndarray:
     return np.array([float(np.asarray(session.run(None, f)[0]).reshape(-1)[0]) for f in feeds], np.float64)
 
 
-def representative_feeds(entry: Entry, n: int, sizes: Sequence[tuple[int, int]], seed: int) -> list[dict[str, np.ndarray]]:
+def entry_family(entry: Entry) -> Family:
+    """The installed family an entry names, with its contract checked against the entry."""
+    from registry.export.core import check_entry_contract
     from registry.families import get_family
 
     fam_name = entry.get("family")
@@ -108,15 +112,14 @@ def representative_feeds(entry: Entry, n: int, sizes: Sequence[tuple[int, int]],
         raise UsageError(f"entry '{entry['id']}' names no family, so no representative inputs are declared for it "
                          "(uniform noise is not a substitute)")
     fam = get_family(fam_name)
-    if fam.representative is None:
-        raise UsageError(f"family '{fam_name}' declares no representative inputs")
-    conv = entry["input_conventions"]
-    feeds = []
-    for k, size in enumerate(sizes):
-        for ref, dist in fam.representative(n, size, seed * 1000 + k):
-            feeds.append({"ref": imagenet_nchw(ref, conv["mean"], conv["std"]),
-                          "dist": imagenet_nchw(dist, conv["mean"], conv["std"])})
-    return feeds
+    check_entry_contract(entry, fam)
+    return fam
+
+
+def representative_feeds(entry: Entry, n: int, sizes: Sequence[tuple[int, int]], seed: int) -> list[dict[str, np.ndarray]]:
+    """The family's representative samples, turned into model inputs by the family's ``feeds``."""
+    fam = entry_family(entry)
+    return [fam.feeds(sample) for k, size in enumerate(sizes) for sample in fam.samples(n, size, seed * 1000 + k)]
 
 
 @dataclass
@@ -140,17 +143,18 @@ class Gate:
         pairs: int | None = None,
         sizes: Sequence[tuple[int, int]] | None = None,
         fp32_bytes: bytes | None = None,
+        budget: float | None = None,
     ) -> Gate:
-        from registry.families import get_family
         from registry.runtime.loader import verified_model_bytes
 
-        budget = entry.get("quant_accuracy_budget_plcc")
-        if not isinstance(budget, (int, float)):
-            raise UsageError(f"entry '{entry['id']}' has no quant_accuracy_budget_plcc")
-        fam = get_family(str(entry.get("family"))) if isinstance(entry.get("family"), str) else None
-        pol = fam.quant if fam else None
-        n = pairs or (pol.gate_pairs if pol else 48)
-        sz = list(sizes or (pol.gate_sizes if pol else ((96, 96),)))
+        if budget is None:
+            recorded = entry.get("quant_accuracy_budget_plcc")
+            if not isinstance(recorded, (int, float)):
+                raise UsageError(f"entry '{entry['id']}' has no quant_accuracy_budget_plcc")
+            budget = float(recorded)
+        pol = entry_family(entry).quant
+        n = pairs or pol.gate_pairs
+        sz = list(sizes or pol.gate_sizes)
         feeds = representative_feeds(entry, n, sz, seed)
         fp32 = fp32_bytes if fp32_bytes is not None else verified_model_bytes(reg, entry)
         return cls(entry, float(budget), seed, sz, feeds, scores(_session(fp32), feeds))

@@ -14,17 +14,17 @@ import logging
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from registry.errors import CheckFailed, InputError, MissingDependency, UsageError
-from registry.families import get_family
-from registry.families.base import Family, QuantPolicy
-from registry.media.images import imagenet_nchw
 from registry.store.document import Entry, find_registry, read_registry
 from registry.store.layout import calibration_rel as _calibration_rel
 from registry.store.layout import int8_rel
+
+if TYPE_CHECKING:
+    from registry.plugin import Family, Quantise
 
 CALIBRATION_SEED = 1000  # disjoint from the gate's seeds
 
@@ -33,11 +33,11 @@ def calibration_rel(entry: Entry) -> str:
     return _calibration_rel(str(entry["onnx"]))
 
 
-def calibration_pairs(fam: Family, pol: QuantPolicy, calibration_dir: Path | None, size: tuple[int, int]) -> Any:
-    """uint8 array [N, 2, H, W, 3] of (ref, dist) pairs in RGB."""
+def calibration_pairs(fam: Family, pol: Quantise, calibration_dir: Path | None, size: tuple[int, int]) -> Any:
+    """uint8 array [N, K, H, W, 3]: the K images (roles, in the family's sample order) of N samples, RGB."""
     from registry.media.images import distort, read_image, resize, to_uint8
 
-    out = []
+    out: list[list[np.ndarray]] = []
     if calibration_dir is not None:
         files = sorted(p for p in calibration_dir.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"))
         if not files:
@@ -46,13 +46,14 @@ def calibration_pairs(fam: Family, pol: QuantPolicy, calibration_dir: Path | Non
         kinds = ("blur", "noise", "jpeg", "contrast", "shift")
         for i, f in enumerate(files[: max(pol.calibration_pairs, 1) * 4]):
             ref = resize(read_image(f), *size)
-            out.append((ref, distort(ref, kinds[i % len(kinds)], float(rng.uniform(0.1, 1.0)), rng)))
+            out.append([ref, distort(ref, kinds[i % len(kinds)], float(rng.uniform(0.1, 1.0)), rng)])
     else:
-        if fam.representative is None:
-            raise UsageError(f"family '{fam.name}' declares no representative inputs; give a folder of calibration images",
-                             hint="calibration")
-        out = list(fam.representative(pol.calibration_pairs, size, CALIBRATION_SEED))
-    return np.stack([np.stack([to_uint8(r), to_uint8(d)]) for r, d in out])
+        out = [list(s.images.values()) for s in fam.samples(pol.calibration_pairs, size, CALIBRATION_SEED)]
+    return np.stack([np.stack([to_uint8(im) for im in images]) for images in out])
+
+
+def calibration_roles(fam: Family) -> list[str]:
+    return list(next(iter(fam.samples(1, (16, 16), CALIBRATION_SEED))).images)
 
 
 def npy_bytes(arr: np.ndarray) -> bytes:
@@ -85,11 +86,11 @@ def _quiet_root_logger() -> Iterator[None]:
         root.setLevel(level)
 
 
-def _nodes(model: Any, pol: QuantPolicy) -> list[str]:
+def _nodes(model: Any, pol: Quantise) -> list[str]:
     return [n.name for n in model.graph.node if n.op_type in pol.op_types and n.name.startswith(pol.node_prefixes)]
 
 
-def quantize_bytes(fp32: bytes, mode: str, pol: QuantPolicy, calib: np.ndarray | None, conv: dict[str, Any]) -> bytes:
+def quantize_bytes(fp32: bytes, mode: str, pol: Quantise, calib: np.ndarray | None, fam: Family) -> bytes:
     """Quantise fp32 model bytes; returns int8 model bytes (self-contained, unused imports stripped)."""
     try:
         import onnx
@@ -104,19 +105,21 @@ def quantize_bytes(fp32: bytes, mode: str, pol: QuantPolicy, calib: np.ndarray |
         src, dst = Path(d) / "fp32.onnx", Path(d) / "int8.onnx"
         src.write_bytes(fp32)
         if mode == "static":
+            from registry.plugin import Sample
+
             assert calib is not None
             pairs = list(calib)
+            roles = calibration_roles(fam)
 
             class Reader(CalibrationDataReader):  # type: ignore[misc]
                 def __init__(self) -> None:
                     self._it: Iterator[Any] = iter(pairs)
 
                 def get_next(self) -> dict[str, np.ndarray] | None:
-                    pair = next(self._it, None)
-                    if pair is None:
+                    images = next(self._it, None)
+                    if images is None:
                         return None
-                    r, t = (p.astype(np.float32) / 255.0 for p in pair)
-                    return {"ref": imagenet_nchw(r, conv["mean"], conv["std"]), "dist": imagenet_nchw(t, conv["mean"], conv["std"])}
+                    return fam.feeds(Sample("calibration", {r: im.astype(np.float32) / 255.0 for r, im in zip(roles, images, strict=True)}))
 
             quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, op_types_to_quantize=list(pol.op_types),
                             nodes_to_quantize=nodes, per_channel=True, activation_type=QuantType.QUInt8,
@@ -154,20 +157,21 @@ def quantize_entry(
     entry = reg.get(entry_id)
     if reg.is_legacy:
         raise UsageError("quantize writes schema_version 2 registries only")
-    fam_name = entry.get("family")
-    fam = get_family(str(fam_name)) if isinstance(fam_name, str) else None
-    if fam is None or fam.quant is None:
-        raise UsageError(f"entry '{entry_id}' has no family quantisation policy")
+    from registry.plugin import Quantise
+    from registry.quant.gate import entry_family
+
+    fam = entry_family(entry)
     pol = fam.quant
+    if not isinstance(pol, Quantise):
+        raise UsageError(f"family '{fam.name}' is not quantised: {pol.reason}")
     fp32 = verified_model_bytes(reg, entry)
-    conv = entry["input_conventions"]
     calib = calibration_pairs(fam, pol, calibration_dir, pol.calibration_size)
     gate = Gate.prepare(reg, entry, seed=gate_seed, fp32_bytes=fp32)  # inputs and fp32 scores once for all candidates
     modes = [mode] if mode else ["static", "dynamic"]
     tried: list[dict[str, Any]] = []
     allow = load_allowlist()
     for m in modes:
-        q = quantize_bytes(fp32, m, pol, calib if m == "static" else None, conv)
+        q = quantize_bytes(fp32, m, pol, calib if m == "static" else None, fam)
         bad = errors_only(check_model(inspect_bytes(q, "int8"), allow, "int8"))
         if bad:
             raise CheckFailed(f"{m} int8 graph breaks the int8 allowlist profile: {bad[0]}")
@@ -196,7 +200,7 @@ def quantize_entry(
         artifacts[calib_rel] = npy_bytes(calib)
         record["calibration"] = {"source": str(calibration_dir.name) if calibration_dir else f"{fam.name} representative inputs",
                                  "pairs": int(calib.shape[0]), "size": list(pol.calibration_size), "seed": CALIBRATION_SEED,
-                                 "format": "uint8 [N, 2 (ref, dist), H, W, RGB]"}
+                                 "format": f"uint8 [N, {calib.shape[1]} ({', '.join(calibration_roles(fam))}), H, W, RGB]"}
         fields["quant_calibration_set"] = calib_rel
     else:
         fields["quant_calibration_set"] = None

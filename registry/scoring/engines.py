@@ -88,7 +88,7 @@ class PairWorker:
         from registry.scoring.score import Scorer
 
         self.cfg = cfg
-        self.scorer = Scorer(Path(cfg.registry), cfg.family, cfg.entry_id, int8=cfg.int8,
+        self.scorer = Scorer(Path(cfg.registry), cfg.entry_id, int8=cfg.int8,
                              providers=providers_for(cfg.provider), session_options=_session_options(cfg),
                              max_memory=cfg.max_memory)
         if cfg.provider == "cuda" and self.scorer.session.get_providers()[0] != "CUDAExecutionProvider":

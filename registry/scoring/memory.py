@@ -1,6 +1,6 @@
 """How much memory scoring at a given size needs, and how much the machine has.
 
-A family declares a :class:`~registry.families.base.MemoryModel` (``base + per_pixel * H * W``,
+A family declares a :class:`~registry.plugin.MemoryModel` (``base + per_pixel * H * W``,
 measured peak RSS of one onnxruntime process scoring one pair with tinyreg's session options:
 ``python -m bench.memory``). Scoring refuses a size whose estimate exceeds the memory available
 to this process (``MemAvailable``, lowered by a cgroup v2 limit) or an explicit limit, before

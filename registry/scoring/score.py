@@ -1,4 +1,7 @@
-"""Score images and videos (Y4M or any container PyAV decodes) with a pinned full-reference model through ``registry.load``."""
+"""Score images and videos (Y4M or any container PyAV decodes) with a pinned full-reference model through ``registry.load``.
+
+Any family: the entry names its family, and the family's ``feeds`` turns the images into model input.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from registry.errors import InputError, UsageError
-from registry.media.images import image_size, imagenet_nchw, read_image
+from registry.media.images import image_size, read_image
 from registry.media.limits import DEFAULT_MAX_PIXELS
-from registry.store.document import Entry, find_registry, read_registry
+from registry.store.document import find_registry, read_registry
 
 
 @dataclass
@@ -21,10 +24,11 @@ class ScoreResult:
     entry: str
     family: str
     smoke: bool
+    direction: str = ""
     scores: list[float] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"entry": self.entry, "family": self.family, "smoke": self.smoke}
+        out: dict[str, Any] = {"entry": self.entry, "family": self.family, "smoke": self.smoke, "direction": self.direction}
         if len(self.scores) == 1:
             out["score"] = self.scores[0]
         else:
@@ -37,71 +41,65 @@ class ScoreResult:
 
 
 class Scorer:
-    """A loaded full-reference model plus the preprocessing its entry declares."""
+    """A loaded model plus its family, which turns inputs into model feeds (the family is read from the entry)."""
 
-    def __init__(self, registry: Path | None, family: str, entry_id: str | None = None, *, int8: bool = False,
-                 providers: list[str] | None = None, session_options: Any = None, max_memory: int | None = None) -> None:
+    def __init__(self, registry: Path | None, entry_id: str, *, int8: bool = False, providers: list[str] | None = None,
+                 session_options: Any = None, max_memory: int | None = None) -> None:
+        from registry.export.core import check_entry_contract
         from registry.families import get_family
         from registry.runtime.loader import SmokeModelWarning, load_entry
 
-        fam = get_family(family)
-        self.memory_model = fam.score_memory
+        path = find_registry(registry)
+        entry = read_registry(path).get(entry_id)
+        fam_name = entry.get("family")
+        if not isinstance(fam_name, str):
+            raise UsageError(f"entry '{entry_id}' names no family, so tinyreg does not know how to feed it")
+        self.fam = get_family(fam_name)
+        self.memory_model = self.fam.score_memory
         self.max_memory = max_memory
         self._sizes_checked: set[tuple[int, int]] = set()
-        path = find_registry(registry)
-        self.entry: Entry = read_registry(path).get(entry_id or fam.default_id)
-        if self.entry.get("family") not in (None, family):
-            raise UsageError(f"entry '{self.entry['id']}' is a {self.entry.get('family')} model, not {family}")
-        if self.entry.get("kind") != "fr":
-            raise UsageError(f"entry '{self.entry['id']}' is not a full-reference model")
+        if entry.get("kind") != "fr":
+            raise UsageError(f"entry '{entry_id}' is not a full-reference model")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SmokeModelWarning)  # reported by the caller, once
-            # preprocessing and the smoke warning come from the row verified with the bytes (and signature, with a trust policy)
-            self.session, self.entry = load_entry(str(self.entry["id"]), path, int8=int8, providers=providers,
+            # the contract and the smoke warning come from the row verified with the bytes (and signature, with a trust policy)
+            self.session, self.entry = load_entry(str(entry["id"]), path, int8=int8, providers=providers,
                                                   session_options=session_options)
-        self.family = family
-        conv = self.entry.get("input_conventions") or {}
-        norm = conv.get("normalisation")
-        if norm == "imagenet":
-            mean, std = conv["mean"], conv["std"]
-            self.prep: Callable[[np.ndarray], np.ndarray] = lambda x: imagenet_nchw(x, mean, std)
-        elif norm == "none":
-            self.prep = lambda x: np.ascontiguousarray(x.transpose(2, 0, 1)[None], dtype=np.float32)
-        else:
-            raise UsageError(f"entry '{self.entry['id']}': unsupported input normalisation {norm!r}")
-        if conv.get("resize", "none") != "none":
-            raise UsageError(f"entry '{self.entry['id']}': resize policy {conv.get('resize')!r} is not supported")
-        names = [i.name for i in self.session.get_inputs()]
-        if names[:2] != ["ref", "dist"]:
-            raise UsageError(f"entry '{self.entry['id']}' inputs are {names}, not ref/dist")
+        check_entry_contract(self.entry, self.fam)
+        self.family = fam_name
 
     @property
     def smoke(self) -> bool:
         return self.entry.get("smoke") is True
 
     def result(self) -> ScoreResult:
-        return ScoreResult(str(self.entry["id"]), self.family, self.smoke)
+        return ScoreResult(str(self.entry["id"]), self.family, self.smoke, self.fam.meta.direction.value)
 
     def check_size(self, h: int, w: int, what: str = "images") -> None:
         """Refuse a size that is too small, or whose memory estimate is over the limit (once per size:
         after the first run the session's own memory is no longer 'available')."""
         from registry.scoring.memory import check_memory
 
-        if min(h, w) < 16:
-            raise InputError(f"{what} are too small ({w}x{h}; need at least 16x16)")
+        least = self.fam.contract.min_size
+        if min(h, w) < least:
+            raise InputError(f"{what} are too small ({w}x{h}; need at least {least}x{least})")
         if self.memory_model is not None and (h, w) not in self._sizes_checked:
             check_memory(self.memory_model.estimate(h, w), f"scoring {what} of {w}x{h} with '{self.entry['id']}'", self.max_memory)
             self._sizes_checked.add((h, w))
 
-    def score(self, ref: np.ndarray, dist: np.ndarray, what: str = "images") -> float:
+    def score(self, ref: np.ndarray, dist: np.ndarray, what: str = "images", luma: tuple[np.ndarray, np.ndarray] | None = None) -> float:
+        """Score RGB images (HxWx3, [0, 1]); ``luma`` carries their Y planes when the source has them (Y4M)."""
+        from registry.plugin import Sample
+
         if ref.shape != dist.shape:
             raise InputError(f"{what} differ in size: {ref.shape[1]}x{ref.shape[0]} vs {dist.shape[1]}x{dist.shape[0]}")
         self.check_size(ref.shape[0], ref.shape[1], "frames" if what.startswith("frame") else what)
-        return float(self.session.run(None, {"ref": self.prep(ref), "dist": self.prep(dist)})[0])
+        sample = Sample(what, {"ref": ref, "dist": dist}, None if luma is None else {"ref": luma[0], "dist": luma[1]})
+        return float(np.asarray(self.session.run(None, self.fam.feeds(sample))[0]).reshape(-1)[0])
 
 
 def score_images(
-    registry: Path | None, family: str, ref: Path, dist: Path, entry_id: str | None = None, *,
+    registry: Path | None, entry_id: str, ref: Path, dist: Path, *,
     max_pixels: int | None = DEFAULT_MAX_PIXELS, max_memory: int | None = None,
 ) -> ScoreResult:
     """Score one image pair.
@@ -110,7 +108,7 @@ def score_images(
     or whose memory estimate exceeds ``max_memory`` (default: the memory available now) is
     refused before any pixel is decoded.
     """
-    s = Scorer(registry, family, entry_id, max_memory=max_memory)
+    s = Scorer(registry, entry_id, max_memory=max_memory)
     res = s.result()
     (hr, wr), (hd, wd) = image_size(ref, max_pixels=max_pixels), image_size(dist, max_pixels=max_pixels)
     if (hr, wr) != (hd, wd):
@@ -122,10 +120,9 @@ def score_images(
 
 def score_videos(
     registry: Path | None,
-    family: str,
+    entry_id: str,
     ref: Path,
     dist: Path,
-    entry_id: str | None = None,
     *,
     matrix: str = "auto",
     progress: Callable[[int, int], None] | None = None,
@@ -137,11 +134,27 @@ def score_videos(
     Both are opened first (a Y4M file is indexed whole): a truncated or malformed frame in either,
     a file without frames, frames over ``max_pixels``, different sizes or frame counts, or a memory
     estimate over ``max_memory`` is refused (one line naming the file) before any frame is scored.
+    Two Y4M files also hand the family their Y planes (a luma family scores the Y plane itself).
     """
     from registry.media.video import Selection, aligned_frames, open_video
 
-    s = Scorer(registry, family, entry_id, max_memory=max_memory)
+    s = Scorer(registry, entry_id, max_memory=max_memory)
     res = s.result()
+    if ref.suffix.lower() == ".y4m" and dist.suffix.lower() == ".y4m":
+        from registry.media.y4m import Y4MReader
+
+        with Y4MReader(ref, matrix, max_pixels=max_pixels) as ya, Y4MReader(dist, matrix, max_pixels=max_pixels) as yb:
+            ha, hb = ya.header, yb.header
+            if (ha.width, ha.height) != (hb.width, hb.height):
+                raise InputError(f"{ref} is {ha.width}x{ha.height} but {dist} is {hb.width}x{hb.height}")
+            if ya.frame_count != yb.frame_count:
+                raise InputError(f"{ref} has {ya.frame_count} frames but {dist} has {yb.frame_count}")
+            s.check_size(ha.height, ha.width, "frames")
+            for i, ((fa, la), (fb, lb)) in enumerate(zip(ya.frames_with_luma(), yb.frames_with_luma(), strict=True)):
+                res.scores.append(s.score(fa, fb, f"frame {i}", luma=(la, lb)))
+                if progress:
+                    progress(i + 1, ya.frame_count)
+        return res
     with open_video(ref, matrix, max_pixels=max_pixels) as a, open_video(dist, matrix, max_pixels=max_pixels) as b:
         if (a.info.width, a.info.height) == (b.info.width, b.info.height):
             s.check_size(a.info.height, a.info.width, "frames")

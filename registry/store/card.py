@@ -97,6 +97,8 @@ def render_card(entry: Entry) -> str:
     if budget is not None:
         lines.append(f"- budget (1 - PLCC, fp32 vs int8): {budget}")
     quant = entry.get("quant") or {}
+    if quant.get("reason"):
+        lines.append(f"- {quant.get('policy', 'not quantised')}: {quant['reason']}")
     if quant.get("gate"):
         lines.append(f"- last gate: {json.dumps(quant['gate'], sort_keys=True)}")
     parity = entry.get("parity")

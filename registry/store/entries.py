@@ -33,23 +33,6 @@ def sidecar_doc(entry: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def family_fields(fam: Any, entry_id: str, io: dict[str, Any]) -> dict[str, Any]:
-    """Fields every entry of a family carries, placeholder or real (the caller adds the rest)."""
-    return {
-        "id": entry_id,
-        "kind": fam.kind,
-        "family": fam.name,
-        "onnx": f"{entry_id}.onnx",
-        "notes": f"{fam.description} Reference: {fam.reference}",
-        "license": fam.license,
-        "license_url": fam.license_url,
-        "license_notes": fam.license_notes,
-        "quant_accuracy_budget_plcc": fam.quant_accuracy_budget_plcc,
-        "io": io,
-        "input_conventions": fam.input_conventions,
-    }
-
-
 def _check_replace(reg: Registry, fields: Mapping[str, Any], force: bool) -> None:
     old = reg.find(str(fields["id"]))
     if old is not None and fields.get("smoke") is True and old.get("smoke") is not True and not force:

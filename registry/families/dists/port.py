@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from registry.families.base import IMAGENET_MEAN, IMAGENET_STD
 from registry.families.dists.graph import C1, C2, L2POOL_EPS, l2pool_filter
 from registry.families.vgg import VGG16_STAGES, stage_widths
+from registry.plugin import IMAGENET_MEAN, IMAGENET_STD
 
 
 class L2Pool(nn.Module):

@@ -1,7 +1,7 @@
 """Run the reference ``DISTS_pytorch.DISTS`` forward, unchanged, on given weights.
 
 The reference module imports torchvision only to build VGG-16; see
-``registry.families._tvstandin``. The reference's own arithmetic runs as published.
+``registry.families.torchvision_standin``. The reference's own arithmetic runs as published.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from registry.errors import MissingDependency
-from registry.families._tvstandin import torchvision_standin
+from registry.families.torchvision_standin import torchvision_standin
+from registry.plugin import MissingDependency
 
 
 def installed_alpha_beta() -> Path | None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from registry.errors import InputError
-from registry.families._torchio import torch_load
+from registry.plugin import InputError, load_torch_weights
 
 
 def load_alpha_beta(data: bytes, n_channels: int) -> tuple[np.ndarray, np.ndarray, float]:
     """Raw alpha, beta (flattened) and ``w_sum = alpha.sum() + beta.sum()`` as torch computes it."""
-    sd = torch_load(data, "DISTS alpha/beta")
+    sd = load_torch_weights(data, "DISTS alpha/beta")
     if not isinstance(sd, dict) or set(sd) != {"alpha", "beta"}:
         keys = sorted(sd) if isinstance(sd, dict) else type(sd).__name__
         raise InputError(f"DISTS alpha/beta: expected exactly keys alpha, beta (got {keys})")

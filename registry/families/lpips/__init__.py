@@ -13,19 +13,29 @@ from typing import Any
 
 import numpy as np
 
-from registry.families.base import (
+from registry.families.vgg import VGG16, VGG16_STAGES, conv_relu, random_vgg, stage_widths
+from registry.plugin import (
     IMAGENET_MEAN,
     IMAGENET_RGB_CONVENTIONS,
     IMAGENET_STD,
+    Direction,
     Family,
+    GraphBuilder,
+    InputError,
+    Kind,
     MemoryModel,
-    QuantPolicy,
-    Upstream,
-    fr_image_io,
+    Metadata,
+    Parity,
+    Quantise,
+    Reference,
+    Sample,
+    WeightFile,
+    Weights,
+    full_reference_contract,
+    load_torch_weights,
+    onnx_ops,
+    reference_name,
 )
-from registry.families.vgg import VGG16, VGG16_STAGES, conv_relu, random_vgg, stage_widths
-from registry.media.images import representative_fr_pairs
-from registry.onnx.build import GraphBuilder
 
 SMOKE_WIDTHS = (4, 8, 16, 16, 16)
 SMOKE_SEED = 20180601
@@ -34,7 +44,8 @@ LPIPS_SHIFT = (-0.030, -0.088, -0.188)
 LPIPS_SCALE = (0.458, 0.448, 0.450)
 EPS = 1e-10
 
-LIN = Upstream(
+LIN = WeightFile(
+    key="lin",
     name="LPIPS v0.1 vgg.pth (linear layers)",
     url="https://raw.githubusercontent.com/richzhang/PerceptualSimilarity/master/lpips/weights/v0.1/vgg.pth",
     sha256="a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
@@ -43,10 +54,7 @@ LIN = Upstream(
     size=7289,
 )
 
-OPS = frozenset(
-    ("ai.onnx", op)
-    for op in ("Add", "Concat", "Conv", "Div", "MaxPool", "Mul", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Split", "Sqrt", "Sub")
-)
+OPS = onnx_ops("Add", "Concat", "Conv", "Div", "MaxPool", "Mul", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Split", "Sqrt", "Sub")
 
 
 def build_lpips(
@@ -96,34 +104,83 @@ def build_smoke(opset: int = 17) -> Any:
     )
 
 
-FAMILY = Family(
-    name="lpips",
-    default_id="lpips_vgg16",
-    kind="fr",
-    title="LPIPS (VGG-16)",
-    description="LPIPS full-reference perceptual distance: unit-normalised VGG-16 feature differences, learned linear weights.",
-    reference="Zhang, Isola, Efros, Shechtman, Wang. The Unreasonable Effectiveness of Deep Features as a Perceptual Metric. CVPR 2018.",
-    license="BSD-2-Clause",
-    license_url="https://github.com/richzhang/PerceptualSimilarity/blob/master/LICENSE",
-    license_notes="LPIPS code and linear-layer weights: BSD-2-Clause. VGG-16 backbone: torchvision ImageNet weights.",
-    io=fr_image_io(),
-    input_conventions={**IMAGENET_RGB_CONVENTIONS, "score": "LPIPS distance; 0 for identical images, larger is worse"},
-    score_convention="distance (larger = worse)",
-    ops=OPS,
-    smoke_seed=SMOKE_SEED,
-    placeholder_for="LPIPS v0.1 with VGG-16 ImageNet weights and the published linear layers",
-    build_smoke=build_smoke,
-    smoke_generator="tinyreg.families.lpips.build_smoke/1",
-    quant_accuracy_budget_plcc=0.01,
-    upstream=(VGG16, LIN),
+def load_lins(data: bytes, widths: tuple[int, ...]) -> list[np.ndarray]:
+    """The v0.1 linear layers (one [C] vector per stage) from pin-checked bytes; strict keys and shapes."""
+    sd = load_torch_weights(data, "LPIPS linear layers")
+    want = {f"lin{k}.model.1.weight" for k in range(len(widths))}
+    if not isinstance(sd, dict) or set(sd) != want:
+        keys = sorted(sd) if isinstance(sd, dict) else type(sd).__name__
+        raise InputError(f"LPIPS linear layers: expected exactly {sorted(want)} (got {keys})")
+    out = []
+    for k, w in enumerate(widths):
+        t = sd[f"lin{k}.model.1.weight"]
+        if tuple(t.shape) != (1, w, 1, 1):
+            raise InputError(f"LPIPS lin{k}: shape {tuple(t.shape)}, backbone needs (1, {w}, 1, 1)")
+        out.append(t.float().numpy().reshape(-1).copy())
+    return out
+
+
+def load(weights: Weights) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+    from registry.families.vgg import load_vgg16
+
+    state = load_vgg16(weights[VGG16.key])
+    return state, load_lins(weights[LIN.key], stage_widths(state))
+
+
+class _LpipsReference:
+    def __init__(self, weights: Weights) -> None:
+        from registry.families.lpips.reference import reference_model
+
+        state, _ = load(weights)  # strict checks before the reference sees the file
+        self.model = reference_model(state, weights[LIN.key])
+        self.name = reference_name("lpips.LPIPS(net='vgg', version='0.1')", "lpips")
+
+    def score(self, sample: Sample) -> float:
+        from registry.families.lpips.reference import reference_score
+
+        return reference_score(self.model, sample.images["ref"], sample.images["dist"])
+
+
+class Lpips(Family):
+    meta = Metadata(
+        name="lpips",
+        default_id="lpips_vgg16",
+        kind=Kind.FULL_REFERENCE,
+        title="LPIPS (VGG-16)",
+        description="LPIPS full-reference perceptual distance: unit-normalised VGG-16 feature differences, learned linear weights.",
+        citation="Zhang, Isola, Efros, Shechtman, Wang. The Unreasonable Effectiveness of Deep Features as a Perceptual Metric. "
+        "CVPR 2018.",
+        license="BSD-2-Clause",
+        license_url="https://github.com/richzhang/PerceptualSimilarity/blob/master/LICENSE",
+        license_notes="LPIPS code and linear-layer weights: BSD-2-Clause. VGG-16 backbone: torchvision ImageNet weights.",
+        score_meaning="LPIPS distance; 0 for identical images, larger is worse",
+        direction=Direction.LOWER_IS_BETTER,
+        identical_score=0.0,
+    )
+    contract = full_reference_contract(3, IMAGENET_RGB_CONVENTIONS)
+    ops = OPS
+    weights = (VGG16, LIN)
+    parity = Parity(tolerance=1e-5, identical_tolerance=1e-6)
     # peak RSS scoring one pair, full-size fp32 graph (python -m bench.memory, 2 threads):
     # 281 / 426 / 1116 / 3589 MiB at 128x128 / 256x256 / 960x540 / 1920x1080 (fit: 292 MiB + 1667 B/px)
-    score_memory=MemoryModel(base=384 << 20, per_pixel=1750),
-    exporter="registry.families.lpips.export:export",
-    parity="registry.families.lpips.parity:reference_for_entry",
-    quant=QuantPolicy(op_types=("Conv",), node_prefixes=("conv",), rationale=(
+    score_memory = MemoryModel(base=384 << 20, per_pixel=1750)
+    smoke_seed = SMOKE_SEED
+    placeholder_for = "LPIPS v0.1 with VGG-16 ImageNet weights and the published linear layers"
+    quant = Quantise(op_types=("Conv",), node_prefixes=("conv",), budget_plcc=0.01, rationale=(
         'Only the 13 VGG-16 backbone convolutions are quantised (static QDQ). Channel normalisation, squared '
         'differences, the learned 1x1 linear layers and the spatial means stay fp32.'
-    )),
-    representative=representative_fr_pairs,
-)
+    ))
+
+    def build(self, weights: Weights | None, opset: int) -> Any:
+        if weights is None:
+            return build_smoke(opset)
+        state, lins = load(weights)
+        return build_lpips(state, lins, opset=opset, doc="LPIPS v0.1 (Zhang et al., CVPR 2018), VGG-16 backbone.")
+
+    def reference(self, weights: Weights | None) -> Reference:
+        if weights is None:
+            raise ValueError("the LPIPS reference needs the entry's weights")
+        return _LpipsReference(weights)
+
+
+FAMILY = Lpips()

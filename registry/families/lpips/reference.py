@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from registry.errors import MissingDependency
-from registry.families._tvstandin import torchvision_standin
+from registry.families.torchvision_standin import torchvision_standin
+from registry.plugin import MissingDependency
 
 
 def reference_model(state: Mapping[str, np.ndarray], lin_bytes: bytes) -> Any:
