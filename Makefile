@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 # keeps an unpinned resolve from pulling several GB of CUDA wheels.
 PIP_FLAGS ?= --disable-pip-version-check
 
-.PHONY: install demo test bench lint parity clean
+.PHONY: install demo test test-fast bench lint parity clean
 
 install: $(STAMP)
 
@@ -34,6 +34,10 @@ test: install
 	$(BIN)/tinyreg pin --all --check
 	$(BIN)/tinyreg quant-gate --all
 	$(BIN)/python -m pytest -q
+
+# everything but the tests marked slow (pytest -m slow lists them); make test runs them all
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: install
 	$(BIN)/ruff check registry tests ai bench
