@@ -17,7 +17,7 @@ from registry.cli import app
 from tests import onnx_factory as f
 
 REPO = Path(__file__).resolve().parents[1]
-COMMANDS = ["add", "check-ops", "export", "init", "list", "parity", "pin", "quant-gate", "quantize", "score", "show", "sign",
+COMMANDS = ["add", "check-ops", "export", "init", "list", "migrate", "parity", "pin", "quant-gate", "quantize", "score", "show", "sign",
             "trust", "verify", "verify-bundle"]
 
 

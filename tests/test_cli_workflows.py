@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -16,6 +18,7 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "registry", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
 
 
+@pytest.mark.slow
 def test_add_quantize_trust_sign_verify(tmp_path: Path) -> None:
     from tests.test_sign import keypair
 
@@ -49,6 +52,7 @@ def test_add_quantize_trust_sign_verify(tmp_path: Path) -> None:
     assert v.returncode == 1 and "changed since it was signed" in v.stdout, v.stdout
 
 
+@pytest.mark.slow
 def test_export_and_parity_cli(tmp_path: Path) -> None:
     from tests.dists_fixtures import alpha_beta_path, write_random_vgg
 

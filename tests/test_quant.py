@@ -91,6 +91,7 @@ def test_falls_back_to_dynamic(reg_path: Path) -> None:
     assert verify_registry(reg_path).ok
 
 
+@pytest.mark.slow
 def test_verdict_identical_for_ten_seeds(shipped_copy: Path, tmp_path: Path) -> None:
     """A good int8 passes at every seed, a destroyed one fails at every seed."""
     from registry.families import get_family
@@ -173,6 +174,7 @@ def test_int8_tamper_detected(shipped_copy: Path) -> None:
     assert any(x.entry == "dists_vgg16" and "int8 model" in x.message for x in errs)
 
 
+@pytest.mark.slow
 def test_measure_quant_drop_script(shipped_copy: Path) -> None:
     script = REPO / "ai" / "scripts" / "measure_quant_drop.py"
     run = lambda *a: subprocess.run([sys.executable, str(script), *a], capture_output=True, text=True)  # noqa: E731
