@@ -260,3 +260,12 @@ def test_weight_option_is_parsed_and_checked(tmp_path: Path) -> None:
     assert "expected KEY=PATH" in line
     line = one_line_error(invoke("export", "dists", "--weight", "vgg16=/a#123", "--registry", str(reg)), 2)
     assert "not a sha256" in line
+
+
+def test_every_command_takes_json() -> None:
+    import typer.main
+
+    group = typer.main.get_command(app)
+    for name, cmd in group.commands.items():  # type: ignore[attr-defined]
+        flags = {opt for p in cmd.params for opt in getattr(p, "opts", [])}
+        assert "--json" in flags, name

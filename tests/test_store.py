@@ -148,6 +148,12 @@ def test_killed_writer_leaves_old_or_new(reg_path: Path) -> None:
         "    i += 1\n"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    original = json.loads(reg_path.read_bytes())
+    old_notes = original["models"][0]["notes"]
+
+    def without_notes(d: dict[str, object]) -> dict[str, object]:
+        return {**d, "models": [{k: v for k, v in m.items() if k != "notes"} for m in d["models"]]}  # type: ignore[attr-defined]
+
     for delay in (0.3, 0.45, 0.6, 0.75, 0.9):
         proc = subprocess.Popen([sys.executable, "-c", script, str(reg_path)], env=env)
         time.sleep(delay)
@@ -155,6 +161,10 @@ def test_killed_writer_leaves_old_or_new(reg_path: Path) -> None:
         proc.wait()
         doc = json.loads(reg_path.read_bytes())
         assert schema_errors(doc, "registry") == []
+        # old or new, nothing else: every other field as it was, notes either the original or one the writer wrote whole
+        assert without_notes(doc) == without_notes(original)
+        notes = doc["models"][0].get("notes", "")
+        assert notes == old_notes or set(notes) <= {"n"}
     leftovers = [p for p in reg_path.parent.iterdir() if p.name.endswith(".tmp")]
     # a temp file may survive a SIGKILL, but the registry itself is never torn
     assert all(p.name.startswith(".registry.json.") for p in leftovers)
