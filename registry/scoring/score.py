@@ -145,6 +145,9 @@ def score_videos(
 
         with Y4MReader(ref, matrix, max_pixels=max_pixels) as ya, Y4MReader(dist, matrix, max_pixels=max_pixels) as yb:
             ha, hb = ya.header, yb.header
+            for path, reader in ((ref, ya), (dist, yb)):  # the checks aligned_frames makes, in its order and words
+                if reader.frame_count == 0:
+                    raise InputError(f"{path}: no frames")
             if (ha.width, ha.height) != (hb.width, hb.height):
                 raise InputError(f"{ref} is {ha.width}x{ha.height} but {dist} is {hb.width}x{hb.height}")
             if ya.frame_count != yb.frame_count:
