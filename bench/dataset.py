@@ -27,8 +27,8 @@ ACCURACY_PAIRS, ACCURACY_SIZE = 48, (128, 128)
 def make_registry(workdir: Path) -> tuple[Path, dict[str, Any]]:
     """A registry with the real-size DISTS (random VGG-16, real alpha/beta) and its static int8 sibling."""
     import torch
-
     from registry.families.dists.export import export
+
     from registry.families.dists.reference import installed_alpha_beta
     from registry.families.vgg import VGG16_WIDTHS, random_vgg
     from registry.quant.quantize import quantize_entry
@@ -111,8 +111,8 @@ def accuracy(reg: Path, vgg: Path) -> dict[str, Any]:
 
     import numpy as np
     import torch
-
     from registry.families.dists.export import load_weights
+
     from registry.families.dists.reference import installed_alpha_beta, reference_model
     from registry.media.images import fr_pairs, imagenet_nchw
     from registry.runtime.loader import load

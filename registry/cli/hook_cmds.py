@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 
 from registry.cli import _output as out
 from registry.cli._errors import command
-from registry.cli._options import RegistryOpt, find
+from registry.cli._options import JsonOpt, RegistryOpt, find
 
-_CHECKS = {"verify": ["verify"], "pin-check": ["pin", "--all", "--check"]}
+
+class HookCheck(StrEnum):
+    VERIFY = "verify"
+    PIN_CHECK = "pin-check"
+
+
+_CHECKS = {HookCheck.VERIFY: ["verify"], HookCheck.PIN_CHECK: ["pin", "--all", "--check"]}
 
 
 @command
 def hook_cmd(
     ctx: typer.Context,
-    check: Annotated[str, typer.Argument(help="verify or pin-check")],
+    check: Annotated[HookCheck, typer.Argument(help="the check to run", show_default=False)],
     registry: RegistryOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Run a check when the staged changes touch the registry folder (deletions included).
 
@@ -30,16 +38,17 @@ def hook_cmd(
     from registry.errors import UsageError
     from registry.precommit import registry_touched
 
-    if check not in _CHECKS:
-        raise UsageError(f"unknown check {check!r} (verify, pin-check)")
     path = find(registry)
     t = registry_touched(path)
     if not t.touched:
-        out.warn(f"{check}: skipped, {t.reason}")
+        out.warn(f"{check.value}: skipped, {t.reason}")
+        if as_json:
+            out.emit({"check": check.value, "skipped": True, "reason": t.reason})
         return
-    out.warn(f"{check}: {t.reason}")
+    out.warn(f"{check.value}: {t.reason}")
     try:
-        code = get_command(app).main([*_CHECKS[check], "--registry", str(path), *ctx.args], prog_name="tinyreg",
+        code = get_command(app).main([*_CHECKS[check], "--registry", str(path), *(["--json"] if as_json else []), *ctx.args],
+                                     prog_name="tinyreg",
                                      standalone_mode=False)
     except Exception as exc:  # an option the check does not take either (typer's vendored click UsageError)
         fmt = getattr(exc, "format_message", None)
