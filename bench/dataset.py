@@ -27,8 +27,8 @@ ACCURACY_PAIRS, ACCURACY_SIZE = 48, (128, 128)
 def make_registry(workdir: Path) -> tuple[Path, dict[str, Any]]:
     """A registry with the real-size DISTS (random VGG-16, real alpha/beta) and its static int8 sibling."""
     import torch
-    from registry.families.dists.export import export
 
+    from registry.export.core import WeightSource, export_entry
     from registry.families.dists.reference import installed_alpha_beta
     from registry.families.vgg import VGG16_WIDTHS, random_vgg
     from registry.quant.quantize import quantize_entry
@@ -41,7 +41,8 @@ def make_registry(workdir: Path) -> tuple[Path, dict[str, Any]]:
     if not vgg.exists():
         torch.save({k: torch.from_numpy(v) for k, v in random_vgg(VGG16_WIDTHS, 7).items()}, vgg)
     reg = init_registry(workdir / "dataset-registry")
-    export(reg, vgg16=str(vgg), vgg16_sha256=hashlib.sha256(vgg.read_bytes()).hexdigest(), alpha_beta=str(ab), progress=False)
+    export_entry(reg, "dists", weights=[WeightSource("vgg16", str(vgg), hashlib.sha256(vgg.read_bytes()).hexdigest()),
+                                        WeightSource("alpha_beta", str(ab))])
     entry = quantize_entry(reg, "dists_vgg16", mode="static")
     return reg, entry
 
@@ -111,8 +112,8 @@ def accuracy(reg: Path, vgg: Path) -> dict[str, Any]:
 
     import numpy as np
     import torch
-    from registry.families.dists.export import load_weights
 
+    from registry.families.dists import load as load_dists_weights
     from registry.families.dists.reference import installed_alpha_beta, reference_model
     from registry.media.images import fr_pairs, imagenet_nchw
     from registry.runtime.loader import load
@@ -120,10 +121,11 @@ def accuracy(reg: Path, vgg: Path) -> dict[str, Any]:
     ab = installed_alpha_beta()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        wts = load_weights(str(vgg), hashlib.sha256(vgg.read_bytes()).hexdigest(), str(ab),
-                           hashlib.sha256(ab.read_bytes()).hexdigest() if ab else "", progress=False)
+        if ab is None:
+            raise RuntimeError("dists-pytorch is not installed (make install brings it)")
+        state, alpha, beta, _ = load_dists_weights({"vgg16": vgg.read_bytes(), "alpha_beta": ab.read_bytes()})
         s32, s8 = load("dists_vgg16", reg), load("dists_vgg16", reg, int8=True)
-    model = reference_model(wts.state, wts.alpha, wts.beta)
+    model = reference_model(state, alpha, beta)
     mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
     scores: dict[str, list[float]] = {"ort_fp32": [], "ort_int8": [], "torch_fp32": [], "torch_bf16": []}
     for p in fr_pairs(ACCURACY_PAIRS, ACCURACY_SIZE, seed=11):
