@@ -146,7 +146,8 @@ def test_every_command_speaks_the_json_envelope(reg_path: Path, tmp_path: Path) 
     doc = json.loads(r.stdout)
     assert doc == {"command": "show", "ok": False, "error": {"message": doc["error"]["message"], "exit_code": 2}}
     assert "no entry 'nope'" in doc["error"]["message"] and r.stderr.startswith("tinyreg: no entry 'nope'")
-    r = invoke("list", "--json", cwd=reg_path.parent.parent.parent)
+    (tmp_path / "empty").mkdir()
+    r = invoke("list", "--json", cwd=tmp_path / "empty")
     doc = json.loads(r.stdout)
     assert r.exit_code == 2 and doc["ok"] is False and doc["error"]["hint"] == "pass --registry PATH or run 'tinyreg init'"
     # a failing verdict: ok false, exit 1

@@ -40,10 +40,10 @@ HINTS = {
 
 def hint_text(exc: Error) -> str | None:
     hint = getattr(exc, "hint", None)
-    if not hint:
+    if not isinstance(hint, str) or not hint:
         return None
     if hint == "weight":
-        key = getattr(exc, "key", None) or "KEY"
+        key = str(getattr(exc, "key", None) or "KEY")
         return f"pass --weight {key}=PATH, or a URL with #SHA256 for a file that is not the upstream one"
     return HINTS.get(hint, "--" + hint.replace("_", "-"))
 
