@@ -32,8 +32,11 @@ def invoke(*args: str, cwd: Path | None = None) -> Result:
         os.chdir(old)
 
 
-def one_line_error(r: Result, code: int) -> str:
-    assert r.exit_code == code, (r.exit_code, r.stdout, r.stderr)
+def one_line_error(r: Result | subprocess.CompletedProcess[str], code: int) -> str:
+    """The one stderr line of a failed command (in-process Result or a real process)."""
+    got = r.exit_code if isinstance(r, Result) else r.returncode
+    assert got == code, (got, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("tinyreg: "), r.stderr
     return lines[0]
@@ -146,8 +149,10 @@ def test_every_command_speaks_the_json_envelope(reg_path: Path, tmp_path: Path) 
     doc = json.loads(r.stdout)
     assert doc == {"command": "show", "ok": False, "error": {"message": doc["error"]["message"], "exit_code": 2}}
     assert "no entry 'nope'" in doc["error"]["message"] and r.stderr.startswith("tinyreg: no entry 'nope'")
-    (tmp_path / "empty").mkdir()
-    r = invoke("list", "--json", cwd=tmp_path / "empty")
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as empty:  # no registry here or in any parent
+        r = invoke("list", "--json", cwd=Path(empty))
     doc = json.loads(r.stdout)
     assert r.exit_code == 2 and doc["ok"] is False and doc["error"]["hint"] == "pass --registry PATH or run 'tinyreg init'"
     # a failing verdict: ok false, exit 1
