@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -11,19 +13,37 @@ from registry.cli import _output as out
 from registry.cli._errors import command
 from registry.cli._options import EntryIdArg, JsonOpt, OptionalEntryIdArg, QuantMode, RecordOpt, RegistryOpt, find, need_id
 
+INPUTS_HINT = "pass --inputs FILE.npz"
+InputsOpt = Annotated[Path | None, typer.Option("--inputs", help="gate input set (.npz, one array per model input, samples "
+                                                "along the first axis) for an entry without a family; pinned and reused")]
+
+
+@contextlib.contextmanager
+def _inputs_hint() -> Iterator[None]:
+    """The library names no CLI flag; here the missing input set gets the option that supplies it."""
+    from registry.quant.inputs import NoGateInputs
+
+    try:
+        yield
+    except NoGateInputs as exc:
+        raise NoGateInputs(f"{exc.diagnostics()} ({INPUTS_HINT})") from exc
+
 
 @command
 def quantize_cmd(
     entry_id: EntryIdArg,
     mode: Annotated[QuantMode | None, typer.Option(help="default: static, falling back to dynamic")] = None,
     calibration: Annotated[Path | None, typer.Option(help="folder of images to calibrate with (default: the family's)")] = None,
+    inputs: InputsOpt = None,
     registry: RegistryOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write <basename>.int8.onnx if it passes the gate; record mode, calibration and drop."""
     from registry.quant.quantize import quantize_entry
 
-    entry = quantize_entry(find(registry), entry_id, mode=mode.value if mode else None, calibration_dir=calibration)
+    with _inputs_hint():
+        entry = quantize_entry(find(registry), entry_id, mode=mode.value if mode else None, calibration_dir=calibration,
+                               inputs=inputs)
     g = entry["quant"]["gate"]
     if as_json:
         out.emit({"entry": entry_id, "quant": entry["quant"]})
@@ -38,13 +58,16 @@ def quant_gate_cmd(
     all_: Annotated[bool, typer.Option("--all", help="every quantised entry")] = False,
     seed: Annotated[int, typer.Option(help="input and bootstrap seed")] = 0,
     record: RecordOpt = False,
+    inputs: InputsOpt = None,
     registry: RegistryOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """int8 vs fp32 on representative inputs; pass only if the 95% upper bound of 1 - PLCC is within budget."""
     from registry.quant.run import gate
 
-    run = gate(find(registry), None if all_ else need_id(entry_id), seed=seed, record=record)
+    with _inputs_hint():
+        run = gate(find(registry), None if all_ else need_id(entry_id), seed=seed, record=record, inputs=inputs)
+    run.refused = [(e, f"{w} ({INPUTS_HINT})" if e in run.needs_inputs else w) for e, w in run.refused]
     results = run.results
     if as_json:
         out.emit({"results": [r.as_json() for r in results], "refused": [{"entry": e, "reason": w} for e, w in run.refused]},
@@ -53,9 +76,14 @@ def quant_gate_cmd(
         for eid, why in run.refused:
             out.warn(f"{eid}: not gated: {why}")
         for r in results:
+            over = getattr(r, "over", None)
+            what = (f"over all output elements of {r.samples} samples (image-like output)" if over == "elements"
+                    else f"over {r.samples} samples" if over == "samples" else f"over {r.samples} pairs")
+            inputs_rel = str(getattr(r, "inputs", "") or "")
+            src = f" [inputs {inputs_rel}]" if inputs_rel else ""
             out.line(f"{'PASS' if r.passed else 'FAIL'} {r.entry} ({r.mode}): drop {r.drop:.5f}, 95% CI "
                        f"{r.drop_ci95[0]:.5f}..{r.drop_ci95[1]:.5f}, budget {r.budget}; PLCC {r.plcc:.5f} SROCC {r.srocc:.5f} "
-                       f"max|d| {r.max_abs_diff:.3g} over {r.samples} pairs")
+                       f"max|d| {r.max_abs_diff:.3g} {what}{src}")
         if not results and not run.refused:
             out.line("no quantised entries")
     if run.exit_code:

@@ -143,8 +143,12 @@ def quantize_entry(
     mode: str | None = None,
     calibration_dir: Path | None = None,
     gate_seed: int = 0,
+    inputs: Path | None = None,
 ) -> dict[str, Any]:
-    """Quantise, gate, and (only on a pass) write ``<basename>.int8.onnx`` with its pins and record."""
+    """Quantise, gate, and (only on a pass) write ``<basename>.int8.onnx`` with its pins and record.
+
+    An entry without a family is quantised (dynamic) and gated on its input set (``inputs`` or the pinned one).
+    """
     from registry.export.smoke import tool_versions
     from registry.onnx.allowlist import check_model, errors_only, load_allowlist
     from registry.onnx.inspect import inspect_bytes
@@ -157,6 +161,10 @@ def quantize_entry(
     entry = reg.get(entry_id)
     if reg.is_legacy:
         raise UsageError("quantize writes schema_version 2 registries only")
+    if inputs is not None or not isinstance(entry.get("family"), str):
+        from registry.quant.inputs import quantize_on_inputs
+
+        return quantize_on_inputs(path, entry_id, inputs=inputs, mode=mode, gate_seed=gate_seed)
     from registry.plugin import Quantise
     from registry.quant.gate import entry_family
 

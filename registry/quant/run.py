@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from registry.errors import Error
+from registry.errors import Error, UsageError
 from registry.quant.gate import GateResult, run_gate
 from registry.store.document import read_registry
 
@@ -14,6 +14,7 @@ from registry.store.document import read_registry
 class GateRun:
     results: list[GateResult] = field(default_factory=list)
     refused: list[tuple[str, str]] = field(default_factory=list)  # (entry, why it could not be gated)
+    needs_inputs: list[str] = field(default_factory=list)  # refused entries that a gate input set would let through
 
     @property
     def exit_code(self) -> int:
@@ -27,18 +28,40 @@ def quantised_ids(registry_path: Path) -> list[str]:
     return [str(e["id"]) for e in reg.entries if isinstance(e.get("int8_sha256"), str)]
 
 
-def gate(registry_path: Path, entry_id: str | None, *, seed: int = 0, record: bool = False) -> GateRun:
-    """Gate one entry (its errors raise) or, with ``entry_id=None``, every quantised one (errors collected)."""
+def _gate_one(registry_path: Path, entry_id: str, seed: int, inputs: Path | None) -> GateResult:
+    """A family entry on its family's representative inputs; any other on its (given or pinned) input set."""
     reg = read_registry(registry_path)
+    entry = reg.get(entry_id)
+    if inputs is not None or not isinstance(entry.get("family"), str):
+        from registry.quant.inputs import gate_on_inputs
+
+        return gate_on_inputs(registry_path, entry_id, inputs=inputs, seed=seed)
+    return run_gate(reg, entry, seed=seed)
+
+
+def gate(registry_path: Path, entry_id: str | None, *, seed: int = 0, record: bool = False,
+         inputs: Path | None = None) -> GateRun:
+    """Gate one entry (its errors raise) or, with ``entry_id=None``, every quantised one (errors collected).
+
+    ``inputs``: an input set (.npz) for one entry; it is pinned in the entry and reused by later gates.
+    """
+    from registry.quant.inputs import NoGateInputs
+
     run = GateRun()
     if entry_id is not None:
-        run.results.append(run_gate(reg, reg.get(entry_id), seed=seed))
+        run.results.append(_gate_one(registry_path, entry_id, seed, inputs))
     else:
+        if inputs is not None:
+            raise UsageError("an input set belongs to one entry; name the entry")
         for i in quantised_ids(registry_path):
             try:
-                run.results.append(run_gate(reg, reg.get(i), seed=seed))
+                run.results.append(_gate_one(registry_path, i, seed, None))
+            except NoGateInputs as exc:
+                run.refused.append((i, exc.diagnostics()))
+                run.needs_inputs.append(i)
             except Error as exc:
                 run.refused.append((i, exc.diagnostics()))
+    reg = read_registry(registry_path)
     if record:
         from registry.store.entries import update_entry
 

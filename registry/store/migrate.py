@@ -124,27 +124,49 @@ def _read(root: Path, rel: str, what: str) -> bytes | None:
         return None
 
 
+def patch_sidecar(data: bytes, changes: dict[str, Any]) -> bytes | None:
+    """Set top-level ``changes`` in a VMAFx sidecar by minimal textual edits, so its own formatting stays.
+
+    None when the sidecar is not a JSON object or the edit would not be exactly those changes.
+    """
+    try:
+        text = data.decode("utf-8")
+        doc = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    want = {**doc, **changes}
+    for key, value in changes.items():
+        if key not in doc:
+            return None
+        old = re.escape(json.dumps(doc[key], ensure_ascii=True))
+        new = json.dumps(value, ensure_ascii=True)
+
+        def repl(m: re.Match[str], new: str = new) -> str:
+            return m.group(1) + new
+
+        text = re.sub(rf'("{re.escape(key)}"\s*:\s*){old}(?=\s*[,}}\n])', repl, text)
+    try:
+        return text.encode("utf-8") if json.loads(text) == want else None
+    except json.JSONDecodeError:
+        return None
+
+
 def _fix_sidecar_opset(data: bytes, graph_opset: int) -> tuple[bytes, list[str]]:
-    """Correct ``opset``/``onnx_opset`` in a sidecar by a minimal textual edit (its own formatting stays)."""
+    """Correct ``opset``/``onnx_opset`` in a sidecar (their only change), or leave it for verify to report."""
     try:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         return data, []
     if not isinstance(doc, dict):
         return data, []
-    fixes, text, want = [], data.decode("utf-8"), dict(doc)
-    for key in ("opset", "onnx_opset"):
-        old = doc.get(key)
-        if isinstance(old, int) and not isinstance(old, bool) and old != graph_opset:
-            text, _ = re.subn(rf'("{key}"\s*:\s*){old}(?=\s*[,}}\n])', rf"\g<1>{graph_opset}", text)
-            want[key] = graph_opset
-            fixes.append(f"{key} {old} -> {graph_opset}")
-    try:
-        if not fixes or json.loads(text) != want:
-            return data, []  # the edit would not be exactly the correction: leave the file, verify reports it
-    except json.JSONDecodeError:
+    changes = {k: graph_opset for k in ("opset", "onnx_opset")
+               if isinstance(doc.get(k), int) and not isinstance(doc.get(k), bool) and doc[k] != graph_opset}
+    new = patch_sidecar(data, changes) if changes else None
+    if new is None:
         return data, []
-    return text.encode("utf-8"), fixes
+    return new, [f"{k} {doc[k]} -> {graph_opset}" for k in sorted(changes)]
 
 
 def _prepare_entry(reg: Registry, row: Entry, from_version: int | None, tools: dict[str, str], out: Migration) -> _Prepared | None:
@@ -354,4 +376,4 @@ def read_plan(registry_path: Path, *, skip_missing: bool = False) -> Migration:
     return migrate_registry(registry_path, dry_run=True, skip_missing=skip_missing)
 
 
-__all__ = ["Migration", "MigrationRefused", "check_round_trip", "migrate_registry", "read_plan"]
+__all__ = ["Migration", "MigrationRefused", "check_round_trip", "migrate_registry", "patch_sidecar", "read_plan"]

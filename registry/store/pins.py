@@ -63,7 +63,9 @@ def compute_pins(reg: Registry, entry: Entry) -> dict[str, Any]:
     fields["size"] = pins[0].size
     calib, bundle = entry.get("quant_calibration_set"), entry.get("sigstore_bundle")
     # (path, role, pinned even when absent: a missing calibration set is an error, a missing sidecar or bundle is not pinned)
-    for other, role, required in ((sidecar_rel(rel), "sidecar", False), (calib, "calibration", True), (bundle, "signature", False)):
+    gate_inputs = entry.get("quant_gate_inputs")
+    for other, role, required in ((sidecar_rel(rel), "sidecar", False), (calib, "calibration", True),
+                                  (gate_inputs, "gate_inputs", True), (bundle, "signature", False)):
         if isinstance(other, str):
             confine(reg.root, other, what=role)
             if required or reg.exists(other):

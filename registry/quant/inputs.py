@@ -1,0 +1,331 @@
+"""Gate (and quantise) any entry on a pinned input set, for entries that name no family.
+
+The input set is an ``.npz`` with one array per model input name, samples along
+the first axis. It is read with ``allow_pickle=False`` from bytes that were read
+once (and, for a pinned set, hashed and checked), checked against the entry's
+``io`` (names, dtypes, shapes), copied into the registry folder and pinned in
+``files[]`` with the role ``gate_inputs``; the entry records it in
+``quant_gate_inputs`` so later gates reuse it.
+
+Each sample is run on its own (``arr[i:i+1]``), as the runtime runs one frame or
+one feature vector at a time: dynamic quantisation picks its activation scale per
+call, so batching would gate a different computation. The statistics are the
+family gate's (``registry.quant.gate``): PLCC of fp32 vs int8, bootstrap 95%
+interval of the drop, pass only when its upper end is within the entry's
+``quant_accuracy_budget_plcc``. Scalar-per-sample outputs (a score) are compared
+over samples. Image-like outputs (a filter's frame) are compared over all output
+elements; the interval then resamples whole samples (the elements of one frame
+are not independent draws), from per-sample sums.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from registry._internal.hashing import read_file, read_pinned, sha256_bytes
+from registry._internal.paths import confine
+from registry.errors import CheckFailed, InputError, UsageError
+from registry.quant.gate import BOOTSTRAP, GateResult, compare, pearson, spearman
+from registry.store.document import Entry, Registry, read_registry
+from registry.store.layout import inputs_rel
+
+ROLE = "gate_inputs"
+FIELD = "quant_gate_inputs"
+MIN_SAMPLES = 8
+
+
+class NoGateInputs(UsageError):
+    """An entry without a family has no pinned input set to gate on."""
+
+
+@dataclass(frozen=True)
+class InputGateResult(GateResult):
+    over: str = "samples"  # "samples" (one score each) or "elements" (every output element, image-like outputs)
+    inputs: str = ""  # the pinned input set (path in the registry folder)
+    inputs_sha256: str = ""
+
+
+def no_inputs_message(entry_id: str) -> str:
+    return (f"entry '{entry_id}' names no family and has no pinned gate input set, so there is nothing representative "
+            "to gate it on (uniform noise is not a substitute): give it an input set (.npz, one array per model "
+            "input, samples along the first axis)")
+
+
+def parse_npz(data: bytes, source: str) -> dict[str, np.ndarray]:
+    """Arrays of an ``.npz`` read from ``data`` (never unpickled)."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise InputError(f"{source}: a single .npy array, not an .npz with one array per model input")
+            return {k: np.asarray(npz[k]) for k in npz.files}
+    except InputError:
+        raise
+    except ValueError as exc:  # object arrays need pickle: refused
+        raise InputError(f"{source}: holds an array that only unpickling could read; refused ({exc})") from exc
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise InputError(f"{source}: not a readable .npz ({exc.__class__.__name__})") from exc
+
+
+def check_inputs(arrays: dict[str, np.ndarray], entry: Entry, source: str) -> int:
+    """Check the arrays against the entry's ``io``; returns the number of samples."""
+    io_ = entry.get("io")
+    if not isinstance(io_, dict) or not io_.get("inputs"):
+        raise UsageError(f"entry '{entry['id']}' records no io (schema_version 2 entries record it)")
+    specs = {str(t["name"]): t for t in io_["inputs"]}
+    if set(arrays) != set(specs):
+        raise InputError(f"{source}: holds arrays {', '.join(sorted(arrays)) or '(none)'} but the inputs of "
+                         f"'{entry['id']}' are {', '.join(sorted(specs))} (one array per input, named as the input)")
+    counts = set()
+    for name, t in sorted(specs.items()):
+        arr = arrays[name]
+        shape = list(t.get("shape") or [])
+        want = str(t.get("dtype"))
+        if arr.dtype != np.dtype(want if want != "float16" else np.float16):
+            raise InputError(f"{source}: input '{name}' is {arr.dtype}, the model takes {want}")
+        if not shape or (isinstance(shape[0], int) and shape[0] != 1):
+            raise InputError(f"input '{name}' of '{entry['id']}' has shape {shape}: no batch axis of size 1 or dynamic "
+                             "to run one sample at a time")
+        if arr.ndim != len(shape):
+            raise InputError(f"{source}: input '{name}' has shape {list(arr.shape)}; the model takes {shape} "
+                             "(samples along the first axis)")
+        for axis, (got, dim) in enumerate(zip(arr.shape[1:], shape[1:], strict=True), start=1):
+            if isinstance(dim, int) and got != dim:
+                raise InputError(f"{source}: input '{name}' has shape {list(arr.shape)}; the model takes {shape} "
+                                 f"(axis {axis} must be {dim})")
+        if np.issubdtype(arr.dtype, np.floating) and not np.all(np.isfinite(arr)):
+            raise InputError(f"{source}: input '{name}' holds non-finite values")
+        counts.add(int(arr.shape[0]))
+    if len(counts) != 1:
+        raise InputError(f"{source}: the arrays hold different numbers of samples ({sorted(counts)})")
+    n = counts.pop()
+    if n < MIN_SAMPLES:
+        raise InputError(f"{source}: {n} samples; the gate needs at least {MIN_SAMPLES}")
+    return n
+
+
+def _session(model: bytes) -> Any:
+    import onnxruntime as ort
+
+    from registry.runtime.loader import default_session_options
+
+    return ort.InferenceSession(model, default_session_options(), providers=["CPUExecutionProvider"])
+
+
+def run_samples(model: bytes, arrays: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The first output of ``model`` for each sample, run one at a time."""
+    sess = _session(model)
+    n = len(next(iter(arrays.values())))
+    return [np.asarray(sess.run(None, {k: v[i : i + 1] for k, v in arrays.items()})[0], np.float64) for i in range(n)]
+
+
+def cluster_bootstrap_drop_ci(a: list[np.ndarray], b: list[np.ndarray], rng: np.random.Generator,
+                              n_boot: int = BOOTSTRAP) -> tuple[float, float]:
+    """95% interval of 1 - PLCC over all elements, resampling whole samples (from per-sample sums)."""
+    ma = float(np.mean(np.concatenate([x.ravel() for x in a])))
+    mb = float(np.mean(np.concatenate([x.ravel() for x in b])))
+    stats = np.array([[x.size, (x - ma).sum(), (y - mb).sum(), ((x - ma) ** 2).sum(), ((y - mb) ** 2).sum(),
+                       ((x - ma) * (y - mb)).sum()] for x, y in zip(a, b, strict=True)], np.float64)
+    n = len(a)
+    idx = rng.integers(0, n, size=(n_boot, n))
+    counts = np.zeros((n_boot, n), np.float64)
+    np.add.at(counts, (np.arange(n_boot)[:, None], idx), 1.0)
+    k, sa, sb, saa, sbb, sab = (counts @ stats).T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (k * sab - sa * sb) / np.sqrt((k * saa - sa * sa) * (k * sbb - sb * sb))
+    r = np.where(np.isfinite(r), r, -1.0)  # a degenerate resample counts as the worst case
+    lo, hi = np.percentile(1.0 - r, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def compare_outputs(o32: list[np.ndarray], o8: list[np.ndarray], budget: float, seed: int) -> tuple[str, dict[str, Any]]:
+    """('samples' or 'elements', the statistics ``compare`` reports)."""
+    rng = np.random.default_rng(seed)
+    if all(x.size == 1 for x in o32):
+        return "samples", compare(np.array([float(x.reshape(-1)[0]) for x in o32]),
+                                  np.array([float(x.reshape(-1)[0]) for x in o8]), budget, rng)
+    a = np.concatenate([x.ravel() for x in o32])
+    b = np.concatenate([x.ravel() for x in o8])
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
+        raise InputError("non-finite outputs from the fp32 or int8 model")
+    if float(np.std(a)) <= 1e-7 * max(1.0, float(np.max(np.abs(a)))):
+        raise InputError("fp32 outputs do not vary across the inputs: PLCC would measure noise (inputs not representative)")
+    lo, hi = cluster_bootstrap_drop_ci(o32, o8, rng)
+    plcc = pearson(a, b)
+    diff = np.abs(a - b)
+    return "elements", {"plcc": plcc, "srocc": spearman(a, b), "drop": 1.0 - plcc, "drop_ci95": (lo, hi),
+                        "mean_abs_diff": float(diff.mean()), "max_abs_diff": float(diff.max()), "passed": bool(hi <= budget)}
+
+
+def judge(entry: Entry, fp32: bytes, int8: bytes, arrays: dict[str, np.ndarray], *, seed: int, inputs: str,
+          inputs_sha256: str, mode: str | None = None, fp32_outputs: list[np.ndarray] | None = None) -> InputGateResult:
+    budget = entry.get("quant_accuracy_budget_plcc")
+    if not isinstance(budget, (int, float)) or isinstance(budget, bool):
+        raise UsageError(f"entry '{entry['id']}' has no quant_accuracy_budget_plcc")
+    o32 = fp32_outputs if fp32_outputs is not None else run_samples(fp32, arrays)
+    over, stats = compare_outputs(o32, run_samples(int8, arrays), float(budget), seed)
+    shape = "x".join(str(d) for d in next(iter(arrays.values())).shape[1:])
+    return InputGateResult(entry=str(entry["id"]), mode=mode or entry.get("quant_mode"), samples=len(o32), sizes=[shape],
+                           seed=seed, budget=float(budget), over=over, inputs=inputs, inputs_sha256=inputs_sha256, **stats)
+
+
+@dataclass(frozen=True)
+class InputSet:
+    arrays: dict[str, np.ndarray]
+    data: bytes  # the .npz bytes that were parsed
+    source: str
+    new: bool  # given now (to be copied and pinned) rather than the entry's pinned set
+
+
+def input_set(reg: Registry, entry: Entry, inputs: Path | None) -> InputSet:
+    """The set given now, else the entry's pinned one; checked against the entry's io."""
+    if inputs is not None:
+        data = read_file(inputs)
+        source, new = str(inputs), True
+    else:
+        rel = entry.get(FIELD)
+        if not isinstance(rel, str):
+            raise NoGateInputs(no_inputs_message(str(entry["id"])))
+        pin = next((f for f in entry.get("files") or [] if f.get("path") == rel and f.get("role") == ROLE), None)
+        if pin is None:
+            raise InputError(f"entry '{entry['id']}': gate input set {rel} is not pinned in files[]")
+        data = read_pinned(confine(reg.root, rel, what="gate input set"), str(pin["sha256"]), pin.get("size"))
+        source, new = rel, False
+    arrays = parse_npz(data, source)
+    check_inputs(arrays, entry, source)
+    return InputSet(arrays, data, source, new)
+
+
+def _require_v2(reg: Registry) -> None:
+    if reg.is_legacy:
+        raise UsageError(f"{reg.path} is schema_version {reg.schema_version}: a gate input set is pinned in the entry's "
+                         "files, which schema_version 2 has ('tinyreg migrate' converts the registry)")
+
+
+def pin_input_set(registry_path: Path, entry_id: str, s: InputSet, extra: dict[str, Any] | None = None,
+                  artifacts: dict[str, bytes] | None = None) -> Entry:
+    """Copy the set into the registry folder and pin it (role ``gate_inputs``), with ``extra`` fields, in one update."""
+    from registry.store.entries import write_entry
+
+    reg = read_registry(registry_path)
+    entry = reg.get(entry_id)
+    rel = inputs_rel(str(entry["onnx"]))
+    files = dict(artifacts or {})
+    files[rel] = s.data
+    return write_entry(registry_path, {"id": entry_id, FIELD: rel, **(extra or {})}, files, new_artifact=False)
+
+
+def gate_on_inputs(registry_path: Path, entry_id: str, *, inputs: Path | None = None, seed: int = 0) -> InputGateResult:
+    """Gate the entry's int8 sibling on its input set (``inputs``, which is then pinned, or the pinned one)."""
+    from registry.runtime.loader import verified_model_bytes
+
+    reg = read_registry(registry_path)
+    entry = reg.get(entry_id)
+    if not isinstance(entry.get("int8_sha256"), str):
+        raise UsageError(f"entry '{entry_id}' has no int8 sibling to gate")
+    s = input_set(reg, entry, inputs)
+    if s.new:
+        _require_v2(reg)
+    rel = inputs_rel(str(entry["onnx"])) if s.new else str(entry[FIELD])
+    res = judge(entry, verified_model_bytes(reg, entry), verified_model_bytes(reg, entry, int8=True), s.arrays, seed=seed,
+                inputs=rel, inputs_sha256=sha256_bytes(s.data).sha256)
+    if s.new:
+        pin_input_set(registry_path, entry_id, s)
+    return res
+
+
+def quantize_dynamic_bytes(fp32: bytes, op_types: tuple[str, ...]) -> bytes:
+    """Dynamic int8 (per-channel uint8 weights) of every node of ``op_types``; self-contained, unused imports stripped."""
+    import tempfile
+
+    from registry.errors import MissingDependency
+    from registry.quant.quantize import _quiet_root_logger, strip_unused_imports
+
+    try:
+        import onnx
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError as exc:
+        raise MissingDependency("quantisation (onnxruntime.quantization)", "export") from exc
+    model = onnx.load_from_string(fp32)
+    if not any(n.op_type in op_types for n in model.graph.node):
+        raise UsageError(f"the graph has no {', '.join(op_types)} node to quantise")
+    with tempfile.TemporaryDirectory() as d, _quiet_root_logger():
+        src, dst = Path(d) / "fp32.onnx", Path(d) / "int8.onnx"
+        src.write_bytes(fp32)
+        quantize_dynamic(str(src), str(dst), op_types_to_quantize=list(op_types), per_channel=True,
+                         weight_type=QuantType.QUInt8)
+        q = onnx.load(str(dst), load_external_data=True)
+    strip_unused_imports(q)
+    q.producer_name, q.producer_version = "tinyreg", ""
+    out: bytes = q.SerializeToString()
+    return out
+
+
+def quantize_on_inputs(registry_path: Path, entry_id: str, *, inputs: Path | None = None, mode: str | None = None,
+                       gate_seed: int = 0) -> Entry:
+    """Dynamic int8 sibling of an entry without a family, written only if it passes the gate on the input set."""
+    from registry.export.smoke import tool_versions
+    from registry.onnx.allowlist import check_model, errors_only, load_allowlist
+    from registry.onnx.inspect import inspect_bytes
+    from registry.runtime.loader import verified_model_bytes
+    from registry.store.layout import int8_rel
+
+    reg = read_registry(registry_path)
+    _require_v2(reg)
+    entry = reg.get(entry_id)
+    if mode not in (None, "dynamic"):
+        raise UsageError(f"entry '{entry_id}' names no family: only dynamic quantisation is offered (static needs a "
+                         "calibration set distinct from the gate's inputs)")
+    s = input_set(reg, entry, inputs)
+    fp32 = verified_model_bytes(reg, entry)
+    op_types = ("Conv", "MatMul", "Gemm")
+    rationale = "entry without a family: weights of Conv, MatMul and Gemm to int8 (dynamic), every other operator fp32"
+    q = quantize_dynamic_bytes(fp32, op_types)
+    bad = errors_only(check_model(inspect_bytes(q, "int8"), load_allowlist(), "int8"))
+    if bad:
+        raise CheckFailed(f"dynamic int8 graph breaks the int8 allowlist profile: {bad[0]}")
+    rel = inputs_rel(str(entry["onnx"]))
+    res = judge(entry, fp32, q, s.arrays, seed=gate_seed, mode="dynamic", inputs=rel, inputs_sha256=sha256_bytes(s.data).sha256)
+    if not res.passed:
+        raise CheckFailed(f"the dynamic int8 candidate of '{entry_id}' is over budget {res.budget} (drop {res.drop:.5f}, "
+                          f"95% upper {res.drop_ci95[1]:.5f}, PLCC over {res.over}); nothing written")
+    record = {"mode": "dynamic", "settings": {"format": "dynamic", "per_channel": True, "weight_type": "uint8",
+                                              "op_types": list(op_types), "kept_fp32": rationale,
+                                              "tools": tool_versions("onnxruntime", "onnx")},
+              "gate": res.as_json()}
+    artifacts = {int8_rel(str(entry["onnx"])): q}
+    artifacts.update(_sidecar_int8(reg, entry, q))
+    return pin_input_set(registry_path, entry_id, s, {"quant_mode": "dynamic", "quant": record, "int8_sha256": "0" * 64},
+                         artifacts)
+
+
+def _sidecar_int8(reg: Registry, entry: Entry, int8: bytes) -> dict[str, bytes]:
+    """An adopted (VMAFx) sidecar that records the int8 sibling's digest gets the new one (tinyreg's own are rewritten)."""
+    from registry.store.layout import sidecar_rel
+    from registry.store.migrate import patch_sidecar
+
+    rel = sidecar_rel(str(entry["onnx"]))
+    path = confine(reg.root, rel, what="sidecar")
+    if not path.is_file():
+        return {}
+    data = read_file(path)
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    if not isinstance(doc, dict) or "tinyreg_sidecar_version" in doc:
+        return {}
+    changes: dict[str, Any] = {k: v for k, v in (("int8_sha256", sha256_bytes(int8).sha256), ("quant_mode", "dynamic"))
+                               if k in doc and doc[k] != v}
+    if not changes:
+        return {}
+    new = patch_sidecar(data, changes)
+    if new is None:
+        raise InputError(f"{rel}: cannot record the new int8 digest in this sidecar; nothing written")
+    return {rel: new}
