@@ -235,3 +235,17 @@ def test_feature_builder_reads_json_and_csv_logs(tmp_path: Path) -> None:
     p = subprocess.run([sys.executable, str(SCRIPTS / "build_feature_inputs.py"), str(tmp_path / "o.npz"), str(logs[0])],
                        capture_output=True, text=True)
     assert p.returncode == 2 and "motion2" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_a_forged_array_header_is_refused_before_anything_is_allocated() -> None:
+    import zipfile
+
+    from registry.quant.inputs import parse_npz
+
+    buf = io.BytesIO()
+    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (100000000000, 6), }"
+    header += b" " * (118 - len(header)) + b"\n"
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("features.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + b"\0" * 24)
+    with pytest.raises(InputError, match="declares more data than it holds"):
+        parse_npz(buf.getvalue(), "forged.npz")

@@ -58,8 +58,39 @@ def no_inputs_message(entry_id: str) -> str:
             "input, samples along the first axis)")
 
 
+MAX_INPUT_BYTES = 4 << 30  # all arrays together, as declared in the archive and in each array's header
+
+
+def _check_sizes(data: bytes, source: str) -> None:
+    """Refuse an archive whose members or array headers declare more than MAX_INPUT_BYTES before anything is allocated.
+
+    The set may come from a registry folder an attacker edited: a small file must not make the gate allocate
+    terabytes (numpy allocates the shape a header declares before reading the data).
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            members = zf.infolist()
+            if sum(m.file_size for m in members) > MAX_INPUT_BYTES:
+                raise InputError(f"{source}: arrays larger than {MAX_INPUT_BYTES >> 30} GiB in all; refused")
+            for m in members:
+                with zf.open(m) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    shape, _, dtype = (np.lib.format.read_array_header_1_0(fh) if version == (1, 0)
+                                       else np.lib.format.read_array_header_2_0(fh))
+                    if dtype.hasobject:
+                        raise InputError(f"{source}: {m.filename} holds objects that only unpickling could read; refused")
+                    if int(np.prod(shape, dtype=np.float64)) * dtype.itemsize > m.file_size:
+                        raise InputError(f"{source}: {m.filename} declares more data than it holds; refused")
+    except (zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"{source}: not a readable .npz ({exc.__class__.__name__})") from exc
+
+
 def parse_npz(data: bytes, source: str) -> dict[str, np.ndarray]:
-    """Arrays of an ``.npz`` read from ``data`` (never unpickled)."""
+    """Arrays of an ``.npz`` read from ``data`` (never unpickled; sizes checked before anything is allocated)."""
+    if data[:4] == b"PK\x03\x04":
+        _check_sizes(data, source)
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             if not isinstance(npz, np.lib.npyio.NpzFile):
