@@ -77,6 +77,10 @@ def render_card(entry: Entry) -> str:
         lines.append("")
     prov = entry.get("provenance") or {}
     lines += ["## Provenance", ""]
+    adopted = prov.get("adopted")
+    if isinstance(adopted, dict):
+        lines.append(f"- adopted from a VMAFx schema_version {adopted.get('from_schema_version')} registry by "
+                     f"{adopted.get('tool')}; how it was made is in the notes above and in its sidecar")
     for k in ("generator", "exporter", "seed"):
         if k in prov:
             lines.append(f"- {k}: {prov[k]}")
