@@ -2,7 +2,7 @@
 
 Two shapes cover the VMAFx models:
 
-* frames: ``(N, 1, H, W)`` float32 luma in [0, 1] (BT.601 weights), crops of natural images or of
+* frames: ``(N, 1, H, W)`` float32 luma in [0, 1] (BT.601 weights, 8-bit levels), crops of natural images or of
   Y4M video frames at random positions and scales, part of them under real distortions (blur,
   noise, JPEG, contrast) so that quality, and with it the model's output, varies across the set.
   ``nr_metric_v1`` (input ``frame``) and ``learned_filter_v1`` (input ``degraded``) take 224x224.
@@ -30,10 +30,14 @@ BT601 = (0.299, 0.587, 0.114)
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
-    """HxWx3 RGB [0, 1] -> HxW luma [0, 1] (BT.601 weights)."""
+    """HxWx3 RGB [0, 1] -> HxW luma [0, 1] (BT.601 weights) on the 8-bit grid, as a decoded 8-bit Y plane holds it.
+
+    (The grid also halves the compressed size of a set: 64 frames at 224x224 are 3 MB instead of 6.5.)
+    """
     kr, kg, kb = BT601
-    y: np.ndarray = (kr * rgb[..., 0] + kg * rgb[..., 1] + kb * rgb[..., 2]).astype(np.float32)
-    return y
+    y = kr * rgb[..., 0] + kg * rgb[..., 1] + kb * rgb[..., 2]
+    out: np.ndarray = (np.clip(np.rint(y * 255.0), 0, 255) / 255.0).astype(np.float32)
+    return out
 
 
 def frames_from(paths: Sequence[Path], *, every: int = 1) -> Iterator[tuple[str, np.ndarray]]:
