@@ -86,6 +86,7 @@ def test_skip_missing_round_trips_and_verify_is_clean(vmafx_copy: Path) -> None:
     assert v2["schema_version"] == 2
     # every v1 field of every kept entry is equal; the only change is the opset that was reported
     assert check_round_trip(v1, v2) == []
+    assert v2["$schema"] == v1["$schema"]  # top-level fields are kept too
     kept = {e["id"]: e for e in v2["models"]}
     assert set(kept) == {e["id"] for e in v1["models"]} - set(LEFT_OUT)
     for row in v1["models"]:
@@ -255,3 +256,20 @@ def test_sign_all_and_load_the_migrated_registry(vmafx_copy: Path, tmp_path: Pat
     side.write_bytes(side.read_bytes() + b" ")
     with pytest.raises(IntegrityError):
         registry.load("fr_regressor_v1", vmafx_copy)
+
+
+def test_schema_version_0_migrates_and_an_entry_without_licence_is_named(vmafx_copy: Path) -> None:
+    doc = json.loads(vmafx_copy.read_text())
+    doc["schema_version"] = 0
+    del next(m for m in doc["models"] if m["id"] == "vmaf_tiny_v3")["license"]
+    vmafx_copy.write_text(json.dumps(doc))
+    with pytest.raises(MigrationRefused, match="vmaf_tiny_v3: no license"):
+        migrate_registry(vmafx_copy, skip_missing=True)  # a licence is not guessed, and not skippable
+    next(m for m in doc["models"] if m["id"] == "vmaf_tiny_v3")["license"] = "BSD-3-Clause-Plus-Patent"
+    vmafx_copy.write_text(json.dumps(doc))
+    m = migrate_registry(vmafx_copy, skip_missing=True)
+    assert m.written and m.from_version == 0
+    v2 = json.loads(vmafx_copy.read_text())
+    assert v2["migration"]["from_schema_version"] == 0
+    assert {e["provenance"]["adopted"]["from_schema_version"] for e in v2["models"]} == {0}
+    assert verify_registry(vmafx_copy).ok
