@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bf16", action="store_true", help="torch-cuda: bfloat16 autocast")
     ap.add_argument("--host-inputs", action="store_true", help="copy each frame from host memory (cuda)")
     ap.add_argument("--threads", type=int, default=0, help="CPU intra-op threads (cpu provider)")
+    ap.add_argument("--tf32", action="store_true", help="cuda: allow TF32 convolutions (faster, not fp32-exact)")
     a = ap.parse_args(argv)
     w, h = (int(v) for v in a.size.lower().split("x"))
 
@@ -110,8 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     so.intra_op_num_threads = a.threads
     providers: list[Any] = [want]
     if a.provider == "cuda":
+        if hasattr(ort, "preload_dlls"):  # CUDA/cuDNN from the nvidia-* wheels
+            ort.preload_dlls()
         so.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
-        providers = [(want, {"cudnn_conv_algo_search": "EXHAUSTIVE"}), "CPUExecutionProvider"]
+        # CUDA alone: onnxruntime refuses a CPU provider named beside a disabled CPU fallback
+        providers = [(want, {"cudnn_conv_algo_search": "EXHAUSTIVE", "use_tf32": "1" if a.tf32 else "0"})]
     sess = ort.InferenceSession(data, so, providers=providers)
     if sess.get_providers()[0] != want:
         print(json.dumps({"error": f"onnxruntime ran {sess.get_providers()} instead of {want}"}), flush=True)
@@ -145,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         "size": f"{w}x{h}", "provider": want, "inputs": "device" if device else "host", "frames": a.frames,
         "frames_per_s": a.frames / total, "median_ms": 1000 * statistics.median(times), "min_ms": 1000 * min(times),
         "build_s": build_s, "score_sample": score, "onnxruntime": ort.__version__, "python": platform.python_version(),
+        "tf32": bool(a.tf32 and a.provider == "cuda"),
     }
     if a.provider == "cuda":
         try:

@@ -55,8 +55,13 @@ def check_int8(entry: dict[str, Any]) -> None:
         raise UsageError(f"entry '{eid}': the int8 sibling {why}; refusing to score with it")
 
 
-def providers_for(provider: str) -> list[str]:
-    """onnxruntime providers for ``cpu`` or ``cuda``; CUDA is refused where this onnxruntime cannot run it."""
+def providers_for(provider: str) -> list[Any]:
+    """onnxruntime providers for ``cpu`` or ``cuda``; CUDA is refused where this onnxruntime cannot run it.
+
+    CUDA runs alone (the session disables the CPU fallback, and onnxruntime refuses a CPU provider
+    named beside that) and without TF32: TF32 convolutions moved DISTS scores by up to 5e-6 from
+    the fp32 CPU result on an H100, which parity and the gate must not absorb.
+    """
     if provider not in PROVIDERS:
         raise UsageError(f"provider {provider!r}: use {' or '.join(PROVIDERS)}")
     if provider == "cpu":
@@ -67,7 +72,9 @@ def providers_for(provider: str) -> list[str]:
     if "CUDAExecutionProvider" not in have:
         raise UsageError(f"provider 'cuda': this onnxruntime has no CUDA provider (it has {', '.join(have)}); "
                          "install 'tinyreg[gpu]' (onnxruntime-gpu) on a machine with an NVIDIA GPU")
-    return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    if hasattr(ort, "preload_dlls"):  # CUDA/cuDNN from the nvidia-* wheels, where that is how they came
+        ort.preload_dlls()
+    return [("CUDAExecutionProvider", {"use_tf32": "0"})]
 
 
 def _session_options(cfg: ScoreConfig) -> Any:
