@@ -33,6 +33,8 @@ HINTS = {
     "trusted_root_or_staging": "give --trusted-root or --staging, not both",
     "expires_in": "--expires-in DAYS, at least 1",
     "max_memory": "or --max-memory SIZE on the command line",
+    "max_pixels": "raise the cap with --max-pixels N, 0 for none",
+    "scale": "--scale ref or --scale WxH resizes",
     "identity_token": "pass --identity-token or run in CI with 'id-token: write'",
     "calibration": "pass --calibration DIR",
 }

@@ -114,8 +114,8 @@ def check_pixels(width: int, height: int, max_pixels: int | None, source: object
     """InputError when ``width x height`` is over the cap (``None``: no cap)."""
     if max_pixels is not None and width * height > max_pixels:
         raise InputError(
-            f"{source}: {width}x{height} is {width * height / 1e6:.1f} Mpx, over the cap of {max_pixels / 1e6:.1f} Mpx "
-            "(override: max_pixels=, or --max-pixels on the command line)"
+            f"{source}: {width}x{height} is {width * height / 1e6:.1f} Mpx, over the cap of {max_pixels / 1e6:.1f} Mpx",
+            hint="max_pixels",
         )
 
 
@@ -132,8 +132,8 @@ def _open(path: Path, max_pixels: int | None) -> Any:
         try:
             im = Image.open(path)
         except Image.DecompressionBombError as exc:
-            raise InputError(f"{path}: image dimensions over the cap of {(max_pixels or 0) / 1e6:.1f} Mpx "
-                             "(a decompression bomb?; override: max_pixels=, or --max-pixels on the command line)") from exc
+            raise InputError(f"{path}: image dimensions over the cap of {(max_pixels or 0) / 1e6:.1f} Mpx (a decompression bomb?)",
+                             hint="max_pixels") from exc
         finally:
             Image.MAX_IMAGE_PIXELS = old
     try:

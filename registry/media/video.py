@@ -256,7 +256,7 @@ class Scale:
             return Scale(t)
         m = re.fullmatch(r"(\d+)x(\d+)", t)
         if not m or not (16 <= int(m.group(1)) <= 16384 and 16 <= int(m.group(2)) <= 16384):
-            raise UsageError(f"--scale {text!r}: use none, ref or WxH (16..16384)")
+            raise UsageError(f"scale {text!r}: use none, ref or WxH (16..16384)")
         return Scale("size", int(m.group(1)), int(m.group(2)))
 
     def target(self, ref: VideoInfo, dist: VideoInfo) -> tuple[int, int] | None:
@@ -267,8 +267,8 @@ class Scale:
             return None
         if self.mode == "ref":
             return ref.width, ref.height
-        raise InputError(f"{ref.path} is {ref.width}x{ref.height} but {dist.path} is {dist.width}x{dist.height} "
-                         "(--scale ref or --scale WxH resizes)")
+        raise InputError(f"{ref.path} is {ref.width}x{ref.height} but {dist.path} is {dist.width}x{dist.height}",
+                         hint="scale")
 
 
 def aligned_frames(ref: Video, dist: Video, sel: Selection, scale: Scale = Scale()) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
@@ -302,4 +302,4 @@ def aligned_frames(ref: Video, dist: Video, sel: Selection, scale: Scale = Scale
             yield index, x, y
         index += 1
     if index <= sel.start and not sel.done(index):
-        raise InputError(f"{a.path}: --start {sel.start} is past the end ({index} frames)")
+        raise InputError(f"{a.path}: start frame {sel.start} is past the end ({index} frames)")
