@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,10 @@ from registry.store.layout import int8_rel
 
 if TYPE_CHECKING:
     from registry.signing.policy import TrustPolicy
+
+
+# onnxruntime execution providers: names, or (name, options) pairs
+Providers = Sequence[str | tuple[str, dict[str, str]]]
 
 
 class SmokeModelWarning(UserWarning):
@@ -100,7 +105,7 @@ def load(
     registry: str | os.PathLike[str] | None = None,
     *,
     int8: bool = False,
-    providers: list[str] | None = None,
+    providers: Providers | None = None,
     session_options: Any = None,
     verify_signature: bool | None = None,
     trust: str | os.PathLike[str] | TrustPolicy | None = None,
@@ -116,7 +121,7 @@ def load_entry(
     registry: str | os.PathLike[str] | None = None,
     *,
     int8: bool = False,
-    providers: list[str] | None = None,
+    providers: Providers | None = None,
     session_options: Any = None,
     verify_signature: bool | None = None,
     trust: str | os.PathLike[str] | TrustPolicy | None = None,
@@ -171,7 +176,7 @@ def load_entry(
     return session_from_bytes(data, entry_id, session_options=session_options, providers=providers), entry
 
 
-def session_from_bytes(data: bytes, source: str, *, session_options: Any = None, providers: list[str] | None = None) -> Any:
+def session_from_bytes(data: bytes, source: str, *, session_options: Any = None, providers: Providers | None = None) -> Any:
     """The one place tinyreg creates an onnxruntime session: only from self-contained model bytes.
 
     A tensor that still names an external file would make onnxruntime open it by

@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from registry.errors import InputError, UsageError
 from registry.media.images import image_size, read_image
 from registry.media.limits import DEFAULT_MAX_PIXELS
 from registry.store.document import find_registry, read_registry
+
+if TYPE_CHECKING:
+    from registry.runtime.loader import Providers  # the loader imports onnxruntime lazily; types only
 
 
 @dataclass
@@ -43,7 +46,7 @@ class ScoreResult:
 class Scorer:
     """A loaded model plus its family, which turns inputs into model feeds (the family is read from the entry)."""
 
-    def __init__(self, registry: Path | None, entry_id: str, *, int8: bool = False, providers: list[str] | None = None,
+    def __init__(self, registry: Path | None, entry_id: str, *, int8: bool = False, providers: Providers | None = None,
                  session_options: Any = None, max_memory: int | None = None) -> None:
         from registry.export.core import check_entry_contract
         from registry.families import get_family
