@@ -457,8 +457,18 @@ def verify_registry(
         from registry.signing.snapshot import require_state_dir
 
         require_state_dir()
-    with reading(path) as recovered:
-        report = _verify(path, allowlist, policy, now)
+    entered = False
+    try:
+        with reading(path) as recovered:
+            entered = True
+            report = _verify(path, allowlist, policy, now)
+    except IntegrityError as exc:
+        if entered:
+            raise
+        # an interrupted update that cannot (or must not) be completed: a finding, the folder untouched
+        report = Report(str(path), None)
+        report.findings.append(Finding("-", "update", exc.diagnostics()))
+        return report
     if recovered is not None:
         report.findings.append(Finding("-", "update", recovered.describe(), ERROR if recovered.committed else WARNING))
     return report

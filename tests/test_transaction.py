@@ -289,3 +289,24 @@ def test_a_folder_in_the_way_is_refused_before_anything_lands(reg_path: Path) ->
         reg.stage("dists_vgg16.onnx", b"new")
         reg.stage("dists_vgg16.md", b"card")
     assert snapshot(reg_path.parent) == before and not (reg_path.parent / STAGING_DIR).exists()
+
+
+@pytest.mark.parametrize("staged", ["../../outside.txt", "/etc/hostname", "0/../../../outside.txt", "link"])
+def test_planted_journal_cannot_move_files_from_outside_the_registry(reg_path: Path, tmp_path: Path, staged: str) -> None:
+    """An attacker commits a `.tinyreg-update/` journal whose staged name points outside: nothing moves."""
+    folder = reg_path.parent
+    outside = tmp_path / "outside.txt"
+    outside.write_text("secret")
+    stage = folder / STAGING_DIR
+    stage.mkdir()
+    if staged == "link":
+        (stage / "0").symlink_to(outside)
+        staged = "0"
+    before = reg_path.read_bytes()
+    journal = {"tinyreg_update": 1, "registry_sha256": "0" * 64,
+               "files": [{"path": "stolen.txt", "staged": staged, "sha256": "0" * 64}]}
+    (stage / "journal.json").write_text(json.dumps(journal))
+    report = verify_registry(reg_path)
+    assert not report.ok and any("staging folder" in f.message for f in report.errors)
+    assert outside.read_text() == "secret" and not (folder / "stolen.txt").exists()
+    assert reg_path.read_bytes() == before

@@ -17,6 +17,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from registry.errors import InputError, IntegrityError, UsageError
 from registry.store.layout import REGISTRY_NAME, STAGING_DIR
 
 JOURNAL = "journal.json"
+_STAGED_NAME = re.compile(r"[0-9]{1,9}")
 _NEW_REGISTRY = "registry.json.new"
 
 
@@ -122,7 +124,15 @@ def _apply(root: Path, stage: Path, journal: Mapping[str, object]) -> None:
         if item.get("remove") is True:
             removals.append(target)
             continue
-        src = stage / str(item.get("staged"))
+        staged = item.get("staged")
+        # a journal is data in a folder anyone may edit: a staged name is one of the index names
+        # commit() writes, never a path that could move a file from elsewhere into the registry
+        if not isinstance(staged, str) or not _STAGED_NAME.fullmatch(staged):
+            raise IntegrityError(f"{stage / JOURNAL}: staged name {staged!r} is not one tinyreg writes; "
+                                 "remove the staging folder by hand after a look")
+        src = stage / staged
+        if src.is_symlink():
+            raise IntegrityError(f"{src}: a staged file is a symlink; remove the staging folder by hand after a look")
         if os.path.lexists(src):  # absent: already moved before the interruption
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(src, target)
@@ -130,6 +140,8 @@ def _apply(root: Path, stage: Path, journal: Mapping[str, object]) -> None:
     for folder in sorted(touched):
         fsync_dir(folder)
     new_reg = stage / _NEW_REGISTRY
+    if new_reg.is_symlink():
+        raise IntegrityError(f"{new_reg}: is a symlink; remove the staging folder by hand after a look")
     if os.path.lexists(new_reg):
         os.replace(new_reg, root / REGISTRY_NAME)  # the registry last: it names what is now there
         fsync_dir(root)
