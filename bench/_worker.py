@@ -1,4 +1,8 @@
-"""One measurement per process, so peak RSS (ru_maxrss) belongs to that measurement alone.
+"""One measurement per process, so peak RSS belongs to that measurement alone.
+
+Peak RSS is the process's own high-water mark (``VmHWM``, reset by exec). ``ru_maxrss`` is not:
+Linux keeps it across fork and exec, so a worker started by a bench process that had imported
+torch and Ray reported the parent's 618 MiB as its own peak at every small size.
 
 python -m bench._worker ort|reference|reference-bf16 H W REPS MODEL_OR_WEIGHTS...
 (reference-bf16: the reference under torch.autocast("cpu", dtype=torch.bfloat16))
@@ -13,6 +17,18 @@ import statistics
 import sys
 import time
 import warnings
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set in MiB: VmHWM where /proc has it, else ru_maxrss."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:
@@ -64,7 +80,7 @@ def main() -> None:
         t = time.perf_counter()
         run()
         times.append(time.perf_counter() - t)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mib()
     print(json.dumps({"median_s": statistics.median(times), "times_s": times, "peak_rss_mib": peak}))
 
 
