@@ -291,9 +291,13 @@ def test_a_folder_in_the_way_is_refused_before_anything_lands(reg_path: Path) ->
     assert snapshot(reg_path.parent) == before and not (reg_path.parent / STAGING_DIR).exists()
 
 
-@pytest.mark.parametrize("staged", ["../../outside.txt", "/etc/hostname", "0/../../../outside.txt", "link"])
-def test_planted_journal_cannot_move_files_from_outside_the_registry(reg_path: Path, tmp_path: Path, staged: str) -> None:
-    """An attacker commits a `.tinyreg-update/` journal whose staged name points outside: nothing moves."""
+@pytest.mark.parametrize(("staged", "target"), [("../../outside.txt", "stolen.txt"), ("/etc/hostname", "stolen.txt"),
+                                               ("0/../../../outside.txt", "stolen.txt"), ("link", "stolen.txt"),
+                                               ("0", ".git/hooks/pre-commit"), ("0", "sub/.hidden")])
+def test_planted_journal_cannot_move_files_from_outside_the_registry(reg_path: Path, tmp_path: Path, staged: str,
+                                                                     target: str) -> None:
+    """An attacker commits a `.tinyreg-update/` journal whose staged name points outside, or whose target is a
+    path tinyreg never writes (a git hook where the registry is a repository root): nothing moves."""
     folder = reg_path.parent
     outside = tmp_path / "outside.txt"
     outside.write_text("secret")
@@ -302,11 +306,13 @@ def test_planted_journal_cannot_move_files_from_outside_the_registry(reg_path: P
     if staged == "link":
         (stage / "0").symlink_to(outside)
         staged = "0"
+    elif staged == "0":
+        (stage / "0").write_text("#!/bin/sh\necho pwned\n")
     before = reg_path.read_bytes()
     journal = {"tinyreg_update": 1, "registry_sha256": "0" * 64,
-               "files": [{"path": "stolen.txt", "staged": staged, "sha256": "0" * 64}]}
+               "files": [{"path": target, "staged": staged, "sha256": "0" * 64}]}
     (stage / "journal.json").write_text(json.dumps(journal))
     report = verify_registry(reg_path)
     assert not report.ok and any("staging folder" in f.message for f in report.errors)
-    assert outside.read_text() == "secret" and not (folder / "stolen.txt").exists()
+    assert outside.read_text() == "secret" and not (folder / target).exists()
     assert reg_path.read_bytes() == before

@@ -31,6 +31,8 @@ from registry.store.layout import REGISTRY_NAME, STAGING_DIR
 
 JOURNAL = "journal.json"
 _STAGED_NAME = re.compile(r"[0-9]{1,9}")
+# What a writer may land: the schema's relative-path rule (no hidden component: never `.git/...`).
+_LANDABLE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*")
 _NEW_REGISTRY = "registry.json.new"
 
 
@@ -72,6 +74,8 @@ def _remove_tree(folder: Path) -> None:
 
 def _landable(root: Path, rel: str, removal: bool) -> None:
     """Refuse, before anything is written, a path the update could not land (a folder in the way)."""
+    if not _LANDABLE.fullmatch(rel):
+        raise UsageError(f"{rel!r}: not a path a registry update writes (hidden or unusual name); nothing written")
     target = confine(root, rel, what="staged file")
     here = root
     for part in Path(rel).parts[:-1]:
@@ -120,6 +124,9 @@ def _apply(root: Path, stage: Path, journal: Mapping[str, object]) -> None:
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("path"), str):
             raise IntegrityError(f"{stage / JOURNAL}: not a tinyreg update journal")
+        if not _LANDABLE.fullmatch(item["path"]):  # e.g. `.git/hooks/pre-commit` where the registry is a repo root
+            raise IntegrityError(f"{stage / JOURNAL}: path {item['path']!r} is not one tinyreg writes; "
+                                 "remove the staging folder by hand after a look")
         target = confine(root, item["path"], what="journal path")
         if item.get("remove") is True:
             removals.append(target)
