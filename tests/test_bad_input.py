@@ -251,3 +251,19 @@ def test_fuzz_bundles(key_signed: Path, text: str) -> None:
     r = verify_registry(key_signed)
     assert any(x.check in ("signature", "pins") for x in r.errors)
     assert read_registry(key_signed).get("dists_vgg16")  # nothing lost
+
+
+def test_deep_json_in_bundles_sidecars_and_logs_is_bad_input_not_a_crash() -> None:
+    """Every parser of untrusted JSON goes through the strict reader: deep nesting never reaches RecursionError."""
+    from registry.errors import InputError, SignatureError
+    from registry.media.inputsets import _rows_json
+    from registry.signing._methods import verify_ec_key, verify_sigstore
+    from registry.store.migrate import _fix_sidecar_opset
+
+    deep = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(SignatureError):
+        verify_ec_key.parse(deep)  # verify-bundle --key on a hostile bundle
+    assert verify_sigstore.is_dsse(deep) is False
+    assert _fix_sidecar_opset(deep, 18) == (deep, [])  # migrate leaves a hostile sidecar for verify to report
+    with pytest.raises(InputError):
+        _rows_json(deep, "log.json")

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from registry._internal.jsonio import loads_json
 from registry.errors import InputError, UsageError
 
 CANONICAL_6 = ("adm2", "vif_scale0", "vif_scale1", "vif_scale2", "vif_scale3", "motion2")
@@ -126,9 +126,9 @@ def _feature_value(metrics: dict[str, object], name: str) -> float | None:
 
 def _rows_json(data: bytes, source: str) -> list[dict[str, object]]:
     try:
-        doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{source}: not a libvmaf JSON log ({exc})") from exc
+        doc = loads_json(data, source)
+    except InputError as exc:
+        raise InputError(f"not a libvmaf JSON log: {exc.diagnostics()}") from exc
     frames = doc.get("frames") if isinstance(doc, dict) else None
     if not isinstance(frames, list):
         raise InputError(f"{source}: no 'frames' list (a libvmaf JSON log has one)")

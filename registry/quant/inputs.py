@@ -21,7 +21,6 @@ are not independent draws), from per-sample sums.
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from registry._internal.hashing import read_file, read_pinned, sha256_bytes
+from registry._internal.jsonio import loads_json
 from registry._internal.paths import confine
 from registry.errors import CheckFailed, InputError, UsageError
 from registry.quant.gate import BOOTSTRAP, GateResult, compare, pearson, spearman
@@ -332,7 +332,7 @@ def quantize_on_inputs(registry_path: Path, entry_id: str, *, inputs: Path | Non
               "gate": res.as_json()}
     artifacts = {int8_rel(str(entry["onnx"])): q}
     artifacts.update(_sidecar_int8(reg, entry, q))
-    return pin_input_set(registry_path, entry_id, s, {"quant_mode": "dynamic", "quant": record, "int8_sha256": "0" * 64},
+    return pin_input_set(registry_path, entry_id, s, {"quant_mode": "dynamic", "quant": record, "int8_sha256": sha256_bytes(q).sha256},
                          artifacts)
 
 
@@ -347,8 +347,8 @@ def _sidecar_int8(reg: Registry, entry: Entry, int8: bytes) -> dict[str, bytes]:
         return {}
     data = read_file(path)
     try:
-        doc = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        doc = loads_json(data, rel)
+    except InputError:
         return {}
     if not isinstance(doc, dict) or "tinyreg_sidecar_version" in doc:
         return {}

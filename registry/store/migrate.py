@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from registry._internal.hashing import sha256_bytes, sha256_file
+from registry._internal.jsonio import loads_json
 from registry._internal.paths import confine
-from registry.errors import CheckFailed, Error, UsageError
+from registry.errors import CheckFailed, Error, InputError, UsageError
 from registry.onnx.inspect import ModelInfo, inspect_bytes
 from registry.store.document import CURRENT_SCHEMA_VERSION, Entry, Registry, transaction
 from registry.store.layout import ROOT_FILES, STAGING_DIR, card_rel, int8_rel, sidecar_rel, trust_files
@@ -131,8 +132,8 @@ def patch_sidecar(data: bytes, changes: dict[str, Any]) -> bytes | None:
     """
     try:
         text = data.decode("utf-8")
-        doc = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        doc = loads_json(text, "sidecar")
+    except (UnicodeDecodeError, InputError):
         return None
     if not isinstance(doc, dict):
         return None
@@ -148,16 +149,16 @@ def patch_sidecar(data: bytes, changes: dict[str, Any]) -> bytes | None:
 
         text = re.sub(rf'("{re.escape(key)}"\s*:\s*){old}(?=\s*[,}}\n])', repl, text)
     try:
-        return text.encode("utf-8") if json.loads(text) == want else None
-    except json.JSONDecodeError:
+        return text.encode("utf-8") if loads_json(text, "sidecar") == want else None
+    except InputError:
         return None
 
 
 def _fix_sidecar_opset(data: bytes, graph_opset: int) -> tuple[bytes, list[str]]:
     """Correct ``opset``/``onnx_opset`` in a sidecar (their only change), or leave it for verify to report."""
     try:
-        doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        doc = loads_json(data, "sidecar")
+    except InputError:
         return data, []
     if not isinstance(doc, dict):
         return data, []

@@ -8,16 +8,16 @@ key whatever the hint says.
 from __future__ import annotations
 
 import binascii
-import json
 
-from registry.errors import SignatureError
+from registry._internal.jsonio import loads_json
+from registry.errors import InputError, SignatureError
 from registry.signing._methods import BUNDLE_MEDIA_TYPE, pae, unb64
 
 
 def parse(bundle_json: bytes) -> tuple[str, bytes, bytes]:
     """(payload type, payload, signature) of a key-mode bundle with one DSSE signature."""
     try:
-        doc = json.loads(bundle_json)
+        doc = loads_json(bundle_json, "bundle")
         if doc.get("mediaType") != BUNDLE_MEDIA_TYPE:
             raise SignatureError(f"bundle media type {doc.get('mediaType')!r} is not {BUNDLE_MEDIA_TYPE}")
         if not isinstance(doc["verificationMaterial"]["publicKey"], dict):
@@ -31,6 +31,8 @@ def parse(bundle_json: bytes) -> tuple[str, bytes, bytes]:
         sig = unb64(sigs[0]["sig"])
     except SignatureError:
         raise
+    except InputError as exc:
+        raise SignatureError(f"not a key-mode Sigstore bundle: {exc.diagnostics()}") from exc
     except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
         raise SignatureError(f"not a key-mode Sigstore bundle with a DSSE envelope ({exc.__class__.__name__})") from exc
     return ptype, payload, sig

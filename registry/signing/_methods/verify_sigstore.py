@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
+from registry._internal.jsonio import loads_json
 from registry.errors import InputError, MissingDependency, SignatureError
 
 
@@ -48,9 +48,10 @@ def _msg(exc: BaseException) -> str:
 
 def is_dsse(bundle_json: bytes) -> bool:
     try:
-        return "dsseEnvelope" in json.loads(bundle_json)
-    except ValueError:
+        doc = loads_json(bundle_json, "bundle")
+    except InputError:
         return False
+    return isinstance(doc, dict) and "dsseEnvelope" in doc
 
 
 def verify(
@@ -81,9 +82,9 @@ def verify(
 def _check_subject(payload: bytes, artifact: bytes) -> None:
     digest = hashlib.sha256(artifact).hexdigest()
     try:
-        subjects = json.loads(payload).get("subject", [])
+        subjects = loads_json(payload, "DSSE payload").get("subject", [])
         found = any(s.get("digest", {}).get("sha256") == digest for s in subjects)
-    except (ValueError, AttributeError) as exc:
+    except (InputError, ValueError, AttributeError) as exc:
         raise SignatureError("DSSE payload is not an in-toto statement") from exc
     if not found:
         raise SignatureError(f"no subject of the signed statement has the artifact's sha256 {digest[:16]}...")
