@@ -15,7 +15,7 @@ import pytest
 import registry
 from registry.errors import IntegrityError
 from registry.store.document import read_registry
-from registry.store.migrate import MigrationRefused, check_round_trip, migrate_registry
+from registry.migrate import MigrationRefused, check_round_trip, migrate_registry
 from registry.verify import verify_registry
 from tests.conftest import REPO
 
@@ -166,7 +166,7 @@ def replace(src, dst, *a, **k):
         os.kill(os.getpid(), signal.SIGKILL)
     return real(src, dst, *a, **k)
 os.replace = replace
-from registry.store.migrate import migrate_registry
+from registry.migrate import migrate_registry
 migrate_registry(Path(sys.argv[1]), skip_missing=True)
 print(count[0])  # file replacements the migration made (a run that was not killed)
 """

@@ -19,7 +19,7 @@ def migrate_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Migrate to schema_version 2 as one atomic update: files[] with every loaded file, io from the graph, cards."""
-    from registry.store.migrate import MigrationRefused, migrate_registry
+    from registry.migrate import MigrationRefused, migrate_registry
 
     try:
         m = migrate_registry(find(registry), dry_run=dry_run, skip_missing=skip_missing)

@@ -339,7 +339,7 @@ def quantize_on_inputs(registry_path: Path, entry_id: str, *, inputs: Path | Non
 def _sidecar_int8(reg: Registry, entry: Entry, int8: bytes) -> dict[str, bytes]:
     """An adopted (VMAFx) sidecar that records the int8 sibling's digest gets the new one (tinyreg's own are rewritten)."""
     from registry.store.layout import sidecar_rel
-    from registry.store.migrate import patch_sidecar
+    from registry.migrate import patch_sidecar
 
     rel = sidecar_rel(str(entry["onnx"]))
     path = confine(reg.root, rel, what="sidecar")

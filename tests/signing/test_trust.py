@@ -25,9 +25,9 @@ from registry.signing.entries import sign_entries
 from registry.signing.policy import load_policy, write_policy
 from registry.signing.snapshot import STATE_NAME, state_dir
 from registry.verify import verify_registry
-from tests.test_sign import keypair
+from tests.signing.test_sign import keypair
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -408,7 +408,7 @@ def test_bad_snapshot_without_version(signed: Signed) -> None:
 def test_keyless_policy_verifies_real_dsse_bundle(tmp_path: Path) -> None:
     """A keyless anchor accepts a genuine Sigstore DSSE bundle of its identity and nobody else's."""
     from tests.conftest import SIGSTORE
-    from tests.test_sign import FIXTURES
+    from tests.signing.test_sign import FIXTURES
 
     _, bundle, _, identity, issuer = FIXTURES[3]
     pol = tmp_path / "trust.json"
@@ -432,7 +432,7 @@ def test_external_data_is_signed_from_the_graph(reg_path: Path, tmp_path: Path) 
 
     import numpy as np
 
-    from tests.test_loader import _add_external
+    from tests.runtime.test_loader import _add_external
 
     _add_external(reg_path)
     priv, pub = keypair(tmp_path, "k")

@@ -13,7 +13,7 @@ from registry.store.card import render_card
 from registry.store.document import read_registry
 from registry.store.licenses import hub_license, hub_license_ids
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def front_matter(card: str) -> dict[str, object]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from registry.store.schema import load_schema
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_readme_schemas_are_the_ones_the_code_loads() -> None:

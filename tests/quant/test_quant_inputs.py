@@ -29,7 +29,7 @@ from registry.quant.quantize import quantize_entry
 from registry.quant.run import gate
 from registry.runtime.loader import verified_model_bytes
 from registry.store.document import read_registry
-from registry.store.migrate import migrate_registry
+from registry.migrate import migrate_registry
 from registry.verify import verify_registry
 from tests.conftest import REPO
 from tests.vmaf_logs import write_logs

@@ -17,7 +17,7 @@ from registry.runtime.loader import verified_model_bytes
 from registry.store.document import read_registry, transaction
 from registry.verify import verify_registry
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "model" / "tiny"
 
 

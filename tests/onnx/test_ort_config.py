@@ -16,7 +16,7 @@ from registry.onnx.ops import optimized_ops, registry_runtime_ops
 from registry.store.document import read_registry
 from registry.store.layout import int8_rel
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "model" / "tiny" / "registry.json"
 X86 = platform.machine().lower() in ("x86_64", "amd64")
 

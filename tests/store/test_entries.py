@@ -7,7 +7,7 @@ from registry.export.smoke import add_smoke
 from registry.store.document import read_registry
 from registry.verify import verify_registry
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_re_adding_identical_placeholder_keeps_derived_state(tmp_path: Path) -> None:

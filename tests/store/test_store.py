@@ -147,7 +147,7 @@ def test_killed_writer_leaves_old_or_new(reg_path: Path) -> None:
         "        reg.get('dists_vgg16')['notes'] = 'n' * (i % 5000)\n"
         "    i += 1\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     original = json.loads(reg_path.read_bytes())
     old_notes = original["models"][0]["notes"]
 

@@ -230,7 +230,7 @@ def test_cli_verify_bundle(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    repo = Path(__file__).resolve().parents[1]
+    repo = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(repo)}
     a, b, inst, ident, iss = FIXTURES[1]
     base = [sys.executable, "-m", "registry", "verify-bundle", str(SIGSTORE / a), "--bundle", str(SIGSTORE / b),

@@ -18,7 +18,7 @@ import pytest
 from registry.errors import InputError, IntegrityError
 from registry.export.fetch import check_url, fetch_pinned
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 PAYLOAD = os.urandom(300_000)
 SHA = hashlib.sha256(PAYLOAD).hexdigest()
 ZERO_SHA = "0" * 64

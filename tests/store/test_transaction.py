@@ -22,7 +22,7 @@ from registry.store.layout import STAGING_DIR
 from registry.verify import verify_registry
 from tests import onnx_factory as f
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 IO = {
     "inputs": [{"name": "x", "dtype": "float32", "shape": [1, 4]}],
     "outputs": [{"name": "y", "dtype": "float32", "shape": [1, 4]}],

@@ -16,7 +16,7 @@ from typer.testing import CliRunner, Result
 from registry.cli import app
 from tests import onnx_factory as f
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COMMANDS = ["add", "check-ops", "export", "hook", "init", "list", "migrate", "parity", "pin", "quant-gate", "quantize", "score",
             "show", "sign", "trust", "verify", "verify-bundle"]
 

@@ -14,7 +14,7 @@ from registry.errors import InputError, UsageError
 from registry.media.y4m import write_y4m
 from registry.scoring.score import score_images, score_videos
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def png(path: Path, arr: np.ndarray) -> Path:

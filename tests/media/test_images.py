@@ -18,7 +18,7 @@ from registry.media.images import image_size, read_image
 from registry.media.limits import DEFAULT_MAX_PIXELS
 from registry.scoring.score import score_images
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

@@ -22,7 +22,7 @@ from registry.store.entries import write_entry
 from registry.verify import verify_registry
 from tests import onnx_factory as f
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 IO = {
     "inputs": [{"name": "x", "dtype": "float32", "shape": [1, 4]}],
     "outputs": [{"name": "y", "dtype": "float32", "shape": [1, 4]}],
@@ -91,7 +91,7 @@ def test_signed_score_cannot_be_changed_through_an_unpinned_file(reg_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """The attack of the issue: a signed model whose Constant lives in a file nobody pinned."""
     from registry.signing.entries import set_policy, sign_entries
-    from tests.test_sign import keypair
+    from tests.signing.test_sign import keypair
 
     monkeypatch.chdir(reg_path.parent)
     add_external_entry(reg_path, "constant")
