@@ -14,8 +14,8 @@ import pytest
 
 import registry
 from registry.errors import IntegrityError
-from registry.store.document import read_registry
 from registry.migrate import MigrationRefused, check_round_trip, migrate_registry
+from registry.store.document import read_registry
 from registry.verify import verify_registry
 from tests.conftest import REPO
 

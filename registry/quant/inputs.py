@@ -338,8 +338,8 @@ def quantize_on_inputs(registry_path: Path, entry_id: str, *, inputs: Path | Non
 
 def _sidecar_int8(reg: Registry, entry: Entry, int8: bytes) -> dict[str, bytes]:
     """An adopted (VMAFx) sidecar that records the int8 sibling's digest gets the new one (tinyreg's own are rewritten)."""
-    from registry.store.layout import sidecar_rel
     from registry.migrate import patch_sidecar
+    from registry.store.layout import sidecar_rel
 
     rel = sidecar_rel(str(entry["onnx"]))
     path = confine(reg.root, rel, what="sidecar")

@@ -257,8 +257,8 @@ def test_deep_json_in_bundles_sidecars_and_logs_is_bad_input_not_a_crash() -> No
     """Every parser of untrusted JSON goes through the strict reader: deep nesting never reaches RecursionError."""
     from registry.errors import InputError, SignatureError
     from registry.media.inputsets import _rows_json
-    from registry.signing._methods import verify_ec_key, verify_sigstore
     from registry.migrate import _fix_sidecar_opset
+    from registry.signing._methods import verify_ec_key, verify_sigstore
 
     deep = b"[" * 100_000 + b"]" * 100_000
     with pytest.raises(SignatureError):

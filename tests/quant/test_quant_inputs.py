@@ -17,6 +17,7 @@ import pytest
 from registry.errors import InputError, IntegrityError
 from registry.media.inputsets import CANONICAL_6, build_frame_set, frames_from, read_feature_log
 from registry.media.y4m import write_y4m
+from registry.migrate import migrate_registry
 from registry.quant.inputs import (
     NoGateInputs,
     cluster_bootstrap_drop_ci,
@@ -29,7 +30,6 @@ from registry.quant.quantize import quantize_entry
 from registry.quant.run import gate
 from registry.runtime.loader import verified_model_bytes
 from registry.store.document import read_registry
-from registry.migrate import migrate_registry
 from registry.verify import verify_registry
 from tests.conftest import REPO
 from tests.vmaf_logs import write_logs
