@@ -170,11 +170,11 @@ def score_cmd(
     if as_json and fmt is ScoreFormat.CSV:
         raise UsageError("choose one output: --json or --format csv")
     if ref_image and dist_image and not (ref or dist):
-        res = score_images(path, entry_id, ref_image, dist_image, **limits)
+        res = score_images(entry_id, ref_image, dist_image, registry=path, **limits)
     elif ref and dist and not (ref_image or dist_image):
         with out.progress("frames") as bar:
             task = bar.add_task("frames", total=None)
-            res = score_videos(path, entry_id, ref, dist, matrix=matrix.value, **limits,
+            res = score_videos(entry_id, ref, dist, registry=path, matrix=matrix.value, **limits,
                                progress=lambda done, total: bar.update(task, completed=done, total=total))
     else:
         raise UsageError("give REF DIST images, --ref A --dist B videos, or --manifest pairs.csv --out results.jsonl")

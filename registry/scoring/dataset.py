@@ -111,15 +111,22 @@ def auto_workers(family: str, cores: int, largest: tuple[int, int] | None, max_m
     return max(1, min(cores, budget // max(1, int(model.estimate(*largest)))))
 
 
-def score_dataset(registry: Path | None, entry_id: str, manifest: Path, out: Path, opts: DatasetOptions = DatasetOptions(),
-                  *, on_start: Callable[[int | None], None] | None = None,
+def score_dataset(entry_id: str, manifest: str | os.PathLike[str], out: str | os.PathLike[str],
+                  opts: DatasetOptions = DatasetOptions(), *, registry: str | os.PathLike[str] | None = None,
+                  on_start: Callable[[int | None], None] | None = None,
                   on_frames: Callable[[int], None] | None = None) -> DatasetReport:
-    """Score the shard's pairs not yet in ``out``; append each pair's records as it finishes, in manifest order.
+    """Score the shard's pairs not yet in ``out`` with entry ``entry_id``; append each pair's records as it finishes, in manifest order.
+
+    ``registry``: a ``registry.json`` or its folder (None: found as every command finds it).
 
     ``on_start(total_frames or None)`` is called once the work is known; ``on_frames(n)`` as frames are scored.
     A pair that fails is recorded as an ``error`` record and the run goes on.
     """
-    cfg, entry = prepare(registry, entry_id, opts)
+    if not isinstance(entry_id, str):
+        raise TypeError("score_dataset() takes the entry id first and the registry as a keyword: "
+                        "score_dataset(ENTRY_ID, MANIFEST, OUT, registry=PATH)")
+    manifest, out = Path(manifest), Path(out)
+    cfg, entry = prepare(None if registry is None else Path(registry), entry_id, opts)
     fmt = fmt_for(out, opts.fmt)
     specs = opts.shard.take(read_manifest(manifest))
     cores = opts.cores or os.cpu_count() or 1

@@ -5,6 +5,7 @@ Any family: the entry names its family, and the family's ``feeds`` turns the ima
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -101,17 +102,31 @@ class Scorer:
         return float(np.asarray(self.session.run(None, self.fam.feeds(sample))[0]).reshape(-1)[0])
 
 
+def _reg(registry: str | os.PathLike[str] | None) -> Path | None:
+    return None if registry is None else Path(registry)
+
+
+def _entry_first(entry_id: object, fn: str) -> str:
+    """The entry id comes first everywhere (``registry=`` is a keyword): a path in its place is the old order."""
+    if not isinstance(entry_id, str):
+        raise TypeError(f"{fn}() takes the entry id first and the registry as a keyword: {fn}(ENTRY_ID, ..., registry=PATH)")
+    return entry_id
+
+
 def score_images(
-    registry: Path | None, entry_id: str, ref: Path, dist: Path, *,
+    entry_id: str, ref: str | os.PathLike[str], dist: str | os.PathLike[str], *,
+    registry: str | os.PathLike[str] | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS, max_memory: int | None = None,
 ) -> ScoreResult:
-    """Score one image pair.
+    """Score one image pair with entry ``entry_id``.
 
+    ``registry``: a ``registry.json`` or its folder (None: found as every command finds it).
     Both headers are read first: a pair over ``max_pixels`` (None: no cap), of different sizes,
     or whose memory estimate exceeds ``max_memory`` (default: the memory available now) is
     refused before any pixel is decoded.
     """
-    s = Scorer(registry, entry_id, max_memory=max_memory)
+    s = Scorer(_reg(registry), _entry_first(entry_id, "score_images"), max_memory=max_memory)
+    ref, dist = Path(ref), Path(dist)
     res = s.result()
     (hr, wr), (hd, wd) = image_size(ref, max_pixels=max_pixels), image_size(dist, max_pixels=max_pixels)
     if (hr, wr) != (hd, wd):
@@ -122,17 +137,17 @@ def score_images(
 
 
 def score_videos(
-    registry: Path | None,
     entry_id: str,
-    ref: Path,
-    dist: Path,
+    ref: str | os.PathLike[str],
+    dist: str | os.PathLike[str],
     *,
+    registry: str | os.PathLike[str] | None = None,
     matrix: str = "auto",
     progress: Callable[[int, int], None] | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     max_memory: int | None = None,
 ) -> ScoreResult:
-    """Score two videos frame by frame.
+    """Score two videos frame by frame with entry ``entry_id`` (``registry`` as in ``score_images``).
 
     Both are opened first (a Y4M file is indexed whole): a truncated or malformed frame in either,
     a file without frames, frames over ``max_pixels``, different sizes or frame counts, or a memory
@@ -141,7 +156,8 @@ def score_videos(
     """
     from registry.media.video import Selection, aligned_frames, open_video
 
-    s = Scorer(registry, entry_id, max_memory=max_memory)
+    s = Scorer(_reg(registry), _entry_first(entry_id, "score_videos"), max_memory=max_memory)
+    ref, dist = Path(ref), Path(dist)
     res = s.result()
     if ref.suffix.lower() == ".y4m" and dist.suffix.lower() == ".y4m":
         from registry.media.y4m import Y4MReader

@@ -137,3 +137,5 @@ class Dists(Family):
 
 
 FAMILY = Dists()
+
+__all__ = ["FAMILY"]

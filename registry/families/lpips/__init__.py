@@ -184,3 +184,5 @@ class Lpips(Family):
 
 
 FAMILY = Lpips()
+
+__all__ = ["FAMILY"]

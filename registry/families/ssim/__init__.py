@@ -191,3 +191,5 @@ class Ssim(Family):
 
 
 FAMILY = Ssim()
+
+__all__ = ["FAMILY"]
