@@ -46,7 +46,7 @@ docs: $(DEV)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 test: install
-	$(BIN)/ruff check registry tests ai bench
+	$(BIN)/ruff check registry tests ai bench examples
 	$(BIN)/mypy
 	$(BIN)/tinyreg verify
 	$(BIN)/tinyreg pin --all --check
@@ -60,7 +60,7 @@ test-fast: install
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: install
-	$(BIN)/ruff check registry tests ai bench
+	$(BIN)/ruff check registry tests ai bench examples
 	$(BIN)/mypy
 	# workflows: zizmor (offline: no GitHub API) and actionlint, both installed by the dev extra
 	$(BIN)/zizmor --offline .github/workflows

@@ -25,7 +25,17 @@ runs it); `tests/cli/test_cli_reference.py` fails when this page is stale. Do no
 Every command takes `--registry PATH` (a `registry.json`, or a folder holding `registry.json` or
 `model/tiny/registry.json`); without it the registry is `$TINYREG_REGISTRY` (same rule), else
 `registry.json` in the current folder, else `model/tiny/registry.json` in it or any parent.
-Every command takes `--json` (one JSON object on stdout with `command` and `ok`) and `-h`/`--help`.
+Every command takes `--json` (one JSON object on stdout with `command` and `ok`, false exactly when
+the exit code is not 0; on failure `error` with `message`, `exit_code` and `hint`) and `-h`/`--help`.
+
+One vocabulary: `FAMILY` is an argument of `add` and `export` only; every other command takes an
+entry id and reads the family from the entry. Weight files are named by key, never by a
+family-specific flag: `--weight KEY=PATH|URL[#SHA256]`, repeatable (a file that is not the
+upstream one needs its sha256). Choices (`--mode`, `--profile`, `--format`, `--matrix`,
+`--engine`, `--provider`, `FAMILY`) are validated while the command line is parsed, before any
+work. Measurements (`parity`, `quant-gate`) write into the entry only with `--record`; commands
+that make artifacts (`add`, `export`, `quantize`, `sign`) always record. Text from a registry
+(ids, notes, file names) is printed with control characters shown as escapes, never raw.
 
 | exit code | meaning |
 |---|---|
