@@ -172,6 +172,17 @@ def find_registry(explicit: str | os.PathLike[str] | None = None, start: Path | 
     )
 
 
+def default_init_folder() -> Path:
+    """Where a new registry goes when no folder is named: ``$TINYREG_REGISTRY`` if set (the folder it
+    names, or the folder of the ``registry.json`` it names), else ``model/tiny``, so that every later
+    command finds what ``init`` made."""
+    env = os.environ.get(ENV_REGISTRY)
+    if not env:
+        return DEFAULT_SUBDIR
+    p = Path(env).expanduser()
+    return p.parent if p.name == REGISTRY_NAME else p
+
+
 def parse_registry_bytes(data: bytes, source: str) -> dict[str, Any]:
     from registry._internal.jsonio import loads_json
 

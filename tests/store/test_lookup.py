@@ -103,3 +103,27 @@ def test_library_score_takes_registry_dir(checkout: Path, tmp_path: Path) -> Non
     Image.fromarray(a).save(tmp_path / "a.png")
     res = registry.score_images("ssim_luma", tmp_path / "a.png", os.fspath(tmp_path / "a.png"), registry=checkout)
     assert res.scores == [pytest.approx(1.0, abs=1e-6)]
+
+
+def test_init_goes_where_the_variable_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(ENV_REGISTRY, str(tmp_path / "models"))
+    r = CliRunner().invoke(app, ["init"])
+    assert r.exit_code == 0 and (tmp_path / "models" / "registry.json").is_file(), r.output
+    assert find_registry(start=tmp_path) == tmp_path / "models" / "registry.json"
+    monkeypatch.setenv(ENV_REGISTRY, str(tmp_path / "other" / "registry.json"))
+    assert CliRunner().invoke(app, ["init"]).exit_code == 0 and (tmp_path / "other" / "registry.json").is_file()
+    monkeypatch.delenv(ENV_REGISTRY)
+    assert CliRunner().invoke(app, ["init"]).exit_code == 0 and (tmp_path / "model" / "tiny" / "registry.json").is_file()
+
+
+def test_a_fifo_or_a_folder_named_registry_json_is_refused_not_read(tmp_path: Path) -> None:
+    fifo = tmp_path / "registry.json"
+    os.mkfifo(fifo)
+    with pytest.raises(RegistryNotFound):
+        find_registry(tmp_path)  # never opened: a FIFO would block a reader
+    with pytest.raises(RegistryNotFound):
+        find_registry(fifo)
+    (tmp_path / "d" / "registry.json").mkdir(parents=True)
+    with pytest.raises(RegistryNotFound):
+        find_registry(tmp_path / "d")
