@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -16,15 +17,20 @@ REPO = Path(__file__).resolve().parents[2]
 REGENERATE = "python -m registry.cli._reference  (or: make docs)"
 
 
+@functools.cache
+def rendered() -> str:
+    return _reference.render()
+
+
 def test_cli_reference_is_current() -> None:
     page = REPO / "docs" / "cli.md"
     assert page.is_file(), f"docs/cli.md is missing: {REGENERATE}"
-    assert page.read_text(encoding="utf-8") == _reference.render(), f"docs/cli.md is stale: {REGENERATE}"
+    assert page.read_text(encoding="utf-8") == rendered(), f"docs/cli.md is stale: {REGENERATE}"
 
 
 def test_check_mode_fails_on_a_stale_page(tmp_path: Path) -> None:
     stale = tmp_path / "cli.md"
-    stale.write_text(_reference.render().replace("tinyreg verify", "tinyreg verifyy", 1))
+    stale.write_text(rendered().replace("tinyreg verify", "tinyreg verifyy", 1))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     p = subprocess.run([sys.executable, "-m", "registry.cli._reference", "--check", str(stale)], capture_output=True, text=True, env=env)
     assert p.returncode == 1 and "stale" in p.stderr
@@ -33,7 +39,7 @@ def test_check_mode_fails_on_a_stale_page(tmp_path: Path) -> None:
 
 
 def test_reference_covers_every_command() -> None:
-    text = _reference.render()
+    text = rendered()
     names = [" ".join(p) for p in _reference.command_paths()]
     assert {"init", "add", "export", "score", "verify", "sign", "hook"} <= set(names)
     for name in names:
