@@ -154,7 +154,7 @@ def find_registry(explicit: str | os.PathLike[str] | None = None, start: Path | 
     else ``model/tiny/registry.json`` in it or any parent.
     """
     if explicit is not None:
-        p = Path(explicit)
+        p = Path(explicit).expanduser()
         return _named(p, str(p))
     env = os.environ.get(ENV_REGISTRY)
     if env:

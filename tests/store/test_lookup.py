@@ -64,6 +64,7 @@ def test_env_variable_expands_home(checkout: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("HOME", str(checkout.parent))
     monkeypatch.setenv(ENV_REGISTRY, "~/proj")
     assert find_registry(start=checkout.parent) == checkout / "model" / "tiny" / "registry.json"
+    assert find_registry("~/proj") == checkout / "model" / "tiny" / "registry.json"  # registry="~/..." as well
 
 
 def test_verify_registry_takes_a_folder(checkout: Path) -> None:
