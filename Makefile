@@ -29,6 +29,8 @@ $(DEV): $(BASE)
 	# the LPIPS reference, for parity only; --no-deps because its unpinned torchvision
 	# requirement would replace the pinned CPU torch with a CUDA build
 	$(BIN)/python -m pip install $(PIP_FLAGS) -q --no-deps lpips==0.1.4
+	# the README's quick start makes its key pair with openssl (tests/test_readme.py runs it)
+	command -v openssl >/dev/null || (apt-get update && apt-get install -y openssl)
 	touch $(DEV)
 
 # what a newcomer runs first: base install only (tests/test_readme.py checks nothing here needs more)
