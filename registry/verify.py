@@ -13,7 +13,7 @@ from registry._internal.hashing import check_pinned_file, sha256_bytes
 from registry._internal.jsonio import loads_json
 from registry._internal.paths import confine
 from registry.errors import Error, InputError, IntegrityError, SignatureError, printable
-from registry.onnx.allowlist import Allowlist, check_model, load_allowlist
+from registry.onnx.allowlist import VMAFX_PROFILE, Allowlist, check_model, load_allowlist
 from registry.onnx.inspect import ModelInfo, inspect_bytes
 from registry.store.document import Entry, Registry, read_registry
 from registry.store.layout import REGISTRY_NAME, STAGING_DIR, card_rel, expected_files, int8_rel, sidecar_rel
@@ -207,6 +207,7 @@ def _check_graph(
     model_dir = ctx.reg.root / Path(rel).parent
     for v in check_model(info, ctx.allow, profile, model_dir=model_dir):
         ctx.add(eid, f"allowlist:{profile}", f"{rel}: {v}", ERROR if v.severity == "error" else WARNING)
+    _check_vmafx_runtime(ctx, eid, rel, info, entry)
     pins = _pins(entry)
     folder = str(Path(rel).parent)
     for loc in sorted({e.location for e in info.external}):
@@ -226,6 +227,25 @@ def _check_graph(
             else:
                 ctx.check_file(eid, ext_rel, "external data", pin.get("sha256"), pin.get("size"))
     return info
+
+
+def _check_vmafx_runtime(ctx: _Ctx, eid: str, rel: str, info: ModelInfo, entry: Entry) -> None:
+    """What the VMAFx fork's libvmaf will refuse to load (its runtime allowlist, the ``vmafx`` profile).
+
+    An error for an entry tinyreg built (it names a family) in a folder adopted from VMAFx (it
+    carries a ``migration`` record): there libvmaf is the consumer and tinyreg must not hand it a
+    graph it refuses. A warning otherwise: a VMAFx model that its own runtime already refuses (the
+    fork's dynamic int8 siblings) was so before tinyreg, and a native registry may have other consumers.
+    """
+    if VMAFX_PROFILE not in ctx.allow.doc["profiles"]:
+        return  # a custom allowlist without the profile: nothing to say about the fork
+    allowed = set().union(*ctx.allow.ops(VMAFX_PROFILE).values())
+    refused = sorted({n.op_type for n in info.nodes if n.op_type not in allowed})  # by name, as libvmaf checks
+    if not refused:
+        return
+    adopter = isinstance(ctx.reg.doc.get("migration"), dict) and isinstance(entry.get("family"), str)
+    ctx.add(eid, f"allowlist:{VMAFX_PROFILE}", f"{rel}: the VMAFx runtime allowlist refuses {', '.join(refused)} "
+            "(libvmaf --tiny-model will not load this graph)", ERROR if adopter else WARNING)
 
 
 def _check_sidecar(ctx: _Ctx, eid: str, entry: Entry, info: ModelInfo | None) -> None:

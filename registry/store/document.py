@@ -166,17 +166,42 @@ def read_registry(path: str | os.PathLike[str]) -> Registry:
     return Registry(p, parse_registry_bytes(read_file(p), str(p)))
 
 
+# Keys that lead every object of registry.json, in this order; all other keys follow, sorted.
+# The VMAFx fork's C loader finds an entry's bundle by scanning the raw text: the "onnx" key
+# whose value is the model's file name, then the first "sigstore_bundle" before the next
+# occurrence of the string "onnx". With "sigstore_bundle" right after "onnx" nothing a row
+# holds (provenance.tools.onnx, a files[] role "onnx", a future field) can come between them.
+REGISTRY_LEADING_KEYS = ("id", "onnx", "sigstore_bundle")
+
+
+def ordered(value: Any, leading: tuple[str, ...] = ()) -> Any:
+    """``value`` with every object's keys in a defined order: ``leading`` (those present) first, then sorted."""
+    if isinstance(value, dict):
+        first = [k for k in leading if k in value]
+        rest = sorted(k for k in value if k not in leading)
+        return {k: ordered(value[k], leading) for k in first + rest}
+    if isinstance(value, list):
+        return [ordered(v, leading) for v in value]
+    return value
+
+
 def dumps_registry(doc: Mapping[str, Any]) -> bytes:
-    """Stable, sorted JSON: keys sorted, models sorted by id, 2-space indent."""
+    """Stable JSON: models sorted by id, every object's keys in the defined order
+    (``REGISTRY_LEADING_KEYS`` first, the rest sorted), 2-space indent, ASCII.
+
+    Deterministic, and a fixed point (``dumps_registry(loads(out)) == out``). Signatures never
+    depend on it: signed statements are canonicalised on their own (``signing/_methods.canonical``).
+    """
     out = copy.deepcopy(dict(doc))
     models = out.get("models")
     if isinstance(models, list):
         out["models"] = sorted(models, key=lambda m: str(m.get("id", "")) if isinstance(m, dict) else "")
-    return (json.dumps(out, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode("utf-8")
+    return (json.dumps(ordered(out, REGISTRY_LEADING_KEYS), indent=2, ensure_ascii=True) + "\n").encode("utf-8")
 
 
-def dumps_json(doc: Any) -> bytes:
-    return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode("utf-8")
+def dumps_json(doc: Any, leading: tuple[str, ...] = ()) -> bytes:
+    """Stable JSON: ``leading`` keys first in every object, the rest sorted."""
+    return (json.dumps(ordered(doc, leading), indent=2, ensure_ascii=True) + "\n").encode("utf-8")
 
 
 def new_registry_doc() -> dict[str, Any]:
