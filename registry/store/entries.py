@@ -13,7 +13,6 @@ from registry.store.document import Entry, Registry, dumps_json, merge_entry, tr
 from registry.store.layout import sidecar_rel
 from registry.store.pins import ARTIFACT_FIELDS, compute_pins
 
-
 # The VMAFx fork's libvmaf reads a sidecar without a JSON parser: each of these keys as its first
 # occurrence anywhere in the text. They lead the document (and "name" is the model's, not the first
 # input's inside "io"); everything else follows, sorted.
