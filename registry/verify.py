@@ -16,7 +16,7 @@ from registry.errors import Error, InputError, IntegrityError, SignatureError, p
 from registry.onnx.allowlist import VMAFX_PROFILE, Allowlist, check_model, load_allowlist
 from registry.onnx.inspect import ModelInfo, inspect_bytes
 from registry.store.document import Entry, Registry, read_registry
-from registry.store.layout import REGISTRY_NAME, STAGING_DIR, card_rel, expected_files, int8_rel, sidecar_rel
+from registry.store.layout import REGISTRY_NAME, SCHEMA_NAME, STAGING_DIR, card_rel, expected_files, int8_rel, sidecar_rel
 from registry.store.schema import schema_errors
 
 if TYPE_CHECKING:
@@ -232,20 +232,24 @@ def _check_graph(
 def _check_vmafx_runtime(ctx: _Ctx, eid: str, rel: str, info: ModelInfo, entry: Entry) -> None:
     """What the VMAFx fork's libvmaf will refuse to load (its runtime allowlist, the ``vmafx`` profile).
 
-    An error for an entry tinyreg built (it names a family) in a folder adopted from VMAFx (it
-    carries a ``migration`` record): there libvmaf is the consumer and tinyreg must not hand it a
-    graph it refuses. A warning otherwise: a VMAFx model that its own runtime already refuses (the
-    fork's dynamic int8 siblings) was so before tinyreg, and a native registry may have other consumers.
+    Only in a folder VMAFx consumes: a schema_version 0/1 one, one ``migrate`` adopted (its
+    ``migration`` record) or one that carries the fork's gate file ``registry.schema.json``.
+    There a graph tinyreg built (the entry names a family) that libvmaf refuses is an error:
+    tinyreg must not hand the adopter something its runtime rejects. A VMAFx model its own
+    runtime already refuses (the fork's dynamic int8 siblings) is a warning: it was so before
+    tinyreg. Other registries are not checked against the fork (``check-ops --profile vmafx`` is).
     """
+    reg = ctx.reg
     if VMAFX_PROFILE not in ctx.allow.doc["profiles"]:
         return  # a custom allowlist without the profile: nothing to say about the fork
+    if not (reg.is_legacy or isinstance(reg.doc.get("migration"), dict) or reg.exists(SCHEMA_NAME)):
+        return
     allowed = set().union(*ctx.allow.ops(VMAFX_PROFILE).values())
     refused = sorted({n.op_type for n in info.nodes if n.op_type not in allowed})  # by name, as libvmaf checks
     if not refused:
         return
-    adopter = isinstance(ctx.reg.doc.get("migration"), dict) and isinstance(entry.get("family"), str)
     ctx.add(eid, f"allowlist:{VMAFX_PROFILE}", f"{rel}: the VMAFx runtime allowlist refuses {', '.join(refused)} "
-            "(libvmaf --tiny-model will not load this graph)", ERROR if adopter else WARNING)
+            "(libvmaf --tiny-model will not load this graph)", ERROR if isinstance(entry.get("family"), str) else WARNING)
 
 
 def _check_sidecar(ctx: _Ctx, eid: str, entry: Entry, info: ModelInfo | None) -> None:

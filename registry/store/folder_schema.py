@@ -123,4 +123,4 @@ def compat_schema_bytes(base: Mapping[str, Any] | None) -> bytes:
     """The extended schema as JSON, in the base's own key order (tinyreg's additions after it)."""
     import json
 
-    return (json.dumps(compat_schema(base), indent=2, ensure_ascii=True) + "\n").encode("utf-8")
+    return (json.dumps(compat_schema(base), indent=2, ensure_ascii=False) + "\n").encode("utf-8")

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from registry.export.core import family_fields
 from registry.export.smoke import add_smoke, smoke_model
 from registry.families import get_family
 from registry.migrate import migrate_registry
-from registry.export.core import family_fields
 from registry.signing.entries import sign_entries
 from registry.store.document import init_registry, merge_entry, transaction
 from registry.store.entries import refresh_entry

@@ -32,15 +32,17 @@ from typing import Any
 REGISTRY_CAP = 1 << 20  # libvmaf refuses a registry.json (and a sidecar) over 1 MiB
 
 # libvmaf/src/dnn/op_allowlist.c (op names; Clip is listed twice there)
-FORK_RUNTIME_OPS = frozenset("""
-Identity Reshape Flatten Squeeze Unsqueeze Transpose Concat Slice Gather Cast Shape Expand
-Add Sub Mul Div Neg Abs Sqrt Pow Exp Log Clip Min Max Sum Mean
-ReduceMean ReduceSum ReduceMax ReduceMin GlobalAveragePool GlobalMaxPool Gemm MatMul
-Conv ConvTranspose MaxPool AveragePool Resize BatchNormalization LayerNormalization InstanceNormalization
-Relu LeakyRelu Sigmoid Tanh Softmax Elu Selu Softplus Softsign Gelu Erf HardSigmoid HardSwish PRelu
-Dropout QuantizeLinear DequantizeLinear Constant ConstantOfShape Pad Reciprocal ReduceProd
-GatherND ScatterND BitShift Loop If
-""".split())
+FORK_RUNTIME_OPS = frozenset((
+    "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Slice", "Gather",
+    "Cast", "Shape", "Expand", "Add", "Sub", "Mul", "Div", "Neg", "Abs", "Sqrt", "Pow", "Exp", "Log",
+    "Clip", "Min", "Max", "Sum", "Mean", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin",
+    "GlobalAveragePool", "GlobalMaxPool", "Gemm", "MatMul", "Conv", "ConvTranspose", "MaxPool",
+    "AveragePool", "Resize", "BatchNormalization", "LayerNormalization", "InstanceNormalization",
+    "Relu", "LeakyRelu", "Sigmoid", "Tanh", "Softmax", "Elu", "Selu", "Softplus", "Softsign", "Gelu",
+    "Erf", "HardSigmoid", "HardSwish", "PRelu", "Dropout", "QuantizeLinear", "DequantizeLinear",
+    "Constant", "ConstantOfShape", "Pad", "Reciprocal", "ReduceProd", "GatherND", "ScatterND",
+    "BitShift", "Loop", "If"
+))
 MAX_DEPTH = 8
 MAX_LOOPS = 16
 
