@@ -185,18 +185,59 @@ def ordered(value: Any, leading: tuple[str, ...] = ()) -> Any:
     return value
 
 
+# The strings libvmaf's scan looks for. In registry.json the raw text holds them only as a row's
+# own keys: anywhere else (a files[] role "onnx", provenance.tools.onnx, a note that is "onnx" or
+# ends in a quoted "onnx") their first letter is written as a \u escape, which every JSON reader
+# decodes to the same string. Otherwise a note "onnx" followed by "opset": 17 ends libvmaf's
+# lookup of every later entry (the value after the next ':' is not a string).
+SCAN_NEEDLES = ("onnx", "sigstore_bundle")
+_ROW_PATHS = (("models",), ("migration", "left_out"))  # lists whose items are registry rows
+
+
+def _json_str(s: str, raw: bool) -> str:
+    out = json.dumps(s, ensure_ascii=True)
+    if raw:
+        return out
+    for needle in SCAN_NEEDLES:
+        # the raw text holds '"needle"' for the string itself, or for one ending in a quote and the needle
+        if s == needle or s.endswith('"' + needle):
+            out = out[: len(out) - 1 - len(needle)] + f"\\u{ord(needle[0]):04x}" + needle[1:] + '"'
+    return out
+
+
+def _dump(value: Any, level: int, path: tuple[str, ...], row: bool) -> str:
+    if isinstance(value, str):
+        return _json_str(value, False)
+    pad, inner = "  " * level, "  " * (level + 1)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{inner}{_json_str(str(k), row and k in SCAN_NEEDLES)}: {_dump(v, level + 1, (*path, str(k)), False)}"
+                 for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        rows = path in _ROW_PATHS
+        return "[\n" + ",\n".join(f"{inner}{_dump(v, level + 1, (*path, '[]'), rows)}" for v in value) + "\n" + pad + "]"
+    return json.dumps(value)
+
+
 def dumps_registry(doc: Mapping[str, Any]) -> bytes:
     """Stable JSON: models sorted by id, every object's keys in the defined order
-    (``REGISTRY_LEADING_KEYS`` first, the rest sorted), 2-space indent, ASCII.
+    (``REGISTRY_LEADING_KEYS`` first, the rest sorted), 2-space indent, ASCII, and the strings
+    libvmaf's text scan looks for only where they are a row's own keys (``SCAN_NEEDLES``).
 
-    Deterministic, and a fixed point (``dumps_registry(loads(out)) == out``). Signatures never
-    depend on it: signed statements are canonicalised on their own (``signing/_methods.canonical``).
+    Byte for byte what ``json.dumps(ordered(doc), indent=2)`` writes for a document without those
+    strings elsewhere; deterministic, and a fixed point (``dumps_registry(loads(out)) == out``).
+    Signatures never depend on it: signed statements are canonicalised on their own
+    (``signing/_methods.canonical``).
     """
     out = copy.deepcopy(dict(doc))
     models = out.get("models")
     if isinstance(models, list):
         out["models"] = sorted(models, key=lambda m: str(m.get("id", "")) if isinstance(m, dict) else "")
-    return (json.dumps(ordered(out, REGISTRY_LEADING_KEYS), indent=2, ensure_ascii=True) + "\n").encode("utf-8")
+    return (_dump(ordered(out, REGISTRY_LEADING_KEYS), 0, (), False) + "\n").encode("utf-8")
 
 
 def dumps_json(doc: Any, leading: tuple[str, ...] = ()) -> bytes:
