@@ -229,6 +229,57 @@ def _check_graph(
     return info
 
 
+def _vmafx_folder(reg: Registry) -> bool:
+    """A folder the VMAFx fork consumes: its own format, adopted by ``migrate``, or carrying its gate's schema file."""
+    return reg.is_legacy or isinstance(reg.doc.get("migration"), dict) or reg.exists(SCHEMA_NAME)
+
+
+def _check_vmafx_lookups(ctx: _Ctx) -> None:
+    """libvmaf's text lookups (``store/vmafx_scan.py``) must resolve every entry to its own bundle and sidecar values.
+
+    An error where tinyreg wrote the text (a schema_version 2 document; a sidecar of an entry with
+    a family): its writer guarantees the lookups, so a failure is a hand edit that breaks
+    ``--tiny-model-verify`` or the model's I/O names. A warning in the fork's own files.
+    """
+    from registry._internal.hashing import read_file
+    from registry.store.vmafx_scan import LOADER_CAP, ScanError, bundle_for, sidecar_reads
+
+    reg = ctx.reg
+    if not _vmafx_folder(reg):
+        return
+    text = read_file(reg.path)
+    severity = WARNING if reg.is_legacy else ERROR
+    if len(text) > LOADER_CAP:
+        ctx.add("-", "vmafx:loader", f"{REGISTRY_NAME} is {len(text)} bytes: libvmaf refuses a registry over 1 MiB", severity)
+        return
+    for entry in reg.entries:
+        eid, onnx = str(entry.get("id", "?")), entry.get("onnx")
+        if not isinstance(onnx, str):
+            continue
+        name = Path(onnx).name
+        want = entry.get("sigstore_bundle") if isinstance(entry.get("sigstore_bundle"), str) else None
+        try:
+            got = bundle_for(text, name)
+        except ScanError as exc:
+            ctx.add(eid, "vmafx:loader", f"libvmaf's bundle lookup of {name} fails ({exc})", severity)
+            continue
+        if got != want:
+            ctx.add(eid, "vmafx:loader", f"libvmaf resolves the bundle of {name} to {got!r}; the entry says {want!r}"
+                    + (" (libvmaf finds only models at the folder's root)" if name != onnx else ""), severity)
+        side = sidecar_rel(onnx)
+        try:
+            data = reg.read_bytes(side) if reg.exists(side) else None
+            doc = loads_json(data, side) if data is not None else None
+        except Error:
+            continue  # the sidecar check reports it
+        if not isinstance(doc, dict) or data is None:
+            continue
+        wrong = [f"{k} {v!r} (the sidecar says {doc.get(k)!r})" for k, v in sidecar_reads(data).items() if v != doc.get(k)]
+        if wrong:
+            ctx.add(eid, "vmafx:loader", f"libvmaf reads from {side}: {'; '.join(wrong)}",
+                    ERROR if isinstance(entry.get("family"), str) else WARNING)
+
+
 def _check_vmafx_runtime(ctx: _Ctx, eid: str, rel: str, info: ModelInfo, entry: Entry) -> None:
     """What the VMAFx fork's libvmaf will refuse to load (its runtime allowlist, the ``vmafx`` profile).
 
@@ -239,10 +290,9 @@ def _check_vmafx_runtime(ctx: _Ctx, eid: str, rel: str, info: ModelInfo, entry: 
     runtime already refuses (the fork's dynamic int8 siblings) is a warning: it was so before
     tinyreg. Other registries are not checked against the fork (``check-ops --profile vmafx`` is).
     """
-    reg = ctx.reg
     if VMAFX_PROFILE not in ctx.allow.doc["profiles"]:
         return  # a custom allowlist without the profile: nothing to say about the fork
-    if not (reg.is_legacy or isinstance(reg.doc.get("migration"), dict) or reg.exists(SCHEMA_NAME)):
+    if not _vmafx_folder(ctx.reg):
         return
     allowed = set().union(*ctx.allow.ops(VMAFX_PROFILE).values())
     refused = sorted({n.op_type for n in info.nodes if n.op_type not in allowed})  # by name, as libvmaf checks
@@ -518,6 +568,7 @@ def _verify(
     _guarded(ctx, "-", _check_policy, ctx)
     _guarded(ctx, "-", _check_collisions, ctx)
     _guarded(ctx, "-", _unlisted, ctx)
+    _guarded(ctx, "-", _check_vmafx_lookups, ctx)
     if policy is not None:
         _check_trust(ctx, policy, now)
     return report

@@ -64,3 +64,43 @@ def test_native_folder_is_checked_once_it_carries_the_fork_gate_file(reg_path: P
     assert vmafx_findings(reg_path) == {}  # a registry nobody said VMAFx consumes: check-ops --profile vmafx tells
     migrate_registry(reg_path)  # writes registry.schema.json: the folder is now meant for the fork
     assert ("ssim_split", "error") in vmafx_findings(reg_path)
+
+
+def lookup_findings(path: Path) -> list[tuple[str, str, str]]:
+    return [(f.entry, f.severity, f.message) for f in verify_registry(path).findings if f.check == "vmafx:loader"]
+
+
+def test_verify_reports_hand_edits_that_break_libvmaf_lookups(migrated_vmafx: Path, tmp_path: Path) -> None:
+    """The writer keeps the lookups right (tests/compat/test_attacks.py); verify catches a hand edit that does not."""
+    import json
+
+    dst = tmp_path / "tiny"
+    shutil.copytree(migrated_vmafx.parent, dst)
+    path = dst / "registry.json"
+    assert lookup_findings(path) == []
+    doc = json.loads(path.read_text())
+    path.write_text(json.dumps(doc, indent=2, sort_keys=True))  # provenance.tools.onnx between onnx and the bundle
+    found = lookup_findings(path)
+    assert len(found) == len(doc["models"]) and all(sev == "error" and "resolves the bundle" in m for _, sev, m in found)
+    from registry.store.document import dumps_registry
+
+    doc["models"][0]["notes"] = "NOTE"
+    text = dumps_registry(doc).replace(b'"NOTE"', b'"onnx"')  # a raw "onnx" note, then "opset": 17 follows
+    path.write_bytes(text)
+    found = lookup_findings(path)
+    assert len(found) == len(doc["models"]) - 1 and all("fails (EBADMSG)" in m for _, _, m in found), found
+    path.write_text(json.dumps({**doc, "padding": "x" * (1 << 20)}))
+    assert any("libvmaf refuses a registry over 1 MiB" in m for _, _, m in lookup_findings(path))
+
+
+def test_verify_reports_a_sidecar_libvmaf_misreads(signed_native: Path, tmp_path: Path) -> None:
+    import json
+
+    dst = tmp_path / "tiny"
+    shutil.copytree(signed_native.parent, dst)
+    side = dst / "ssim_luma.json"
+    doc = json.loads(side.read_text())
+    del doc["name"]
+    side.write_text(json.dumps(doc, indent=2, sort_keys=True))  # now the first "name" is the input's, inside io
+    found = lookup_findings(dst / "registry.json")
+    assert any(e == "ssim_luma" and sev == "error" and "name 'ref' (the sidecar says None)" in m for e, sev, m in found), found
