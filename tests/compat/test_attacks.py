@@ -18,9 +18,10 @@ from hypothesis import strategies as st
 from registry.signing.entries import sign_entries
 from registry.store.document import REGISTRY_LEADING_KEYS, dumps_registry, ordered, transaction
 from registry.store.layout import sidecar_rel
+from registry.store.vmafx_scan import ScanError, bundle_for, sidecar_reads
 from tests.compat.conftest import add_many
 from tests.compat.test_vmafx_consumers import loader_problems
-from tests.compat.vmafx import LoaderError, find_bundle, gate
+from tests.compat.vmafx import LoaderError, find_bundle, gate, sidecar_fields
 
 TRICKY = ["onnx", 'he said "onnx', "sigstore_bundle", 'x "sigstore_bundle', "\\", '"', "é — 日本 🎞", "onnx\"", ":", ""]
 
@@ -127,7 +128,7 @@ def _docs(draw: Any) -> dict[str, Any]:
     return {**extra, "models": models}
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(_docs())
 def test_serialiser_keeps_the_document_and_the_lookups(doc: dict[str, Any]) -> None:
     out = dumps_registry(doc)
@@ -142,6 +143,24 @@ def test_serialiser_keeps_the_document_and_the_lookups(doc: dict[str, Any]) -> N
         except LoaderError as exc:
             got = None if str(exc) == "ENOENT" else str(exc)
         assert got == r.get("sigstore_bundle")
+        assert bundle_for(out, r["onnx"]) == got  # verify's scan agrees with this model of libvmaf
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=300), st.sampled_from(["m0.onnx", "onnx", "a"]))
+def test_verify_scan_agrees_with_the_model_on_any_text(text: bytes, name: str) -> None:
+    """registry/store/vmafx_scan.py (verify's) and tests/compat/vmafx.py (this suite's) read any bytes alike."""
+    text = text + b'"onnx": "m0.onnx", "sigstore_bundle": "b"' if len(text) % 2 else text
+    try:
+        want: str | None = find_bundle(text, name)
+    except LoaderError as exc:
+        want = None if str(exc) == "ENOENT" else str(exc)
+    try:
+        got: str | None = bundle_for(text, name)
+    except ScanError as exc:
+        got = str(exc)
+    assert got == want
+    assert sidecar_reads(text) == sidecar_fields(text)
 
 
 @settings(max_examples=100, deadline=None)

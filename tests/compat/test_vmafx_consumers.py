@@ -137,6 +137,11 @@ def test_every_entry_resolves_to_its_own_bundle_and_sidecar(any_registry: Path) 
     assert loader_problems(any_registry) == []
 
 
+def test_shipped_registry_lookups() -> None:
+    """model/tiny (unsigned: every lookup finds no bundle, and none finds another entry's)."""
+    assert loader_problems(SHIPPED / "registry.json") == []
+
+
 def test_native_sidecars_carry_the_fork_fields(signed_native: Path) -> None:
     doc = json.loads(signed_native.read_text())
     for m in doc["models"]:
