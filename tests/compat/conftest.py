@@ -41,12 +41,13 @@ def signing_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def signed_native(tmp_path_factory: pytest.TempPathFactory, signing_key: tuple[Path, Path]) -> Path:
-    """A registry tinyreg made (every family), signed, then made gate-ready by ``migrate``."""
+    """A registry tinyreg made (every family), made gate-ready by ``migrate``, then signed (the documented order:
+    the snapshot covers the gate's schema file too)."""
     path = init_registry(tmp_path_factory.mktemp("native") / "model" / "tiny")
     for fam in ("dists", "lpips", "ssim"):
         add_smoke(path, fam)
-    sign_entries(path, None, key=signing_key[0])
     migrate_registry(path)  # already version 2: writes the folder's registry.schema.json
+    sign_entries(path, None, key=signing_key[0])
     return path
 
 
@@ -70,6 +71,6 @@ def big_registry(tmp_path_factory: pytest.TempPathFactory, signing_key: tuple[Pa
     """64 signed entries (the fork's loader comment: "the registry is small (< 64 entries)")."""
     path = init_registry(tmp_path_factory.mktemp("big") / "tiny")
     add_many(path, 64)
-    sign_entries(path, None, key=signing_key[0])
     migrate_registry(path)
+    sign_entries(path, None, key=signing_key[0])
     return path

@@ -94,6 +94,18 @@ def test_gate_passes_after_migrate(any_registry: Path) -> None:
     assert gate(any_registry) == (0, [])
 
 
+def test_signed_native_folder_verifies_under_the_consumer_policy(signed_native: Path, signing_key: tuple[Path, Path],
+                                                                  tmp_path: Path) -> None:
+    """The gate's schema file is one more file of the folder: the snapshot covers it, verify --trust passes."""
+    from registry.signing.policy import write_policy
+    from registry.verify import verify_registry
+
+    policy = tmp_path / "trust.json"
+    write_policy(policy, keys=[signing_key[1]])
+    r = verify_registry(signed_native, trust=policy)
+    assert r.ok and not r.errors, [f.message for f in r.findings]
+
+
 def test_native_folder_has_no_gate_file_until_migrate(reg_path: Path) -> None:
     """``tinyreg init`` writes no fork file; ``migrate`` on a version 2 folder adds it (and is then a no-op)."""
     from registry.migrate import migrate_registry
