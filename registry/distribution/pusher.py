@@ -76,6 +76,7 @@ def push(
     r = Ref.parse(ref, default_tag=entry_id)
     if r.digest:
         raise UsageError(f"{ref}: push to a tag, not a digest (the digest is what the push prints)")
+    t = Transport(r.host, plain_http=plain_http, timeout=timeout)  # bad options fail before any work
     path = find_registry(registry)
     with reading(path):
         raw = read_file(path)
@@ -130,7 +131,6 @@ def push(
                                             [layer for layer, _ in blobs], entry_id))
         digest = _sha(manifest)
 
-        t = Transport(r.host, plain_http=plain_http, timeout=timeout)
         t.ping()
         result = PushResult(r.with_digest(digest), digest, entry_id, signed, snapshot_version=version)
         for _layer, b in [*blobs, (None, _Blob(_sha(config), len(config), config))]:

@@ -146,6 +146,12 @@ def load_entry(
     from registry.store.document import reading
 
     policy = resolve_trust(trust)
+    if entry_id.startswith("oci://"):  # pulled and verified into the local cache first (docs/distribution.md)
+        from registry.distribution.puller import cached_registry
+
+        if registry is not None:
+            raise UsageError("an oci:// reference names its own registry; give no registry folder", hint="registry")
+        entry_id, registry = cached_registry(entry_id, trust=policy, now=now)
     path = find_registry(registry)
     if policy is not None:
         from registry.signing.snapshot import require_state_dir
