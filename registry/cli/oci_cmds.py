@@ -48,6 +48,7 @@ def pull_cmd(
     trust: Annotated[Path | None, typer.Option("--trust", envvar="TINYREG_TRUST", metavar="FILE",
                                                help="the consumer's trust policy (tinyreg trust --out); env TINYREG_TRUST")] = None,
     unverified: Annotated[bool, typer.Option("--unverified", help="take the entry WITHOUT checking who signed it")] = False,
+    entry: Annotated[str | None, typer.Option("--id", help="the entry id expected (refuse a tag moved to another entry)")] = None,
     plain_http: PlainHttpOpt = False,
     timeout: TimeoutOpt = 30.0,
     cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="blob cache (default $TINYREG_CACHE_DIR or ~/.cache/tinyreg)")] = None,
@@ -59,7 +60,7 @@ def pull_cmd(
 
     if unverified:
         out.warn("UNVERIFIED PULL: nobody checked who signed this entry; it will not pass 'verify --trust'")
-    res = pull(ref, registry=registry, trust=trust, unverified=unverified, plain_http=plain_http, timeout=timeout,
+    res = pull(ref, registry=registry, trust=trust, unverified=unverified, entry=entry, plain_http=plain_http, timeout=timeout,
                cache_dir=cache_dir)
     if as_json:
         out.emit(res.as_json())

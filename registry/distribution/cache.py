@@ -127,7 +127,11 @@ class BlobCache:
                 os.ftruncate(fd, 0)
                 h, have = hashlib.sha256(), 0
             if have < size:
+                resumed = have > 0
                 h, have = _download(transport, repo, digest, size, fd, h, have, progress)
+                if resumed and h.hexdigest() != hexd:  # the kept part was bad (or planted): once more from zero
+                    os.ftruncate(fd, 0)
+                    h, have = _download(transport, repo, digest, size, fd, hashlib.sha256(), 0, progress)
             if h.hexdigest() != hexd:
                 os.ftruncate(fd, 0)
                 _discard(part)

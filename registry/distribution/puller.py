@@ -96,6 +96,7 @@ def pull(
     registry: str | os.PathLike[str] | None = None,
     trust: str | os.PathLike[str] | TrustPolicy | None = None,
     unverified: bool = False,
+    entry: str | None = None,
     plain_http: bool = False,
     timeout: float = DEFAULT_TIMEOUT_S,
     cache_dir: str | os.PathLike[str] | None = None,
@@ -106,7 +107,9 @@ def pull(
 
     ``trust``: the consumer's trust policy (None: ``$TINYREG_TRUST``). Without one the pull is
     refused unless ``unverified`` (then nothing is checked but digests and sizes, and the
-    entry will not pass ``verify --trust``). Nothing is written to ``registry`` on any failure.
+    entry will not pass ``verify --trust``). ``entry``: the entry id expected (a tag moved to
+    another entry of the same signer is then refused). Nothing is written to ``registry`` on
+    any failure.
     """
     from registry.distribution.cache import BlobCache
     from registry.signing.policy import resolve_trust
@@ -147,6 +150,8 @@ def pull(
     else:
         ev = _unverified_evidence(t, r, digest, manifest)
     eid = str(ev.row.get("id"))
+    if entry is not None and eid != entry:
+        raise SignatureError(f"{r} holds entry '{eid}', not the expected '{entry}'; nothing written")
 
     # 3. signed files == signed row pins == manifest layers
     _match(ev, layers, manifest, str(r))
