@@ -51,7 +51,8 @@ def pull_cmd(
     entry: Annotated[str | None, typer.Option("--id", help="the entry id expected (refuse a tag moved to another entry)")] = None,
     plain_http: PlainHttpOpt = False,
     timeout: TimeoutOpt = 30.0,
-    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="blob cache (default $TINYREG_CACHE_DIR or ~/.cache/tinyreg)")] = None,
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir",
+                                                   help="blob cache (default $TINYREG_CACHE_DIR or ~/.cache/tinyreg)")] = None,
     registry: Annotated[Path | None, typer.Option("--registry", help="destination registry folder (created when missing)")] = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -15,7 +15,6 @@ import ipaddress
 import json
 import os
 import re
-import socket
 import ssl
 import time
 import urllib.parse
@@ -403,7 +402,7 @@ def iter_body(resp: Response, *, deadline: float, what: str) -> Iterator[bytes]:
             raise TransportError(f"{what}: too slow (the deadline for its size passed); discarded")
         try:
             chunk = resp.raw.read1(CHUNK)
-        except (OSError, http.client.HTTPException, socket.timeout) as exc:
+        except (TimeoutError, OSError, http.client.HTTPException) as exc:
             raise TransportError(f"{what}: the transfer broke off ({exc.__class__.__name__})") from exc
         if not chunk:
             return

@@ -419,7 +419,7 @@ def _land(
 ) -> bool:
     """Check a staging copy like ``verify --trust`` would, then add or replace the entry in ``dest`` as one update."""
     from registry._internal.hashing import read_pinned
-    from registry.store.document import Registry, dumps_registry, new_registry_doc
+    from registry.store.document import Registry, new_registry_doc
 
     row = ev.row
     eid = str(row["id"])
@@ -528,4 +528,4 @@ def _loopback_plain(host: str) -> bool:
     return os.environ.get("TINYREG_OCI_PLAIN_HTTP") == "1" and is_loopback(host)
 
 
-__all__ = ["PullResult", "cached_registry", "pull", "TransportError"]
+__all__ = ["PullResult", "TransportError", "cached_registry", "pull"]

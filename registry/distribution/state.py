@@ -94,9 +94,9 @@ def check_rollback(root: Path, entry_id: str, version: int) -> None:
 
 def is_pulled_folder(root: Path) -> bool:
     """True when ``root`` has no folder snapshot and this state records pulls into it."""
-    from registry.store.layout import SNAPSHOT_NAME
-
     import os
+
+    from registry.store.layout import SNAPSHOT_NAME
 
     return not os.path.lexists(root / SNAPSHOT_NAME) and bool(records(root))
 

@@ -127,6 +127,7 @@ class Proxy:
     overrides: dict[str, Override] = field(default_factory=dict)
     seen: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path, Range header)
     stop: threading.Event = field(default_factory=threading.Event)
+    require: str | None = None  # an Authorization header every request (but /token) must carry
     server: http.server.ThreadingHTTPServer | None = None
 
     @property
@@ -151,6 +152,12 @@ def proxy(oci: OciServer) -> Iterator[Proxy]:
         def _relay(self) -> None:
             path = self.path.split("?", 1)[0]
             px.seen.append((self.command, path, self.headers.get("Range", "")))
+            if px.require is not None and path != "/token" and self.headers.get("Authorization") != px.require:
+                kind = px.require.split(" ", 1)[0]
+                realm = 'Basic realm="tinyreg-test"' if kind == "Basic" else (
+                    f'Bearer realm="http://{px.host}/token",service="test",scope="repository:tiny/dists:pull"')
+                respond(401, b"{}", {"WWW-Authenticate": realm})(self)
+                return
             if path in px.overrides:
                 px.overrides[path](self)
                 return

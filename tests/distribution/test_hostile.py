@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 
+from registry.distribution import artifact as art
 from registry.distribution import pull, push
 from registry.distribution.oci import TransportError, dumps
-from registry.errors import Error, InputError, IntegrityError, SignatureError
+from registry.errors import Error, IntegrityError, SignatureError
 from registry.signing.entries import sign_entries
 from registry.verify import verify_registry
 from tests.distribution import oci_tools as ot
@@ -142,7 +143,8 @@ def test_manifest_layers_must_equal_signed_files(pub: Published, change: str, ma
     doc = pub.doc()
     if change == "extra":
         data = b"planted"
-        doc["layers"].append({"mediaType": "application/vnd.cncf.model.weight.v1.raw", "digest": ot.upload(pub.oci.host, "tiny/dists", data),
+        digest = ot.upload(pub.oci.host, "tiny/dists", data)
+        doc["layers"].append({"mediaType": "application/vnd.cncf.model.weight.v1.raw", "digest": digest,
                               "size": len(data), "annotations": {"org.cncf.model.filepath": "extra.bin"}})
     elif change == "missing":
         doc["layers"] = [x for x in doc["layers"] if not x["annotations"]["org.cncf.model.filepath"].endswith(".npy")]
@@ -202,7 +204,7 @@ def test_declared_size_far_above_real(pub: Published, proxy: Proxy) -> None:
     doc["layers"][0]["size"] = 50 * 1024**3
     data = dumps(doc)
     ot.reattach_original(pub.oci.host, "tiny/dists", pub.digest, data)
-    proxy.overrides["/v2/tiny/dists/manifests/dists_vgg16"] = respond(200, data, {"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+    proxy.overrides["/v2/tiny/dists/manifests/dists_vgg16"] = respond(200, data, {"Content-Type": art.MANIFEST_TYPE})
     refused(pub, proxy.ref(), IntegrityError, "differs from the row's pin")
     assert not any("/blobs/" in path and "sha256:" in path and m == "GET" and path.endswith(doc["layers"][0]["digest"])
                    for m, path, _ in proxy.seen)  # refused before the blob was asked for

@@ -1,0 +1,151 @@
+"""Someone who can write to the cache folder, Docker config credentials, and the reference grammar."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from registry.distribution import pull, push
+from registry.distribution.oci import Ref, TransportError, credentials_for
+from registry.errors import InputError, UsageError
+from tests.distribution.conftest import OciServer, Proxy, respond, tree
+from tests.signing.test_trust import Signed
+
+
+@pytest.fixture
+def published(oci: OciServer, signed: Signed) -> dict[str, Any]:
+    res = push("dists_vgg16", f"oci://{oci.host}/tiny/dists", registry=signed.reg, trust=signed.policy, plain_http=True)
+    row = signed.row(signed.doc())
+    return {f["path"]: f for f in row["files"] if f["role"] != "signature"} | {"_digest": res.digest}
+
+
+def blobs(cache: Path) -> Path:
+    return cache / "oci" / "blobs" / "sha256"
+
+
+def test_planted_cache_blob_with_the_right_name(oci: OciServer, signed: Signed, published: dict[str, Any],
+                                                _isolated_cache: Path, tmp_path: Path) -> None:
+    onnx = published["dists_vgg16.onnx"]
+    folder = blobs(_isolated_cache)
+    folder.mkdir(parents=True)
+    (folder / onnx["sha256"]).write_bytes(b"\0" * onnx["size"])  # right name, right size, wrong bytes
+    res = pull(oci.ref(), registry=tmp_path / "dest", trust=signed.policy, plain_http=True)
+    assert res.from_cache == 0
+    assert (tmp_path / "dest" / "dists_vgg16.onnx").read_bytes() == (signed.root / "dists_vgg16.onnx").read_bytes()
+    assert (folder / onnx["sha256"]).read_bytes() == (signed.root / "dists_vgg16.onnx").read_bytes()
+
+
+@pytest.mark.parametrize("where", ["blob", "part"])
+def test_symlink_in_the_cache_is_never_followed(oci: OciServer, signed: Signed, published: dict[str, Any],
+                                               _isolated_cache: Path, tmp_path: Path, where: str) -> None:
+    onnx = published["dists_vgg16.onnx"]
+    folder = blobs(_isolated_cache)
+    folder.mkdir(parents=True)
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"the user's file")
+    os.symlink(victim, folder / (onnx["sha256"] + (".part" if where == "part" else "")))
+    pull(oci.ref(), registry=tmp_path / "dest", trust=signed.policy, plain_http=True)
+    assert victim.read_bytes() == b"the user's file"
+    assert not (folder / onnx["sha256"]).is_symlink()
+
+
+def test_symlinked_cache_folder_is_refused(oci: OciServer, signed: Signed, published: dict[str, Any],
+                                           _isolated_cache: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (_isolated_cache / "oci" / "blobs").mkdir(parents=True)
+    os.symlink(elsewhere, blobs(_isolated_cache))
+    with pytest.raises(InputError, match="symlink"):
+        pull(oci.ref(), registry=tmp_path / "dest", trust=signed.policy, plain_http=True)
+    assert tree(tmp_path / "dest") is None and not any(elsewhere.iterdir())
+
+
+def test_planted_part_file_is_discarded(oci: OciServer, signed: Signed, published: dict[str, Any],
+                                        _isolated_cache: Path, tmp_path: Path) -> None:
+    calib = published["dists_vgg16.int8.calib.npy"]
+    folder = blobs(_isolated_cache)
+    folder.mkdir(parents=True)
+    (folder / (calib["sha256"] + ".part")).write_bytes(b"\xff" * 1000)  # a wrong beginning to "resume" from
+    pull(oci.ref(), registry=tmp_path / "dest", trust=signed.policy, plain_http=True)
+    assert (tmp_path / "dest" / "dists_vgg16.int8.calib.npy").read_bytes() == (signed.root / "dists_vgg16.int8.calib.npy").read_bytes()
+
+
+def _docker_config(folder: Path, host: str, user: str, pw: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    auth = base64.b64encode(f"{user}:{pw}".encode()).decode()
+    (folder / "config.json").write_text(json.dumps({"auths": {f"https://{host}/v1/": {"auth": auth}}}))
+
+
+def test_basic_credentials_from_docker_config(oci: OciServer, signed: Signed, published: dict[str, Any],
+                                              proxy: Proxy, tmp_path: Path) -> None:
+    proxy.require = "Basic " + base64.b64encode(b"alice:s3cret").decode()
+    with pytest.raises(TransportError, match="Docker config has none"):
+        pull(proxy.ref(), registry=tmp_path / "dest", trust=signed.policy, plain_http=True)
+    _docker_config(Path(os.environ["DOCKER_CONFIG"]), proxy.host, "alice", "s3cret")
+    assert pull(proxy.ref(), registry=tmp_path / "dest", trust=signed.policy, plain_http=True).changed
+
+
+def test_bearer_token_flow(oci: OciServer, signed: Signed, published: dict[str, Any], proxy: Proxy, tmp_path: Path) -> None:
+    basic = "Basic " + base64.b64encode(b"bob:pw").decode()
+    asked: list[str] = []
+
+    def token(h: Any) -> None:
+        asked.append(h.path)
+        if h.headers.get("Authorization") != basic:
+            respond(401, b"{}")(h)
+            return
+        respond(200, json.dumps({"token": "tok-123"}).encode(), {"Content-Type": "application/json"})(h)
+
+    proxy.require = "Bearer tok-123"
+    proxy.overrides["/token"] = token
+    _docker_config(Path(os.environ["DOCKER_CONFIG"]), proxy.host, "bob", "pw")
+    assert pull(proxy.ref(), registry=tmp_path / "dest", trust=signed.policy, plain_http=True).changed
+    assert asked and "scope=repository%3Atiny%2Fdists%3Apull" in asked[0] and "service=test" in asked[0]
+
+
+def test_credentials_for_reads_auths(tmp_path: Path) -> None:
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"auths": {"ghcr.io": {"username": "u", "password": "p"},
+                                         "https://index.docker.io/v1/": {"auth": base64.b64encode(b"d:x:y").decode()}},
+                               "credsStore": "desktop"}))
+    assert credentials_for("ghcr.io", cfg) == ("u", "p")
+    assert credentials_for("index.docker.io", cfg) == ("d", "x:y")
+    assert credentials_for("quay.io", cfg) is None
+    cfg.write_text('{"auths": {"ghcr.io": {"auth": "not base64!"}}}')
+    with pytest.raises(InputError, match="base64"):
+        credentials_for("ghcr.io", cfg)
+
+
+_seg = st.from_regex(r"[a-z0-9]+([._-][a-z0-9]+)?", fullmatch=True)
+
+
+@given(host=st.sampled_from(["ghcr.io", "127.0.0.1:5000", "localhost:1", "[::1]:5000", "r.example.com"]),
+       repo=st.lists(_seg, min_size=1, max_size=3).map("/".join),
+       tag=st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}", fullmatch=True),
+       digest=st.one_of(st.none(), st.from_regex(r"[0-9a-f]{64}", fullmatch=True)))
+def test_reference_round_trip(host: str, repo: str, tag: str, digest: str | None) -> None:
+    text = f"oci://{host}/{repo}:{tag}" + (f"@sha256:{digest}" if digest else "")
+    r = Ref.parse(text)
+    assert (r.host, r.repo, r.tag) == (host, repo, tag)
+    assert str(r) == text
+
+
+@given(st.text(max_size=80))
+def test_reference_parser_only_refuses_cleanly(text: str) -> None:
+    with contextlib.suppress(UsageError):
+        Ref.parse("oci://" + text)
+
+
+@pytest.mark.parametrize("bad", ["oci://h/Repo:x", "oci://h/r:../x", "oci://h/r@sha256:abc", "https://h/r:t", "oci://h/r",
+                                 "oci:///r:t", "oci://h/r/../s:t"])
+def test_bad_references(bad: str) -> None:
+    with pytest.raises(UsageError):
+        Ref.parse(bad)
