@@ -15,6 +15,7 @@ Figures (all measured in this run, on this machine):
   QDQ/QOperator, u8/s8 and s8/s8.
 
 ``python -m bench dataset`` runs only the dataset part (written to bench-results/dataset.json).
+``python -m bench oci`` runs only the OCI push/pull measurement (bench/oci.py; bench-results/oci.json).
 """
 
 from __future__ import annotations
@@ -184,6 +185,11 @@ def main() -> None:
     threads = os.cpu_count() or 1
     machine = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                "cpus": threads, "python": platform.python_version()}
+    if sys.argv[1:] == ["oci"]:
+        from bench.oci import main as oci_main
+
+        oci_main()
+        return
     if sys.argv[1:] == ["dataset"]:
         from bench.dataset import bench_dataset
 

@@ -105,20 +105,20 @@ class BlobCache:
 
     def fetch(
         self, transport: Transport, repo: str, digest: str, size: int, *, progress: Callable[[int], None] | None = None,
-    ) -> Path:
-        """The blob in the cache, verified: from the cache when valid, else downloaded (resuming a ``.part``)."""
+    ) -> tuple[Path, bool]:
+        """(the blob in the cache, verified; True when it was already there) -- downloaded (resuming a ``.part``) if not."""
         hit = self.verified(digest, size)
         if hit is not None:
             if progress:
                 progress(size)
-            return hit
+            return hit, True
         hexd = _hex(digest)
         folder = self._dir()
         part = folder / f"{hexd}.part"
         with _open_part(part) as fd:
             hit = self.verified(digest, size)  # another process finished it while we waited for the lock
             if hit is not None:
-                return hit
+                return hit, True
             h, have = _hash_fd(fd, size + 1)
             if have > size:
                 os.ftruncate(fd, 0)
@@ -142,7 +142,7 @@ class BlobCache:
             if os.path.lexists(final):
                 _discard(final)
             os.replace(part, final)
-        return final
+        return final, False
 
 
 def _hex(digest: str) -> str:

@@ -166,9 +166,8 @@ def pull(
     from_cache = 0
     total = 0
     for rel, (d, size) in sorted(layers.items()):
-        if cache.verified(d, size) is not None:
-            from_cache += 1
-        paths[rel] = cache.fetch(t, r.repo, d, size, progress=progress)
+        paths[rel], hit = cache.fetch(t, r.repo, d, size, progress=progress)
+        from_cache += hit
         total += size
 
     # 5. + 6. staging check, then one transaction
