@@ -287,6 +287,8 @@ class Transport:
         for _hop in range(MAX_REDIRECTS + 1):
             conn, target = self._connect(url)
             hdrs = {"User-Agent": "tinyreg", **(headers or {})}
+            if self._origin(url) != origin:  # credentials never follow a redirect to another host (object storage)
+                hdrs = {k: v for k, v in hdrs.items() if k.lower() != "authorization"}
             if auth and self._origin(url) == origin:
                 a = self._auth_header(scope)
                 if a:

@@ -466,7 +466,7 @@ def _commit(dest: Path, eid: str, row: dict[str, Any], files: Mapping[str, bytes
     from registry.store import schema
     from registry.store.card import write_card
     from registry.store.commit import commit, locked
-    from registry.store.document import Registry, dumps_registry, new_registry_doc, transaction
+    from registry.store.document import Registry, dumps_registry, file_collisions, new_registry_doc, transaction
     from registry.store.layout import REGISTRY_NAME
 
     path = dest / REGISTRY_NAME
@@ -480,6 +480,9 @@ def _commit(dest: Path, eid: str, row: dict[str, Any], files: Mapping[str, bytes
                 doc = new_registry_doc()
                 doc["models"] = [copy.deepcopy(row)]
                 schema.require_valid_registry(doc, str(path))
+                clash = file_collisions(doc)
+                if clash:
+                    raise UsageError(f"entry '{clash[0][0]}': {clash[0][1]}; nothing written")
                 reg = Registry(path, doc)
                 for rel, data in files.items():
                     reg.stage(rel, data)

@@ -92,9 +92,20 @@ def oci(tmp_path: Path) -> Iterator[OciServer]:
             proc.kill()
 
 
+@pytest.fixture(scope="session")
+def _signed_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("signed-template")
+    make_signed(base)
+    return base
+
+
 @pytest.fixture
-def signed(tmp_path: Path) -> Signed:
-    return make_signed(tmp_path / "maintainer")
+def signed(_signed_template: Path, tmp_path: Path) -> Signed:
+    """The shipped registry signed with a key (tests/signing/test_trust.py make_signed), a fresh copy per test."""
+    dst = tmp_path / "maintainer"
+    shutil.copytree(_signed_template, dst, symlinks=True)
+    keys = dst / "keys"
+    return Signed(dst / "model" / "tiny" / "registry.json", keys / "maintainer.pem", keys / "maintainer.pub.pem", keys / "trust.json")
 
 
 @pytest.fixture(autouse=True)
