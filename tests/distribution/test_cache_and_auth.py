@@ -149,3 +149,67 @@ def test_reference_parser_only_refuses_cleanly(text: str) -> None:
 def test_bad_references(bad: str) -> None:
     with pytest.raises(UsageError):
         Ref.parse(bad)
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_redirect_to_https_storage_without_credentials(oci: OciServer, signed: Signed, published: dict[str, Any],
+                                                       proxy: Proxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A blob GET redirected to object storage over https is followed, and the credentials stay with the registry."""
+    import http.server
+    import ssl
+    import threading
+
+    cert, key = _self_signed(tmp_path)
+    onnx = published["dists_vgg16.onnx"]
+    data = (signed.root / "dists_vgg16.onnx").read_bytes()
+    seen: list[str | None] = []
+
+    class Storage(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            seen.append(self.headers.get("Authorization"))
+            respond(200, data)(self)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Storage)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        url = f"https://127.0.0.1:{server.server_address[1]}/storage/{onnx['sha256']}?sig=abc"
+        proxy.overrides[f"/v2/tiny/dists/blobs/sha256:{onnx['sha256']}"] = respond(307, b"", {"Location": url})
+        proxy.require = "Basic " + base64.b64encode(b"alice:s3cret").decode()
+        _docker_config(Path(os.environ["DOCKER_CONFIG"]), proxy.host, "alice", "s3cret")
+        res = pull(proxy.ref(), registry=tmp_path / "dest", trust=signed.policy, plain_http=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert res.changed and (tmp_path / "dest" / "dists_vgg16.onnx").read_bytes() == data
+    assert seen == [None]  # followed to https, and no Authorization header reached the storage host
