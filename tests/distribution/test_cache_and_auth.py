@@ -192,7 +192,7 @@ def test_redirect_to_https_storage_without_credentials(oci: OciServer, signed: S
         def log_message(self, *args: object) -> None:
             pass
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             seen.append(self.headers.get("Authorization"))
             respond(200, data)(self)
 
