@@ -190,6 +190,7 @@ class Transport:
     plain_http: bool = False
     timeout: float = DEFAULT_TIMEOUT_S
     auth: tuple[str, str] | None = None
+    until: float | None = None  # a deadline for a whole phase (monotonic clock), e.g. pull's metadata
     _token: dict[str, str] = field(default_factory=dict, repr=False)
     _basic: bool = False
 
@@ -341,7 +342,9 @@ class Transport:
         return resp.status, data, resp.headers.get("content-type", "")
 
     def deadline(self, size: int) -> float:
-        return time.monotonic() + self.timeout + size / MIN_RATE
+        """When a body of ``size`` bytes must have arrived (never later than ``until``, when set)."""
+        own = time.monotonic() + self.timeout + size / MIN_RATE
+        return own if self.until is None else min(own, self.until)
 
     def blob_exists(self, repo: str, digest: str) -> bool:
         resp = self.request("HEAD", f"/v2/{repo}/blobs/{digest}", scope=self.scope(repo, True))

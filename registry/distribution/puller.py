@@ -25,6 +25,7 @@ import hashlib
 import os
 import re
 import shutil
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _LANDABLE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*")
 MAX_BLOB = 64 * 1024 * 1024 * 1024  # no single file of a tiny model is anywhere near this
+METADATA_BUDGET = 10  # x timeout: manifest, signature referrers and config together
 
 
 @dataclass
@@ -130,6 +132,9 @@ def pull(
     t = Transport(r.host, plain_http=plain_http, timeout=timeout)
     cache = BlobCache(Path(cache_dir) / "oci" if cache_dir is not None else None)
 
+    # 1.-3. manifest, signatures, config: small documents, under one overall deadline (many slow
+    # referrers cannot hold the pull for each one's own deadline in turn)
+    t.until = time.monotonic() + METADATA_BUDGET * timeout
     # 1. the manifest, hashed as received
     status, manifest_bytes, _ = t.get_document(r.repo, f"manifests/{r.reference}", art.MANIFEST_TYPE, art.MAX_MANIFEST)
     if status == 404:
@@ -161,7 +166,8 @@ def pull(
     if row_in_config != ev.row:
         raise IntegrityError(f"{r}: the model config's row is not the signed row of '{eid}'; nothing written")
 
-    # 4. the blobs, streamed and hashed into the cache
+    # 4. the blobs, streamed and hashed into the cache (each its own deadline by size)
+    t.until = None
     paths: dict[str, Path] = {}
     from_cache = 0
     total = 0

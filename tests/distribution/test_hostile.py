@@ -311,3 +311,29 @@ def test_pull_killed_mid_blob_then_resumed(pub: Published, proxy: Proxy, _isolat
     assert ranges == [f"bytes={half}-"]  # resumed where the killed pull stopped
     assert (pub.dest / "dists_vgg16.int8.calib.npy").read_bytes() == blob
     assert not part.exists()
+
+
+def test_many_slow_referrers_share_one_deadline(pub: Published, proxy: Proxy) -> None:
+    """16 referrers, each dripping a 4 MiB manifest: one overall budget, not 16 deadlines in turn."""
+    def drip(h: Any) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", str(4 * 1024 * 1024))
+        h.end_headers()
+        try:
+            while not proxy.stop.is_set():
+                h.wfile.write(b" ")
+                h.wfile.flush()
+                time.sleep(0.05)
+        except OSError:
+            pass
+
+    fakes = ["sha256:" + f"{i:064x}" for i in range(16)]
+    index = {"schemaVersion": 2, "mediaType": art.INDEX_TYPE,
+             "manifests": [{"mediaType": art.MANIFEST_TYPE, "digest": d, "size": 4 * 1024 * 1024,
+                            "artifactType": art.BUNDLE_TYPE} for d in fakes]}
+    proxy.overrides[f"/v2/tiny/dists/manifests/{art.fallback_tag(pub.digest)}"] = respond(200, dumps(index))
+    for d in fakes:
+        proxy.overrides[f"/v2/tiny/dists/manifests/{d}"] = drip
+    t0 = time.monotonic()
+    refused(pub, proxy.ref(), SignatureError, "too slow", timeout=0.5)
+    assert time.monotonic() - t0 < 20
