@@ -422,8 +422,12 @@ def _land(
     dest: Path, ev: _Evidence, layers: Mapping[str, tuple[str, int]], paths: Mapping[str, Path], cache: Any,
     policy: TrustPolicy | None,
 ) -> bool:
-    """Check a staging copy like ``verify --trust`` would, then add or replace the entry in ``dest`` as one update."""
-    from registry._internal.hashing import read_pinned
+    """Check a staging copy like ``verify --trust`` would, then add or replace the entry in ``dest`` as one update.
+
+    The staged files are streamed into the destination by the commit, which hashes them again
+    on the way (memory stays bounded; a file changed in between is refused, nothing written).
+    """
+    from registry._internal.hashing import check_pinned_file
     from registry.store.document import Registry, new_registry_doc
 
     row = ev.row
@@ -431,7 +435,8 @@ def _land(
     bundle_rel = row.get("sigstore_bundle")
     staging = cache.staging()
     try:
-        files: dict[str, bytes] = {}
+        files: dict[str, tuple[Path, str, int]] = {}
+        small: dict[str, bytes] = {}
         for rel, (digest, size) in sorted(layers.items()):
             target = staging / rel
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -439,14 +444,15 @@ def _land(
                 os.link(paths[rel], target)
             except OSError:
                 shutil.copyfile(paths[rel], target, follow_symlinks=False)
-            files[rel] = read_pinned(target, digest[7:], size)  # the bytes hashed are the bytes written
+            check_pinned_file(target, digest[7:], size)
+            files[rel] = (target, digest[7:], size)
         if isinstance(bundle_rel, str):
             if ev.bundle is None:
                 raise InputError(f"'{eid}' names a bundle the registry did not send")
             _landable(bundle_rel)
             (staging / bundle_rel).parent.mkdir(parents=True, exist_ok=True)
             (staging / bundle_rel).write_bytes(ev.bundle)
-            files[bundle_rel] = ev.bundle
+            small[bundle_rel] = ev.bundle
         if policy is not None:
             from registry.signing.entries import verify_entry_bundle
 
@@ -455,9 +461,9 @@ def _land(
             sreg = Registry(staging / "registry.json", doc)
             assert ev.bundle is not None and isinstance(bundle_rel, str)
             verify_entry_bundle(sreg, row, ev.bundle, bundle_rel, policy=policy)
+        return _commit(dest, eid, row, files, small)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return _commit(dest, eid, row, files)
 
 
 def _landable(rel: str) -> None:
@@ -465,7 +471,8 @@ def _landable(rel: str) -> None:
         raise IntegrityError(f"{rel[:120]!r} is not a relative registry path; nothing written")
 
 
-def _commit(dest: Path, eid: str, row: dict[str, Any], files: Mapping[str, bytes]) -> bool:
+def _commit(dest: Path, eid: str, row: dict[str, Any], files: Mapping[str, tuple[Path, str, int]],
+            small: Mapping[str, bytes]) -> bool:
     import copy
 
     from registry._internal.hashing import sha256_bytes
@@ -474,6 +481,12 @@ def _commit(dest: Path, eid: str, row: dict[str, Any], files: Mapping[str, bytes
     from registry.store.commit import commit, locked
     from registry.store.document import Registry, dumps_registry, file_collisions, new_registry_doc, transaction
     from registry.store.layout import REGISTRY_NAME
+
+    def stage(reg: Registry) -> None:
+        for rel, (src, sha, size) in files.items():
+            reg.stage_file(rel, src, sha, size)
+        for rel, data in small.items():
+            reg.stage(rel, data)
 
     path = dest / REGISTRY_NAME
     if not path.exists():
@@ -490,14 +503,14 @@ def _commit(dest: Path, eid: str, row: dict[str, Any], files: Mapping[str, bytes
                 if clash:
                     raise UsageError(f"entry '{clash[0][0]}': {clash[0][1]}; nothing written")
                 reg = Registry(path, doc)
-                for rel, data in files.items():
-                    reg.stage(rel, data)
+                stage(reg)
                 write_card(reg, reg.get(eid))
-                commit(dest, reg.staged, dumps_registry(doc))
+                commit(dest, reg.staged, dumps_registry(doc), sources=reg.staged_files)
                 return True
     with transaction(path) as reg:
         old = reg.find(eid)
-        if old == row and all(reg.exists(rel) and reg.digest(rel).sha256 == sha256_bytes(data).sha256 for rel, data in files.items()):
+        want = {rel: sha for rel, (_, sha, _) in files.items()} | {rel: sha256_bytes(d).sha256 for rel, d in small.items()}
+        if old == row and all(reg.exists(rel) and reg.digest(rel).sha256 == sha for rel, sha in want.items()):
             return False
         models = reg.doc.setdefault("models", [])
         new = copy.deepcopy(row)
@@ -505,8 +518,7 @@ def _commit(dest: Path, eid: str, row: dict[str, Any], files: Mapping[str, bytes
             models.append(new)
         else:
             models[models.index(old)] = new
-        for rel, data in files.items():
-            reg.stage(rel, data)
+        stage(reg)
         write_card(reg, new)
     return True
 
