@@ -12,10 +12,10 @@ Order (docs/distribution.md):
    the schema's relative-path rule, digests, sizes); the config's row equals the signed one;
 4. only then the blobs: each streamed into the content-addressed cache, capped at its
    declared size and hashed as it arrives (a valid cached copy is re-hashed and used);
-5. a staging copy is verified like ``verify --trust`` does (bundle over row and files);
-6. one transaction into the destination; the pull is recorded (``state.py``).
+5. one transaction into the destination, each file streamed from the cache and hashed again on
+   the way; the pull is recorded (``state.py``).
 
-Any failure before 6 leaves the destination untouched.
+Any failure leaves the destination untouched.
 """
 
 from __future__ import annotations
@@ -176,8 +176,8 @@ def pull(
         from_cache += hit
         total += size
 
-    # 5. + 6. staging check, then one transaction
-    changed = _land(dest, ev, layers, paths, cache, policy)
+    # 5. one transaction
+    changed = _land(dest, ev, layers, paths, cache)
     if policy is not None:
         from registry.distribution.state import record
 
@@ -418,18 +418,14 @@ def _match(ev: _Evidence, layers: Mapping[str, tuple[str, int]], manifest: Mappi
         raise IntegrityError(f"{source}: the manifest does not match the signed entry ({'; '.join(problems[:6])}); nothing written")
 
 
-def _land(
-    dest: Path, ev: _Evidence, layers: Mapping[str, tuple[str, int]], paths: Mapping[str, Path], cache: Any,
-    policy: TrustPolicy | None,
-) -> bool:
-    """Check a staging copy like ``verify --trust`` would, then add or replace the entry in ``dest`` as one update.
+def _land(dest: Path, ev: _Evidence, layers: Mapping[str, tuple[str, int]], paths: Mapping[str, Path], cache: Any) -> bool:
+    """Add or replace the entry in ``dest`` as one update, its files staged from the verified cache.
 
-    The staged files are streamed into the destination by the commit, which hashes them again
-    on the way (memory stays bounded; a file changed in between is refused, nothing written).
+    The commit streams each file into place and hashes it again on the way (memory stays
+    bounded whatever the model size; a file changed in between is refused, nothing written).
+    The file list is the signed one: it is not derived again from the graphs here (that would
+    parse every graph in memory); ``verify --trust`` and ``load`` derive it on the destination.
     """
-    from registry._internal.hashing import check_pinned_file
-    from registry.store.document import Registry, new_registry_doc
-
     row = ev.row
     eid = str(row["id"])
     bundle_rel = row.get("sigstore_bundle")
@@ -444,8 +440,7 @@ def _land(
                 os.link(paths[rel], target)
             except OSError:
                 shutil.copyfile(paths[rel], target, follow_symlinks=False)
-            check_pinned_file(target, digest[7:], size)
-            files[rel] = (target, digest[7:], size)
+            files[rel] = (target, digest[7:], size)  # the commit hashes it again as it streams it into place
         if isinstance(bundle_rel, str):
             if ev.bundle is None:
                 raise InputError(f"'{eid}' names a bundle the registry did not send")
@@ -453,14 +448,6 @@ def _land(
             (staging / bundle_rel).parent.mkdir(parents=True, exist_ok=True)
             (staging / bundle_rel).write_bytes(ev.bundle)
             small[bundle_rel] = ev.bundle
-        if policy is not None:
-            from registry.signing.entries import verify_entry_bundle
-
-            doc = new_registry_doc()
-            doc["models"] = [row]
-            sreg = Registry(staging / "registry.json", doc)
-            assert ev.bundle is not None and isinstance(bundle_rel, str)
-            verify_entry_bundle(sreg, row, ev.bundle, bundle_rel, policy=policy)
         return _commit(dest, eid, row, files, small)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
