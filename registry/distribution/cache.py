@@ -137,7 +137,7 @@ class BlobCache:
                 _discard(part)
                 raise IntegrityError(f"blob {digest[:19]}...: the registry sent bytes with sha256 {h.hexdigest()[:16]}...; "
                                      "discarded, nothing written")
-            os.fsync(fd)
+            # no fsync: a blob torn by a crash fails its re-hash on the next use; the transaction syncs what lands
             final = folder / hexd
             if os.path.lexists(final):
                 _discard(final)
