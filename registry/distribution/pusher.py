@@ -92,16 +92,21 @@ def push(
             if not isinstance(size, int):
                 raise UsageError(f"entry '{entry_id}': {rel} has no pinned size; run 'tinyreg pin {entry_id}'")
             file_path = confine(reg.root, rel, what="file")
-            check_pinned_file(file_path, sha, size)
+            try:
+                actual = os.stat(file_path).st_size
+            except OSError as exc:
+                raise IntegrityError(f"{rel}: pinned file is missing or unreadable ({exc.strerror})") from exc
+            if actual != size:
+                raise IntegrityError(f"{rel}: size {actual} != pinned {size}; run 'tinyreg pin {entry_id}'")
             digests[rel] = sha
             layer = art.descriptor(art.LAYER_TYPES.get(str(f.get("role")), art.DEFAULT_LAYER_TYPE), f"sha256:{sha}", size,
                                    {art.FILEPATH: rel})
             blobs.append((layer, _Blob(f"sha256:{sha}", size, path=file_path)))
-        derived = used_files(reg, entry)
-        if set(derived) != set(digests) or any(derived[p][1] != digests[p] for p in derived):
-            raise IntegrityError(f"entry '{entry_id}': its pinned files differ from the files it loads "
-                                 f"({', '.join(sorted(set(derived) ^ set(digests))) or 'digests'}); run 'tinyreg pin {entry_id}'")
         signed = isinstance(entry.get("sigstore_bundle"), str)
+        if not signed:  # a signed entry's files are hashed and derived from its graphs by the signature check below
+            for rel, sha in digests.items():
+                check_pinned_file(confine(reg.root, rel, what="file"), sha)
+            _same_files(entry_id, {p: sha for p, (_, sha) in used_files(reg, entry).items()}, digests)
         sig_blobs: list[tuple[dict[str, Any], _Blob]] = []
         version = None
         if signed:
@@ -112,7 +117,9 @@ def push(
             policy = resolve_trust(trust) or policy_from_registry(reg)
             rel = str(entry["sigstore_bundle"])
             bundle = read_file(confine(reg.root, rel, what="sigstore_bundle"), rel)
+            # hashes every file it loads, derives the list from the graphs, and compares with what was signed
             verify_entry_bundle(reg, entry, bundle, rel, policy=policy, digests=digests)
+            _same_files(entry_id, _signed_subjects(policy, bundle, rel), digests)
             snap = read_file(confine(reg.root, SNAPSHOT_NAME, what="snapshot"), SNAPSHOT_NAME)
             only = {**digests, rel: _sha(bundle)[7:], REGISTRY_NAME: _sha(raw)[7:]}
             try:
@@ -153,6 +160,22 @@ def push(
                 if _add_to_fallback_index(t, r.repo, art.fallback_tag(digest), desc):
                     result.manifest_written = True
     return result
+
+
+def _signed_subjects(policy: TrustPolicy, bundle: bytes, rel: str) -> dict[str, str]:
+    from registry._internal.jsonio import loads_json
+
+    _, payload = policy.verify_dsse(bundle, f"bundle {rel}")
+    st = loads_json(payload, f"{rel}: signed statement")
+    return {str(x["name"]): str(x["digest"]["sha256"]) for x in st["subject"]}
+
+
+def _same_files(entry_id: str, loaded: Mapping[str, str], pinned: Mapping[str, str]) -> None:
+    """The row's pins must be exactly the files the entry loads (a pull checks the layers against both)."""
+    if loaded != dict(pinned):
+        differ = sorted(set(loaded) ^ set(pinned)) or sorted(p for p in loaded if loaded[p] != pinned.get(p))
+        raise IntegrityError(f"entry '{entry_id}': its pinned files differ from the files it loads or were signed "
+                             f"({', '.join(differ)}); run 'tinyreg pin {entry_id}' and 'tinyreg sign'")
 
 
 def _upload(t: Transport, repo: str, b: _Blob, result: PushResult, progress: Callable[[int], None] | None) -> None:

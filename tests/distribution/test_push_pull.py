@@ -127,8 +127,20 @@ def test_unsigned_needs_both_flags(oci: OciServer, signed: Signed, tmp_path: Pat
 
 def test_refuses_entry_that_does_not_verify(oci: OciServer, signed: Signed) -> None:
     p = signed.root / "dists_vgg16.json"
-    p.write_bytes(p.read_bytes().replace(b"}", b" }", 1))
-    with pytest.raises(IntegrityError):
+    original = p.read_bytes()
+    p.write_bytes(original.replace(b"}", b" }", 1))  # another size
+    with pytest.raises(IntegrityError, match="size"):
+        do_push(signed, oci.host)
+    flipped = bytearray(original)
+    flipped[-2] ^= 0x01  # same size, other bytes
+    p.write_bytes(bytes(flipped))
+    with pytest.raises(SignatureError, match="changed"):
+        do_push(signed, oci.host)
+    p.write_bytes(original)
+    doc = signed.doc()
+    signed.row(doc)["notes"] += " edited after signing"
+    signed.write_doc(doc)
+    with pytest.raises(SignatureError, match="fields changed since signing"):
         do_push(signed, oci.host)
 
 
