@@ -138,6 +138,10 @@ def load_entry(
     not expired, no older version than the last one seen) and the entry's bundle signs its
     whole row and every file loaded; ``verify_signature`` cannot switch that off.
 
+    ``entry_id`` may be ``oci://HOST/REPO:TAG`` (or ``@sha256:...``): the entry is pulled and
+    verified under the policy into the local cache first (docs/distribution.md), then loaded
+    from there with the same checks; a policy is required and ``registry`` must be None.
+
     Without a policy the registry vouches for itself: ``verify_signature`` None (default)
     verifies the entry's bundle when it has one and the registry records a signing
     policy; True requires a valid one.

@@ -150,3 +150,26 @@ def test_pull_into_a_maintainer_folder_is_refused(oci: OciServer, signed: Signed
     with pytest.raises(UsageError, match="folder snapshot"):
         pull(oci.ref(), registry=signed.root, trust=signed.policy, plain_http=True)
     assert tree(signed.root) == before
+
+
+def test_cli_exit_codes(oci: OciServer, signed: Signed, tmp_path: Path) -> None:
+    """1 for an integrity or signature finding, 2 for an unreachable registry or a refused option; one stderr line."""
+    from tests.distribution.conftest import free_port
+
+    digest = do_push(signed, oci.host)
+    dest = tmp_path / "dest"
+    code, out, err = cli("pull", f"oci://127.0.0.1:{free_port()}/tiny/dists:x", "--plain-http", "--trust", str(signed.policy),
+                         "--registry", str(dest), "--timeout", "2")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and tree(dest) is None
+    from tests.distribution import oci_tools as ot
+
+    _, doc = ot.manifest(oci.host, "tiny/dists", digest)
+    onnx = next(x for x in doc["layers"] if x["annotations"]["org.cncf.model.filepath"] == "dists_vgg16.onnx")
+    blob = oci.blob_file(onnx["digest"])
+    blob.write_bytes(blob.read_bytes()[::-1])
+    code, out, err = cli("pull", oci.ref(), "--plain-http", "--trust", str(signed.policy), "--registry", str(dest), "--json")
+    assert code == 1 and json.loads(out)["ok"] is False and tree(dest) is None
+    code, out, err = cli("pull", oci.ref(), "--plain-http", "--unverified", "--trust", str(signed.policy), "--registry", str(dest))
+    assert code == 2 and "contradict" in err
+    code, out, err = cli("pull", oci.ref(), "--plain-http", "--unverified", "--registry", str(dest))
+    assert "UNVERIFIED PULL" in err and code == 1  # loud, and the altered blob is still caught by its digest
