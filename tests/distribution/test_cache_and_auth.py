@@ -213,3 +213,27 @@ def test_redirect_to_https_storage_without_credentials(oci: OciServer, signed: S
         server.server_close()
     assert res.changed and (tmp_path / "dest" / "dists_vgg16.onnx").read_bytes() == data
     assert seen == [None]  # followed to https, and no Authorization header reached the storage host
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+                     lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=12), c, max_size=4), max_leaves=20)
+
+
+@given(st.dictionaries(st.sampled_from(["schemaVersion", "mediaType", "artifactType", "config", "layers", "x"]), _json, max_size=6),
+       st.lists(st.dictionaries(st.sampled_from(["digest", "size", "annotations", "mediaType"]), _json, max_size=4), max_size=4))
+def test_manifest_reader_refuses_cleanly(doc: dict[str, Any], layers: list[dict[str, Any]]) -> None:
+    """Whatever a registry sends as a manifest, the reader answers with a tinyreg error or a checked layer map."""
+    from registry.distribution import artifact as art
+    from registry.distribution.puller import _layers, _model_manifest
+    from registry.errors import Error
+
+    doc = {**doc, "schemaVersion": 2, "artifactType": art.MODEL_ARTIFACT,
+           "config": {"mediaType": art.MODEL_CONFIG, "digest": "sha256:" + "a" * 64, "size": 10}, "layers": layers}
+    try:
+        m = _model_manifest(json.dumps(doc).encode(), "fuzz")
+        out = _layers(m, "fuzz")
+    except Error:
+        return
+    for rel, (digest, size) in out.items():
+        assert not rel.startswith((".", "/")) and ".." not in rel.split("/")
+        assert digest.startswith("sha256:") and isinstance(size, int) and size >= 0
