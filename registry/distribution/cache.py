@@ -75,9 +75,18 @@ class BlobCache:
         return _real_dir(self.blobs)
 
     def staging(self) -> Path:
+        """A fresh scratch folder; those a killed pull left behind for more than a day are removed first."""
+        import shutil
         import tempfile
+        import time
 
-        return Path(tempfile.mkdtemp(prefix="pull-", dir=_real_dir(self.root / "staging")))
+        root = _real_dir(self.root / "staging")
+        with contextlib.suppress(OSError):
+            for old in root.iterdir():
+                st = os.lstat(old)
+                if stat.S_ISDIR(st.st_mode) and old.name.startswith("pull-") and st.st_mtime < time.time() - 86400:
+                    shutil.rmtree(old, ignore_errors=True)
+        return Path(tempfile.mkdtemp(prefix="pull-", dir=root))
 
     def verified(self, digest: str, size: int) -> Path | None:
         """The cached blob's path when it is a regular file of ``size`` bytes hashing to ``digest``; else None (discarded)."""
