@@ -232,6 +232,7 @@ def test_endless_blob(pub: Published, proxy: Proxy) -> None:
     refused(pub, proxy.ref(), IntegrityError, "runs past its declared size")
 
 
+@pytest.mark.slow  # waits out a deadline or a child process; make test runs it
 def test_slowloris_blob(pub: Published, proxy: Proxy) -> None:
     size = pub.layer("dists_vgg16.onnx")["size"]
 
@@ -275,6 +276,7 @@ def test_endless_token_and_documents_are_capped(pub: Published, proxy: Proxy) ->
     refused(pub, proxy.ref(), TransportError, "cap")
 
 
+@pytest.mark.slow  # waits out a deadline or a child process; make test runs it
 def test_pull_killed_mid_blob_then_resumed(pub: Published, proxy: Proxy, _isolated_cache: Path) -> None:
     calib = pub.layer("dists_vgg16.int8.calib.npy")
     size, half = calib["size"], calib["size"] // 2
@@ -313,6 +315,7 @@ def test_pull_killed_mid_blob_then_resumed(pub: Published, proxy: Proxy, _isolat
     assert not part.exists()
 
 
+@pytest.mark.slow  # waits out a deadline or a child process; make test runs it
 def test_many_slow_referrers_share_one_deadline(pub: Published, proxy: Proxy) -> None:
     """16 referrers, each dripping a 4 MiB manifest: one overall budget, not 16 deadlines in turn."""
     def drip(h: Any) -> None:
