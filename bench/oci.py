@@ -136,6 +136,7 @@ def _timed(cmd: list[str]) -> float:
 def bench_oci(workdir: Path) -> dict[str, Any]:
     import os
 
+    workdir.mkdir(parents=True, exist_ok=True)
     reg, policy = make_signed_registry(workdir)
     entry = json.loads(reg.read_text())["models"][0]
     files = [f for f in entry["files"] if f["role"] != "signature"]
