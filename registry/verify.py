@@ -593,8 +593,13 @@ def _check_trust(ctx: _Ctx, policy: TrustPolicy, now: datetime | None) -> None:
         ctx.add("-", "trust", f"a schema_version {reg.schema_version} registry cannot carry signatures; the trust policy refuses it")
         return
     known = {**ctx.digests, REGISTRY_NAME: sha256_file(reg.path).sha256}
+    from registry.distribution.state import check_pulled_entries, is_pulled_folder
+
     try:
-        check_registry_snapshot(reg.root, policy, doc=reg.doc, known=known, now=now)
+        if is_pulled_folder(reg.root):  # assembled by pull: entry by entry (docs/distribution.md)
+            check_pulled_entries(reg, reg.entries, now=now)
+        else:
+            check_registry_snapshot(reg.root, policy, doc=reg.doc, known=known, now=now)
     except SignatureError as exc:
         ctx.add("-", "snapshot", exc.diagnostics())
     for entry in reg.entries:

@@ -37,6 +37,9 @@ class Registry:
     # registry.json bytes; a hook may stage files (e.g. the snapshot signature over the final folder:
     # ``staged`` then holds every file of the update) but not change ``doc``
     before_commit: list[Callable[[Registry, bytes], None]] = field(default_factory=list, repr=False, compare=False)
+    # relative path -> (a file on disk, its sha256, its size): large files staged without holding them in
+    # memory (``stage_file``); commit streams each into place and refuses one that no longer hashes to its pin
+    staged_files: dict[str, tuple[Path, str, int]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def root(self) -> Path:
@@ -84,13 +87,24 @@ class Registry:
         from registry._internal.paths import confine
 
         confine(self.root, rel, what="artifact")
+        self.staged_files.pop(os.path.normpath(rel), None)
         self.staged[os.path.normpath(rel)] = bytes(data)
+
+    def stage_file(self, rel: str, source: Path, sha256: str, size: int) -> None:
+        """Stage the file ``source`` (hashing to ``sha256``, ``size`` bytes) for ``rel``, streamed on commit."""
+        from registry._internal.paths import confine
+
+        confine(self.root, rel, what="artifact")
+        key = os.path.normpath(rel)
+        self.staged.pop(key, None)
+        self.staged_files[key] = (source, sha256.lower(), size)
 
     def stage_remove(self, rel: str) -> None:
         """Remove ``rel`` (inside the registry folder) as part of this update."""
         from registry._internal.paths import confine
 
         confine(self.root, rel, what="artifact")
+        self.staged_files.pop(os.path.normpath(rel), None)
         self.staged[os.path.normpath(rel)] = None
 
     def read_bytes(self, rel: str) -> bytes:
@@ -102,6 +116,11 @@ class Registry:
             if data is None:
                 raise InputError(f"{rel}: no such file (removed in this update)")
             return data
+        if rel in self.staged_files:
+            from registry._internal.hashing import read_pinned
+
+            src, sha, size = self.staged_files[rel]
+            return read_pinned(src, sha, size)
         return read_file(confine(self.root, rel, what="file"), rel)
 
     def exists(self, rel: str) -> bool:
@@ -109,6 +128,8 @@ class Registry:
 
         if rel in self.staged:
             return self.staged[rel] is not None
+        if rel in self.staged_files:
+            return True
         try:
             return confine(self.root, rel, what="file").exists()
         except OSError:
@@ -120,6 +141,9 @@ class Registry:
 
         if rel in self.staged:
             return sha256_bytes(self.read_bytes(rel))
+        if rel in self.staged_files:
+            _src, sha, size = self.staged_files[rel]
+            return Digest(sha, size)  # checked again as commit streams it into place
         return sha256_file(confine(self.root, rel, what="file"))
 
 
@@ -335,7 +359,7 @@ def transaction(path: Path, *, expect: Mapping[str, Any] | None = None) -> Itera
         before = dumps_registry(reg.doc)
         yield reg
         after = dumps_registry(reg.doc)
-        if after == before and not reg.staged and not reg.before_commit:
+        if after == before and not reg.staged and not reg.staged_files and not reg.before_commit:
             return
         schema.require_valid_registry(reg.doc, str(path))
         known = set(file_collisions(old.doc))
@@ -344,13 +368,13 @@ def transaction(path: Path, *, expect: Mapping[str, Any] | None = None) -> Itera
             eid, message = clash[0]
             raise UsageError(f"entry '{eid}': {message}; nothing written")
         for rel in sorted(_orphans(old, reg)):
-            if rel not in reg.staged and reg.exists(rel):
+            if rel not in reg.staged and rel not in reg.staged_files and reg.exists(rel):
                 reg.stage_remove(rel)
         for hook in reg.before_commit:
             hook(reg, after)
         if dumps_registry(reg.doc) != after:
             raise RuntimeError("a before_commit hook changed the registry document")
-        commit(reg.root, reg.staged, after)
+        commit(reg.root, reg.staged, after, sources=reg.staged_files)
 
 
 def file_collisions(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
