@@ -52,6 +52,11 @@ _LAZY: dict[str, tuple[str, str]] = {
     "ScoreResult": ("registry.scoring.score", "ScoreResult"),
     "DatasetOptions": ("registry.scoring.dataset", "DatasetOptions"),
     "DatasetReport": ("registry.scoring.dataset", "DatasetReport"),
+    # distribution through OCI registries (docs/distribution.md)
+    "push": ("registry.distribution.pusher", "push"),
+    "pull": ("registry.distribution.puller", "pull"),
+    "PushResult": ("registry.distribution.pusher", "PushResult"),
+    "PullResult": ("registry.distribution.puller", "PullResult"),
     # finding the registry
     "find_registry": ("registry.store.document", "find_registry"),
     # errors (``except registry.SignatureError``)
@@ -82,6 +87,8 @@ __all__ = [  # written out for static tools; tests/test_api.py checks it equals 
     "MissingDependency",
     "MissingWeight",
     "PathEscape",
+    "PullResult",
+    "PushResult",
     "RegistryNotFound",
     "Report",
     "SchemaError",
@@ -94,6 +101,8 @@ __all__ = [  # written out for static tools; tests/test_api.py checks it equals 
     "find_registry",
     "load",
     "load_entry",
+    "pull",
+    "push",
     "score_dataset",
     "score_images",
     "score_videos",
@@ -102,6 +111,8 @@ __all__ = [  # written out for static tools; tests/test_api.py checks it equals 
 ]
 
 if TYPE_CHECKING:
+    from registry.distribution.puller import PullResult, pull
+    from registry.distribution.pusher import PushResult, push
     from registry.errors import (
         CheckFailed,
         ConflictError,

@@ -67,13 +67,15 @@ def test_errors_and_verify_types_need_no_runtime() -> None:
 
 def test_one_argument_order() -> None:
     """Entry id first; ``registry`` a keyword-only parameter that takes a file or a folder."""
-    for name in ("load", "load_entry", "score_images", "score_videos", "score_dataset", "sign"):
+    for name in ("load", "load_entry", "score_images", "score_videos", "score_dataset", "sign", "push"):
         params = inspect.signature(getattr(registry, name)).parameters
         assert next(iter(params)) == "entry_id", name
         assert "registry" in params, name
         if name not in ("load", "load_entry"):  # load(entry_id, registry) predates the rule; positional stays valid
             assert params["registry"].kind is inspect.Parameter.KEYWORD_ONLY, name
     assert next(iter(inspect.signature(registry.verify_registry).parameters)) == "registry"
+    pull = inspect.signature(registry.pull).parameters  # no entry id: the reference names it
+    assert next(iter(pull)) == "ref" and pull["registry"].kind is inspect.Parameter.KEYWORD_ONLY
 
 
 def test_old_argument_order_is_a_clear_type_error(reg_path: Path, tmp_path: Path) -> None:

@@ -30,6 +30,9 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
               "--issuer https://token.actions.githubusercontent.com --out .tinyreg/trust.json"),
     "sign": ("tinyreg sign --all --key signing.pem", "tinyreg sign --all              # keyless, in CI"),
     "verify-bundle": ("tinyreg verify-bundle model/tiny --bundle model/tiny/registry.sigstore.json --key signing.pub.pem",),
+    "push": ("tinyreg push dists_vgg16 oci://ghcr.io/acme/tiny-models",
+             "tinyreg push dists_vgg16 oci://ghcr.io/acme/tiny-models:dists-v2 --json"),
+    "pull": ("tinyreg pull oci://ghcr.io/acme/tiny-models:dists_vgg16 --trust trust.json --registry models/",),
     "hook": ("tinyreg hook verify --trust .tinyreg/trust.json", "tinyreg hook pin-check"),
 }
 

@@ -128,3 +128,12 @@ def test_a_fifo_or_a_folder_named_registry_json_is_refused_not_read(tmp_path: Pa
     (tmp_path / "d" / "registry.json").mkdir(parents=True)
     with pytest.raises(RegistryNotFound):
         find_registry(tmp_path / "d")
+
+
+def test_pull_destination_uses_the_same_lookup(checkout: Path, tmp_path: Path) -> None:
+    from registry.distribution.puller import _dest_folder
+
+    assert _dest_folder(checkout) == checkout / "model" / "tiny"  # an existing registry, found by the one rule
+    assert _dest_folder(checkout / "model" / "tiny" / "registry.json") == checkout / "model" / "tiny"
+    assert _dest_folder(tmp_path / "new") == tmp_path / "new"  # none yet: the folder becomes one
+    assert _dest_folder(tmp_path / "new2" / "registry.json") == tmp_path / "new2"
