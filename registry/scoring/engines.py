@@ -203,14 +203,33 @@ class RayPairScorer:
         c = dict(cfg)
         c["selection"] = Selection(**c["selection"])
         c["scale"] = Scale(**c["scale"])
-        self.worker = PairWorker(ScoreConfig(**c))
+        # an actor that cannot load the model (a refused signature above all) must fail the run, at once: Ray
+        # would restart a constructor that raises without end, so the refusal is handed back with the first batch
+        self.fatal: dict[str, str] | None = None
+        self.worker: PairWorker | None = None
+        try:
+            self.worker = PairWorker(ScoreConfig(**c))
+        except Error as exc:
+            self.fatal = {"error": exc.__class__.__name__, "message": exc.diagnostics()}
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         results = []
+        if self.worker is None:
+            return {"index": list(batch["index"]), "result": [json.dumps({"fatal": self.fatal})] * len(batch["index"])}
         for i, pair, ref, dist in zip(batch["index"], batch["pair"], batch["ref"], batch["dist"], strict=True):
             o = self.worker.run(PairSpec(int(i), str(pair), Path(str(ref)), Path(str(dist))))
             results.append(json.dumps({"pair": o.pair, "scores": o.scores, "error": o.error, "inputs": o.inputs}))
         return {"index": list(batch["index"]), "result": results}
+
+
+def _actor_error(fatal: dict[str, str]) -> Error:
+    """The tinyreg error an actor reported (its class by name from registry.errors, else UsageError)."""
+    import registry.errors as errors
+
+    cls = getattr(errors, str(fatal.get("error")), None)
+    if not (isinstance(cls, type) and issubclass(cls, Error)) or cls in (errors.MissingWeight, errors.MissingDependency):
+        cls = UsageError
+    return cls(f"a Ray worker refused to run: {fatal.get('message')}")
 
 
 def run_ray(cfg: ScoreConfig, pairs: list[PairSpec], workers: int, address: str | None = None,
@@ -254,6 +273,8 @@ def run_ray(cfg: ScoreConfig, pairs: list[PairSpec], workers: int, address: str 
             num_cpus=max(1, cfg.threads), batch_format="numpy")
         for row in ds.iter_rows():
             d = json.loads(row["result"])
+            if d.get("fatal"):
+                raise _actor_error(d["fatal"])
             o = PairOutcome(d["pair"], [(int(i), float(s)) for i, s in d["scores"]], d["error"], d["inputs"])
             if on_frames:
                 on_frames(len(o.scores))
