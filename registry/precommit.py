@@ -112,8 +112,11 @@ def staged_tree(registry_json: Path) -> Iterator[Path]:
         spec = "." if rel == "." else rel
         if to_ref:
             data = _git_bytes(["archive", "--format=tar", to_ref, "--", spec], top)
-            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-                tar.extractall(out, filter="data")  # nothing outside ``out``, no device files
+            try:
+                with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                    tar.extractall(out, filter="data")  # nothing outside ``out``, no device files
+            except (tarfile.TarError, OSError) as exc:
+                raise InputError(f"{to_ref}: cannot export {spec} to check it ({exc})") from exc
         else:
             names = _git_bytes(["ls-files", "-z", "--cached", "--", spec], top)
             if names:

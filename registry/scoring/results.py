@@ -71,17 +71,17 @@ def _side(path: Path) -> dict[str, Any]:
             if not b:
                 break
             h.update(b)
-        out.update(size=st.st_size, mtime_ns=st.st_mtime_ns, sha256=h.hexdigest())
+        out.update(size=st.st_size, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns, sha256=h.hexdigest())
         return out
     finally:
         os.close(fd)
 
 
 def fingerprint(ref: Path, dist: Path) -> dict[str, Any]:
-    """What a pair was scored from: for each file its path, size, mtime and sha256 (or why it could not be read).
+    """What a pair was scored from: for each file its path, size, mtime, ctime and sha256 (or why it could not be read).
 
-    The content digest decides (one extra read of each file, cheap next to decoding it); size and
-    mtime let a resume skip re-hashing files nobody touched.
+    The content digest decides (one extra read of each file, cheap next to decoding it); size, mtime
+    and ctime (which nobody can set back) let a resume skip re-hashing files nobody touched.
     """
     return {"ref": _side(ref), "dist": _side(dist)}
 
@@ -97,8 +97,8 @@ def _same_side(old: Any, path: Path) -> bool:
         return False
     if old.get("size") != st.st_size:
         return False
-    if old.get("mtime_ns") == st.st_mtime_ns:
-        return True
+    if old.get("mtime_ns") == st.st_mtime_ns and old.get("ctime_ns") == st.st_ctime_ns:
+        return True  # untouched since it was hashed (ctime cannot be set back by hand, mtime can)
     return bool(_side(path).get("sha256") == old.get("sha256"))  # touched: the content decides
 
 

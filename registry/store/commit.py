@@ -389,13 +389,28 @@ def _bound_journal(root: Path, stage: Path) -> tuple[dict[str, Any], bool]:
     return journal, landed
 
 
+def _only_plain(root: Path) -> Any:
+    """copytree's ``ignore``: the staging folder, and anything but folders, regular files and symlinks (a FIFO would
+    block the copy; verify reports what is missing from the copy as it would report the special file)."""
+
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        out = [STAGING_DIR] if Path(folder) == root else []
+        for n in names:
+            mode = os.lstat(os.path.join(folder, n)).st_mode
+            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+                out.append(n)
+        return out
+
+    return ignore
+
+
 def _verify_post_image(root: Path, stage: Path, journal: Mapping[str, Any], policy: TrustPolicy) -> None:
     """Build the folder the journal would leave in a temporary copy and verify it under ``policy``."""
     from registry.verify import verify_registry  # lazy: verify is an application over the store
 
     with tempfile.TemporaryDirectory(prefix="tinyreg-post-image-") as tmp:
         copy = Path(tmp) / "registry"
-        shutil.copytree(root, copy, symlinks=True, ignore=lambda d, names: [STAGING_DIR] if Path(d) == root else [])
+        shutil.copytree(root, copy, symlinks=True, ignore=_only_plain(root))
         for item in journal["files"]:
             dst = copy / item["path"]
             if item.get("remove") is True:

@@ -93,6 +93,12 @@ def test_changed_input_under_the_same_pair_name_is_scored_again(reg_path: Path, 
     write_y4m_planes(d1, yuv_frames(2, 32, 24, "yuv420p", seed=99), "yuv420p")  # same size, new content
     rep = run(reg_path, pairs, out)
     assert rep.scored == 1 and [s["pair"] for s in rep.summaries] == ["p0", "p1", "p2", "broken"]  # type: ignore[attr-defined]
+    # changed again, and its mtime set back to the recorded one: the ctime still tells, the content decides
+    mid = [r for r in lines(out) if r.get("pair") == "p1" and r["type"] == "pair"][-1]
+    write_y4m_planes(d1, yuv_frames(2, 32, 24, "yuv420p", seed=98), "yuv420p")
+    recorded = mid["inputs"]["dist"]["mtime_ns"]  # type: ignore[index]
+    os.utime(d1, ns=(recorded, recorded))
+    assert run(reg_path, pairs, out).scored == 1  # type: ignore[attr-defined]
     new = [r for r in lines(out) if r.get("pair") == "p1" and r["type"] == "pair"][-1]
     assert new["inputs"]["dist"]["sha256"] != old["inputs"]["dist"]["sha256"]  # type: ignore[index]
     assert new["mean"] != old["mean"]
