@@ -141,3 +141,13 @@ def test_ray_cluster_joined_by_address_enforces_the_drivers_policy(reg_path: Pat
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(head.pid, signal.SIGKILL)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_quant_commands_take_the_policy_too(tmp_path: Path, policy: Path) -> None:
+    """quantize and quant-gate run models: under a consumer policy an unsigned registry is refused before any work."""
+    root = tmp_path / "shipped"
+    shutil.copytree(REPO / "model" / "tiny", root)
+    reg = root / "registry.json"
+    for args in (["quant-gate", "dists_vgg16"], ["quant-gate", "--all"], ["quantize", "dists_vgg16"]):
+        code, _, err = cli(*args, "--registry", str(reg), "--trust", str(policy))
+        assert code == 1 and "sign" in err, (args, code, err)
