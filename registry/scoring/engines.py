@@ -138,16 +138,22 @@ def split_cores(workers: int, cores: int | None = None) -> tuple[int, int]:
 # ---------------------------------------------------------------- local: this process or a process pool
 
 _WORKER: PairWorker | None = None
+_FATAL: Error | None = None
 _TICKS: Any = None
 
 
 def _init_pool_worker(cfg: ScoreConfig, ticks: Any) -> None:
-    global _WORKER, _TICKS
+    global _WORKER, _TICKS, _FATAL
     _TICKS = ticks
-    _WORKER = PairWorker(cfg)
+    try:
+        _WORKER = PairWorker(cfg)
+    except Error as exc:  # e.g. the policy refuses the model: fail the run with this error, not a broken pool
+        _FATAL = exc
 
 
 def _pool_run(spec: PairSpec) -> PairOutcome:
+    if _FATAL is not None:
+        raise _FATAL
     assert _WORKER is not None
     return _WORKER.run(spec, on_frame=lambda: _TICKS.put(1))
 

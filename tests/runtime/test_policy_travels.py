@@ -151,3 +151,17 @@ def test_quant_commands_take_the_policy_too(tmp_path: Path, policy: Path) -> Non
     for args in (["quant-gate", "dists_vgg16"], ["quant-gate", "--all"], ["quantize", "dists_vgg16"]):
         code, _, err = cli(*args, "--registry", str(reg), "--trust", str(policy))
         assert code == 1 and "sign" in err, (args, code, err)
+
+
+def test_a_pool_worker_that_refuses_fails_the_run_with_that_error(reg_path: Path, policy: Path, manifest: Path,
+                                                                  tmp_path: Path) -> None:
+    """The registry changes between the driver's check and a worker's load (here: the policy reaches only the
+    workers): the process pool's refusal ends the run as that tinyreg error, not as a broken pool (exit 70)."""
+    from registry.scoring.engines import run_local
+    from registry.scoring.manifest import read_manifest
+
+    cfg, _, _ = prepare(reg_path, "dists_vgg16", DatasetOptions(workers=2))
+    shipped = replace(cfg, threads=1, trust=policy_document(load_policy(policy)))
+    specs = read_manifest(manifest)
+    with pytest.raises(SignatureError):
+        list(run_local(shipped, [specs[0], replace(specs[0], index=1, pair="again")], 2))
