@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from registry.errors import InputError, UsageError
 from registry.export.smoke import add_smoke
 from registry.media.video import Selection
 from registry.scoring.dataset import DatasetOptions, score_dataset
 from registry.scoring.manifest import Shard
-from registry.scoring.results import ResultsFile
+from registry.scoring.results import PairOutcome, ResultsFile, encode
 from tests.signing.test_trust import cli
 from tests.video_factory import write_y4m_planes, yuv_frames
 
@@ -153,3 +156,40 @@ def test_csv_results_field_over_the_cap_or_malformed(reg_path: Path, pairs: Path
         code, _, err = cli("score", "dists_vgg16", "--manifest", str(pairs), "--out", str(out), "--registry", str(reg_path),
                            "--format", "csv")
         assert code == 2 and err.strip().count("\n") == 0, (code, err)
+
+
+_RUN = {"tinyreg_results": 1, "entry": "e", "model_sha256": "a" * 64, "provider": "cpu"}
+
+
+@settings(max_examples=150, deadline=None)
+@given(body=st.binary(max_size=400), fmt=st.sampled_from(["jsonl", "csv"]))
+def test_any_results_bytes_open_or_are_refused_as_bad_input(tmp_path_factory: pytest.TempPathFactory, body: bytes, fmt: str) -> None:
+    """Property: whatever the file holds, opening it either works or is InputError/UsageError, and a refusal leaves it alone."""
+    p = tmp_path_factory.mktemp("fuzz") / f"r.{fmt}"
+    p.write_bytes(body)
+    try:
+        ResultsFile(p, fmt, _RUN).open().close()
+    except (InputError, UsageError):
+        assert p.read_bytes() == body
+
+
+@settings(max_examples=100, deadline=None)
+@given(pairs=st.lists(st.tuples(st.text(min_size=1, max_size=12).filter(lambda s: "\n" not in s and "\r" not in s),
+                                st.lists(st.floats(allow_nan=False, allow_infinity=False, width=64), min_size=1, max_size=4),
+                                st.one_of(st.none(), st.text(max_size=30).filter(lambda s: "\n" not in s and "\r" not in s))),
+                      max_size=5, unique_by=lambda t: t[0]),
+       fmt=st.sampled_from(["jsonl", "csv"]))
+def test_what_tinyreg_writes_it_reads_back(tmp_path_factory: pytest.TempPathFactory, pairs: list[Any], fmt: str) -> None:
+    p = tmp_path_factory.mktemp("rt") / f"r.{fmt}"
+    inputs = {"ref": {"path": "a", "size": 1, "sha256": "b" * 64}, "dist": {"path": "b", "error": "missing"}}
+    with ResultsFile(p, fmt, _RUN) as f:
+        for name, scores, err in pairs:
+            f.write(PairOutcome(name, [] if err is not None else list(enumerate(scores)), err, inputs))
+    again = ResultsFile(p, fmt, _RUN).open()
+    again.close()
+    assert set(again.done) == {n for n, _, _ in pairs}
+    for name, scores, err in pairs:
+        rec = again.done[name]
+        assert rec["type"] == ("error" if err is not None else "pair") and rec["inputs"] == inputs
+        assert err is not None or rec["frames"] == len(scores)
+    assert encode([], fmt) == b""
