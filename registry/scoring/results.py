@@ -118,17 +118,29 @@ class PairOutcome:
     inputs: dict[str, Any] = field(default_factory=dict)
 
     def records(self, run: str) -> list[dict[str, Any]]:
-        if self.error is not None:
-            return [{"type": "error", "pair": self.pair, "error": self.error, "run": run, "inputs": self.inputs}]
+        error = self.error
+        stats: dict[str, Any] = {}
+        if error is None:
+            bad = next((i for i, s in self.scores if not math.isfinite(s)), None)
+            if bad is not None:  # NaN/inf is not JSON, and no score: the pair is an error, the file stays readable
+                error = f"the model gave a non-finite score at frame {bad}"
+            else:
+                stats = summary([s for _, s in self.scores])
+                if not all(math.isfinite(stats[k]) for k in STATS):
+                    error = "the statistics of the scores are not finite (overflow)"
+        if error is not None:
+            return [{"type": "error", "pair": self.pair, "error": error, "run": run, "inputs": self.inputs}]
         out: list[dict[str, Any]] = [{"type": "frame", "pair": self.pair, "frame": i, "score": s} for i, s in self.scores]
-        out.append({"type": "pair", "pair": self.pair, **summary([s for _, s in self.scores]), "run": run, "inputs": self.inputs})
+        out.append({"type": "pair", "pair": self.pair, **stats, "run": run, "inputs": self.inputs})
         return out
 
 
 def summary(scores: list[float]) -> dict[str, Any]:
     a = np.asarray(scores, np.float64)
-    p5, p50, p95 = (float(v) for v in np.percentile(a, [5, 50, 95]))
-    return {"frames": len(scores), "mean": float(a.mean()), "p5": p5, "p50": p50, "p95": p95, "min": float(a.min())}
+    with np.errstate(over="ignore", invalid="ignore"):
+        p5, p50, p95 = (float(v) for v in np.percentile(a, [5, 50, 95]))
+        mean = float(a.mean())
+    return {"frames": len(scores), "mean": mean, "p5": p5, "p50": p50, "p95": p95, "min": float(a.min())}
 
 
 def _csv_cell(k: str, r: dict[str, Any]) -> str:

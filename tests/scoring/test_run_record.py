@@ -190,6 +190,22 @@ def test_what_tinyreg_writes_it_reads_back(tmp_path_factory: pytest.TempPathFact
     assert set(again.done) == {n for n, _, _ in pairs}
     for name, scores, err in pairs:
         rec = again.done[name]
-        assert rec["type"] == ("error" if err is not None else "pair") and rec["inputs"] == inputs
-        assert err is not None or rec["frames"] == len(scores)
+        assert rec["inputs"] == inputs
+        if err is not None:
+            assert rec["type"] == "error" and rec["error"] == err
+        elif rec["type"] == "pair":
+            assert rec["frames"] == len(scores)
+        else:  # only where the statistics overflow: recorded as an error, the file stays readable
+            assert "not finite" in str(rec["error"])
     assert encode([], fmt) == b""
+
+
+def test_non_finite_scores_make_an_error_record_not_an_unreadable_file(tmp_path: Path) -> None:
+    p = tmp_path / "r.jsonl"
+    with ResultsFile(p, "jsonl", _RUN) as f:
+        f.write(PairOutcome("nan", [(0, 0.5), (1, float("nan"))], None, {}))
+        f.write(PairOutcome("big", [(0, 1.7e308), (1, 1.7e308)], None, {}))
+    again = ResultsFile(p, "jsonl", _RUN).open()
+    again.close()
+    assert again.done["nan"]["error"] == "the model gave a non-finite score at frame 1"
+    assert "overflow" in again.done["big"]["error"]
