@@ -63,13 +63,16 @@ def gate(registry_path: Path, entry_id: str | None, *, seed: int = 0, record: bo
             except Error as exc:
                 run.refused.append((i, exc.diagnostics()))
     if record:
-        from registry.store.document import expect_row
         from registry.store.entries import update_entry
 
         for r in run.results:
             gated = read.get(r.entry)
             quant = dict(gated.get("quant") or {})
             quant["gate"] = r.as_json()
-            # the gate ran on this row (models, budget, input set): record only if it is still the entry's
-            update_entry(registry_path, r.entry, {"quant": quant}, expect=expect_row(gated))
+            # the gate ran on these models, budget and contract: record only if they are still the entry's. The input
+            # set too, unless it was given now (then the gate pinned it itself, in its own update, just before)
+            keys = ["sha256", "int8_sha256", "quant_accuracy_budget_plcc", "quant_mode", "family", "io"]
+            if inputs is None:
+                keys += ["quant_gate_inputs", "files"]
+            update_entry(registry_path, r.entry, {"quant": quant}, expect={r.entry: {k: gated.get(k) for k in keys}})
     return run

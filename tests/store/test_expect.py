@@ -73,3 +73,35 @@ def test_quantize_on_inputs_does_not_land_an_int8_of_an_old_fp32(reg_path: Path,
         qi.quantize_on_inputs(reg_path, "m", inputs=Path("s.npz"))
     after = snapshot(reg_path.parent)
     assert "m.int8.onnx" not in after and "int8_sha256" not in read_registry(reg_path).get("m")
+
+
+class _Gated:
+    def __init__(self, entry: str, run: int) -> None:
+        self.entry, self.passed, self.run = entry, True, run
+
+    def as_json(self) -> dict[str, Any]:
+        return {"passed": True, "drop": 0.0, "run": self.run}
+
+
+def test_gate_record_lands_only_onto_the_models_it_gated(reg_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from registry.quant import run as qrun
+
+    calls: list[str] = []
+
+    def gate_one(path: Path, eid: str, seed: int, inputs: Path | None) -> _Gated:
+        if calls and calls[-1] == "change-model":  # another writer replaces the fp32 model while the gate runs
+            row = dict(read_registry(path).get(eid))
+            write_entry(path, {**row, "files": None, "sha256": "0" * 64}, {"m.onnx": matmul(3)})
+        if inputs is not None:  # the gate pins the input set it was given, in its own update
+            update_entry(path, eid, {"notes": "input set pinned"})
+        return _Gated(eid, len(calls))
+
+    familyless(reg_path)
+    monkeypatch.setattr(qrun, "_gate_one", gate_one)
+    qrun.gate(reg_path, "m", record=True, inputs=Path("set.npz"))  # its own pin does not block its record
+    assert read_registry(reg_path).get("m")["quant"]["gate"]["passed"] is True
+    calls.append("change-model")
+    with pytest.raises(ConflictError):
+        qrun.gate(reg_path, "m", record=True)
+    row = read_registry(reg_path).get("m")
+    assert row["quant"]["gate"]["run"] == 0  # the gate that ran on the old model is not recorded onto the new one
