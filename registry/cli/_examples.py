@@ -30,6 +30,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
               "--issuer https://token.actions.githubusercontent.com --out .tinyreg/trust.json"),
     "sign": ("tinyreg sign --all --key signing.pem", "tinyreg sign --all              # keyless, in CI"),
     "verify-bundle": ("tinyreg verify-bundle model/tiny --bundle model/tiny/registry.sigstore.json --key signing.pub.pem",),
+    "recover": ("tinyreg recover                  # complete an update this machine's writer left",
+                "tinyreg recover --discard        # remove a journal instead"),
     "push": ("tinyreg push dists_vgg16 oci://ghcr.io/acme/tiny-models",
              "tinyreg push dists_vgg16 oci://ghcr.io/acme/tiny-models:dists-v2 --json"),
     "pull": ("tinyreg pull oci://ghcr.io/acme/tiny-models:dists_vgg16 --trust trust.json --registry models/",),
