@@ -9,6 +9,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from registry._internal.jsonio import loads_json
+from registry._internal.safeio import read_raw
 from registry.errors import InputError, UsageError
 from registry.onnx.inspect import STD_DOMAIN, ModelInfo, canon_domain
 
@@ -92,7 +93,7 @@ def load_allowlist(path: str | os.PathLike[str] | None = None) -> Allowlist:
     else:
         source = str(path)
         try:
-            text = Path(path).read_bytes()
+            text = read_raw(Path(path), "policy")
         except OSError as exc:
             raise InputError(f"allowlist {source}: cannot read ({exc.strerror})") from exc
     return Allowlist(source, _validate(loads_json(text, f"allowlist {source}"), source))

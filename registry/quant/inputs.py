@@ -31,6 +31,7 @@ import numpy as np
 from registry._internal.hashing import read_file, read_pinned, sha256_bytes
 from registry._internal.jsonio import loads_json
 from registry._internal.paths import confine
+from registry._internal.safeio import CAPS
 from registry.errors import CheckFailed, InputError, UsageError
 from registry.quant.gate import BOOTSTRAP, GateResult, compare, pearson, spearman
 from registry.store.document import Entry, Registry, read_registry
@@ -217,7 +218,7 @@ class InputSet:
 def input_set(reg: Registry, entry: Entry, inputs: Path | None) -> InputSet:
     """The set given now, else the entry's pinned one; checked against the entry's io."""
     if inputs is not None:
-        data = read_file(inputs)
+        data = read_file(inputs, cap="inputs")
         source, new = str(inputs), True
     else:
         rel = entry.get(FIELD)
@@ -226,7 +227,7 @@ def input_set(reg: Registry, entry: Entry, inputs: Path | None) -> InputSet:
         pin = next((f for f in entry.get("files") or [] if f.get("path") == rel and f.get("role") == ROLE), None)
         if pin is None:
             raise InputError(f"entry '{entry['id']}': gate input set {rel} is not pinned in files[]")
-        data = read_pinned(confine(reg.root, rel, what="gate input set"), str(pin["sha256"]), pin.get("size"))
+        data = read_pinned(confine(reg.root, rel, what="gate input set"), str(pin["sha256"]), pin.get("size"), CAPS["inputs"])
         source, new = rel, False
     arrays = parse_npz(data, source)
     check_inputs(arrays, entry, source)

@@ -152,7 +152,7 @@ def load_entry(
 
         require_state_dir()
     with reading(path):
-        raw = read_file(path)
+        raw = read_file(path, cap="registry")
         reg = Registry(path, parse_registry_bytes(raw, str(path)))
         entry = reg.get(entry_id)
         digests: dict[str, str] = {}

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from registry._internal.paths import confine
+from registry._internal.safeio import read_raw
 from registry.errors import Error, InputError, SignatureError, UsageError
 from registry.signing._methods import INTOTO_PAYLOAD_TYPE
 from registry.signing.policy import KeyAnchor, TrustPolicy, key_fingerprint, policy_from_registry
@@ -52,7 +53,7 @@ def verify_entry_signature(
     except Error as exc:
         raise SignatureError(exc.diagnostics()) from exc
     try:
-        bundle_json = path.read_bytes()
+        bundle_json = read_raw(path, "bundle")
     except FileNotFoundError as exc:
         raise SignatureError(f"bundle {rel} is missing") from exc
     except OSError as exc:
@@ -232,7 +233,7 @@ def set_policy(
             from registry.signing._methods.verify_sigstore import load_trusted_root
 
             load_trusted_root(Path(src))
-            reg.stage(rel, Path(src).read_bytes())
+            reg.stage(rel, read_raw(Path(src), "bundle"))
             policy = {"mode": "keyless", "identity": identity, "issuer": issuer, "trusted_root": rel}
         reg.doc["signing"] = policy
         return policy
@@ -271,7 +272,7 @@ def verify_bundle(
     from registry.signing._methods import verify_sigstore
 
     try:
-        bundle_json = bundle.read_bytes()
+        bundle_json = read_raw(bundle, "bundle")
     except OSError as exc:
         raise InputError(f"{bundle}: cannot read") from exc
     _strict_json(bundle_json, f"bundle {bundle}")  # no duplicate keys, no deep nesting, before any parser sees it
@@ -280,7 +281,7 @@ def verify_bundle(
         if identity or issuer:
             raise UsageError("give a public key or a keyless identity and issuer, not both", hint="trust")
         try:
-            pem = key.read_bytes()
+            pem = read_raw(key, "key")
         except OSError as exc:
             raise InputError(f"{key}: cannot read") from exc
         policy = TrustPolicy(keys=(KeyAnchor(pem, key_fingerprint(pem, str(key))),), source=str(key))
@@ -293,7 +294,7 @@ def verify_bundle(
         from registry.signing.policy import IdentityAnchor, _canonical_root
 
         try:
-            root_bytes = root.read_bytes()
+            root_bytes = read_raw(root, "bundle")
         except OSError as exc:
             raise InputError(f"{root}: cannot read the trusted root") from exc
         verify_sigstore.load_trusted_root(root_bytes, str(root))
@@ -320,7 +321,7 @@ def _read_artifact(artifact: Path | None) -> bytes:
     if artifact is None:
         raise SignatureError("this bundle signs an artifact: give the artifact file to verify")
     try:
-        return artifact.read_bytes()
+        return read_raw(artifact, "model")
     except OSError as exc:
         raise InputError(f"{artifact}: cannot read") from exc
 

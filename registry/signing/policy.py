@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from registry._internal.jsonio import loads_json
+from registry._internal.safeio import read_raw
 from registry.errors import Error, InputError, SignatureError, UsageError
 
 FORMAT = "tinyreg-trust-policy"
@@ -175,7 +176,7 @@ def parse_policy(data: bytes, label: str) -> TrustPolicy:
 def load_policy(path: str | os.PathLike[str]) -> TrustPolicy:
     p = Path(path).expanduser()
     try:
-        data = p.read_bytes()
+        data = read_raw(p, "policy")
     except FileNotFoundError as exc:
         raise InputError(f"{p}: no such trust policy file") from exc
     except OSError as exc:
@@ -207,7 +208,7 @@ def policy_from_registry(reg: Any) -> TrustPolicy:
     if mode == "key":
         path = confine(reg.root, str(doc.get("public_key", "")), what="signing.public_key")
         try:
-            pem = path.read_bytes()
+            pem = read_raw(path, "key")
         except OSError as exc:
             raise SignatureError(f"pinned public key {path.name} is unreadable") from exc
         try:
@@ -219,7 +220,7 @@ def policy_from_registry(reg: Any) -> TrustPolicy:
             raise SignatureError("keyless signing policy needs an exact identity and issuer")
         path = confine(reg.root, str(doc.get("trusted_root", "")), what="signing.trusted_root")
         try:
-            root = _canonical_root(path.read_bytes(), path.name)
+            root = _canonical_root(read_raw(path, "bundle"), path.name)
         except OSError as exc:
             raise SignatureError(f"trusted root {path.name} is unreadable") from exc
         ident = IdentityAnchor(str(doc["identity"]), str(doc["issuer"]), root)
@@ -283,7 +284,7 @@ def write_policy(
     new_keys = []
     for k in keys:
         try:
-            pem = k.read_bytes()
+            pem = read_raw(k, "key")
         except OSError as exc:
             raise InputError(f"{k}: cannot read") from exc
         new_keys.append(KeyAnchor(pem, key_fingerprint(pem, str(k))))
@@ -296,7 +297,7 @@ def write_policy(
 
             raise MissingDependency("a keyless trust anchor without a trusted root file", "sign")
         try:
-            root_bytes = src.read_bytes()
+            root_bytes = read_raw(src, "bundle")
         except OSError as exc:
             raise InputError(f"{src}: cannot read the trusted root") from exc
         from registry.signing._methods.verify_sigstore import load_trusted_root

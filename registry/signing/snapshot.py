@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from registry._internal.jsonio import loads_json
+from registry._internal.safeio import read_raw
 from registry.errors import InputError, SignatureError
 from registry.signing._methods import INTOTO_PAYLOAD_TYPE
 from registry.signing._methods import model_signing_v1 as oms
@@ -96,7 +97,7 @@ def verify_snapshot(
     with those digests: what ``load`` needs, without hashing every other model of the folder.
     """
     try:
-        bundle = (root / SNAPSHOT_NAME).read_bytes()
+        bundle = read_raw(root / SNAPSHOT_NAME, "bundle")
     except FileNotFoundError as exc:
         raise SignatureError(f"{SNAPSHOT_NAME} is missing: the registry carries no signed snapshot ('tinyreg sign' writes it)") from exc
     except OSError as exc:
@@ -146,7 +147,7 @@ def registry_key(root: Path) -> str:
 
 def _read_state(path: Path) -> dict[str, Any]:
     try:
-        data = path.read_bytes()
+        data = read_raw(path, "document")
     except FileNotFoundError:
         return {"format": STATE_FORMAT, "registries": {}}
     except OSError as exc:

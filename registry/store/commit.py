@@ -26,6 +26,7 @@ from registry._internal.atomic import folder_lock, fsync_dir, relock
 from registry._internal.hashing import sha256_bytes
 from registry._internal.jsonio import loads_json
 from registry._internal.paths import confine
+from registry._internal.safeio import read_raw
 from registry.errors import InputError, IntegrityError, UsageError
 from registry.store.layout import REGISTRY_NAME, STAGING_DIR
 
@@ -190,7 +191,7 @@ def recover(root: Path) -> Recovery | None:
         fsync_dir(root)
         return Recovery(False, ())
     try:
-        journal = loads_json(journal_path.read_bytes(), str(journal_path))
+        journal = loads_json(read_raw(journal_path, "document", nofollow=True), str(journal_path))
     except (OSError, InputError) as exc:
         raise IntegrityError(f"{journal_path}: unreadable update journal ({exc})") from exc
     if not isinstance(journal, dict):

@@ -102,7 +102,7 @@ class Registry:
             if data is None:
                 raise InputError(f"{rel}: no such file (removed in this update)")
             return data
-        return read_file(confine(self.root, rel, what="file"), rel)
+        return read_file(confine(self.root, rel, what="file"), rel, cap="model")
 
     def exists(self, rel: str) -> bool:
         from registry._internal.paths import confine
@@ -163,7 +163,7 @@ def read_registry(path: str | os.PathLike[str]) -> Registry:
     p = Path(path)
     if not p.exists():
         raise RegistryNotFound(f"{p}: no such file")
-    return Registry(p, parse_registry_bytes(read_file(p), str(p)))
+    return Registry(p, parse_registry_bytes(read_file(p, cap="registry"), str(p)))
 
 
 def dumps_registry(doc: Mapping[str, Any]) -> bytes:

@@ -11,6 +11,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from registry._internal.safeio import read_raw
 from registry.errors import InputError, UsageError
 from registry.signing._methods import BUNDLE_MEDIA_TYPE, INTOTO_PAYLOAD_TYPE, b64, pae
 
@@ -20,7 +21,7 @@ def load_private_key(path: Path, password: bytes | None = None) -> object:
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
     try:
-        key = load_pem_private_key(path.read_bytes(), password=password)
+        key = load_pem_private_key(read_raw(path, "key"), password=password)
     except FileNotFoundError as exc:
         raise InputError(f"{path}: no such key file") from exc
     except (ValueError, TypeError) as exc:
