@@ -31,7 +31,7 @@ HINTS = {
     "trust": "give --key PUB.pem, or --identity and --issuer",
     "trusted_root": "pass --trusted-root FILE",
     "trusted_root_or_staging": "give --trusted-root or --staging, not both",
-    "expires_in": "--expires-in DAYS, at least 1",
+    "expires_in": "--expires-in DAYS, 1 to 3660",
     "max_memory": "or --max-memory SIZE on the command line",
     "max_pixels": "raise the cap with --max-pixels N, 0 for none",
     "scale": "--scale ref or --scale WxH resizes",

@@ -123,6 +123,9 @@ def parity_cmd(
         raise typer.Exit(EXIT_FINDINGS)
 
 
+MAX_COUNT = 1 << 40  # numeric options (pixels, frames, workers) beyond this are typos, never intent
+
+
 @command
 def score_cmd(
     entry_id: EntryIdArg,
@@ -155,8 +158,10 @@ def score_cmd(
     from registry.scoring.memory import parse_bytes
     from registry.scoring.score import score_images, score_videos
 
-    if max_pixels < 0:
-        raise UsageError("--max-pixels must be 0 (no cap) or positive")
+    for flag, value, low in (("--max-pixels", max_pixels, 0), ("--workers", workers, 0), ("--start", start, 0),
+                             ("--every", every, 1), ("--frames", 1 if frames is None else frames, 1)):
+        if not low <= value <= MAX_COUNT:
+            raise UsageError(f"{flag} {value}: out of range ({low} to {MAX_COUNT})")
     limits: dict[str, Any] = {"max_pixels": max_pixels or None, "max_memory": parse_bytes(max_memory) if max_memory else None}
     path = find(registry)
     if manifest is not None:

@@ -90,8 +90,12 @@ def _check_sizes(data: bytes, source: str) -> None:
 
 def parse_npz(data: bytes, source: str) -> dict[str, np.ndarray]:
     """Arrays of an ``.npz`` read from ``data`` (never unpickled; sizes checked before anything is allocated)."""
-    if data[:4] == b"PK\x03\x04":
-        _check_sizes(data, source)
+    if data[:6] == b"\x93NUMPY":  # np.load would return (and allocate) the bare array, then fail as an archive
+        raise InputError(f"{source}: a single .npy array, not an .npz with one array per model input "
+                         "(numpy.savez(path, **{input_name: array}) writes one)")
+    if data[:4] != b"PK\x03\x04":
+        raise InputError(f"{source}: not an .npz archive (a zip of .npy arrays, one per model input)")
+    _check_sizes(data, source)
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             if not isinstance(npz, np.lib.npyio.NpzFile):
