@@ -130,6 +130,9 @@ def _open(path: Path, max_pixels: int | None) -> Any:
         old = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = max_pixels
         try:
+            from registry._internal.safeio import check_regular
+
+            check_regular(path)  # a FIFO would block Image.open, a device feed it forever
             im = Image.open(path)
         except Image.DecompressionBombError as exc:
             raise InputError(f"{path}: image dimensions over the cap of {(max_pixels or 0) / 1e6:.1f} Mpx (a decompression bomb?)",
