@@ -541,7 +541,7 @@ def _guarded(ctx: _Ctx, eid: str, fn: Any, *args: Any) -> None:
         fn(*args)
     except Error as exc:
         ctx.add(eid, "input", exc.diagnostics())
-    except (OSError, ValueError, RecursionError) as exc:
+    except (OSError, ValueError, RecursionError, TypeError, KeyError, AttributeError) as exc:  # a field of the wrong type
         ctx.add(eid, "input", f"cannot check ({type(exc).__name__}: {' '.join(str(exc).split())})")
 
 

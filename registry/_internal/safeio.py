@@ -39,6 +39,7 @@ CAPS: dict[str, int] = {
     "policy": 1 * MiB,  # trust policies, public keys, allowlists
     "key": 1 * MiB,
     "manifest": 256 * MiB,  # dataset manifests (CSV/JSON lines)
+    "log": 256 * MiB,  # libvmaf feature logs (JSON or CSV, one record a frame)
     "results": 1 * GiB,  # results files read back (resume, report)
     "inputs": 2 * GiB,  # input sets (.npz / .npy)
     "model": 2 * GiB,  # ONNX protobufs cannot be larger; external data per file

@@ -8,6 +8,7 @@ shift. Everything is deterministic for a given seed.
 from __future__ import annotations
 
 import io
+import logging
 import threading
 import warnings
 from collections.abc import Iterator
@@ -110,6 +111,9 @@ _PIL_LOCK = threading.Lock()
 _WIDE_MODES = {"I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 65535.0}
 
 
+_NULL_HANDLER = logging.NullHandler()
+
+
 def check_pixels(width: int, height: int, max_pixels: int | None, source: object) -> None:
     """InputError when ``width x height`` is over the cap (``None``: no cap)."""
     if max_pixels is not None and width * height > max_pixels:
@@ -123,6 +127,9 @@ def _open(path: Path, max_pixels: int | None) -> Any:
     """Image.open with the pixel cap checked on the header, before any pixel is decoded."""
     from PIL import Image
 
+    # Pillow logs some refusals (e.g. TIFF samples per pixel) at ERROR before raising: with no handler, logging's
+    # last resort would print them as a second stderr line beside tinyreg's one
+    logging.getLogger("PIL").addHandler(_NULL_HANDLER)
     with _PIL_LOCK, warnings.catch_warnings():
         # Pillow's own bomb guard is global; make it agree with ours for this open (it raises
         # at twice its limit, so our check below is the one that decides).

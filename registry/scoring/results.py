@@ -100,7 +100,9 @@ class ResultsFile:
         """Read what an earlier run finished, cut any torn tail, and open for appending."""
         header = ",".join(CSV_FIELDS) + "\n"
         try:
-            data = self.path.read_bytes()
+            from registry._internal.safeio import read_raw
+
+            data = read_raw(self.path, "results")  # a FIFO or device is refused without blocking
         except FileNotFoundError:
             data = b""
         except OSError as exc:
