@@ -309,7 +309,9 @@ def verify_bundle(
         verify_sigstore.verify(bundle_json, identity=identity, issuer=issuer, trusted_root=root, artifact=data)
         return result
     ptype, payload = policy.verify_dsse(bundle_json, str(bundle))
-    if artifact is not None:
+    if artifact is not None and _is_oms_statement(payload):
+        result.update(_verify_single_file(payload, artifact))
+    elif artifact is not None:
         verify_sigstore._check_subject(payload, _read_artifact(artifact))
     result["payload_type"] = ptype
     with contextlib.suppress(SignatureError, KeyError, TypeError, AttributeError):
@@ -324,6 +326,32 @@ def _read_artifact(artifact: Path | None) -> bytes:
         return read_raw(artifact, "model")
     except OSError as exc:
         raise InputError(f"{artifact}: cannot read") from exc
+
+
+def _is_oms_statement(payload: bytes) -> bool:
+    from registry.signing._methods import model_signing_v1 as oms
+
+    with contextlib.suppress(Error, ValueError):
+        doc = _strict_json(payload, "signed statement")
+        return isinstance(doc, dict) and doc.get("predicateType") == oms.PREDICATE_TYPE
+    return False
+
+
+def _verify_single_file(payload: bytes, artifact: Path) -> dict[str, Any]:
+    """An OpenSSF Model Signing v1.0 signature of one file: a single resource ``"."`` whose digest is the file's sha256
+    (the subject digest is the sha256 of that digest, as for a folder of one file); the subject name is the file name
+    the signer saw, reported but not required to match (``model_signing verify`` does not compare it)."""
+    from registry._internal.hashing import sha256_file
+    from registry.signing._methods import model_signing_v1 as oms
+
+    name, manifest, _ignores = oms.manifest_from_statement(payload)
+    if [n for n, _ in manifest] != ["."]:
+        raise SignatureError(f"the statement signs a folder ({len(manifest)} resources), not the single file {artifact.name}; "
+                             "give the folder")
+    got = sha256_file(artifact).sha256
+    if manifest[0][1] != got:
+        raise SignatureError(f"{artifact.name}: sha256 {got[:16]}... is not the signed digest {manifest[0][1][:16]}...")
+    return {"format": "openssf-model-signing-v1.0", "subjects": [name], "files": 1}
 
 
 def _verify_folder(bundle: Path, bundle_json: bytes, folder: Path, policy: TrustPolicy) -> dict[str, Any]:
