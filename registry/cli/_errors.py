@@ -85,6 +85,15 @@ def command(fn: F) -> F:
             out.die(exc.diagnostics(), exc.exit_code, hint_text(exc))
         except KeyboardInterrupt:
             out.die("interrupted", 130)
+        except ImportError as exc:  # an optional extra that is not installed: one line naming it, exit 2
+            from registry._internal.deps import missing_dependency
+
+            _chain(exc)
+            dep = missing_dependency(exc)
+            if dep is None:
+                out.die(f"internal error (ImportError: {' '.join(str(exc).split())})", EXIT_INTERNAL)
+            else:
+                out.die(dep.diagnostics(), dep.exit_code)
         except (OSError, ValueError) as exc:
             _chain(exc)
             out.die(" ".join(str(exc).split()) or type(exc).__name__, EXIT_USAGE)

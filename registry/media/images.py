@@ -205,7 +205,7 @@ def read_image(path: Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np
     try:
         from PIL import UnidentifiedImageError
     except ImportError as exc:
-        raise MissingDependency("reading images (Pillow)", "export") from exc
+        raise InputError("reading images needs Pillow, part of every tinyreg install: pip install 'pillow>=10'") from exc
     try:
         with _open(path, max_pixels) as im:
             return _to_float_rgb(im, path)
