@@ -141,6 +141,9 @@ def sign_entries(
             if stale:
                 raise UsageError(f"pins of '{e['id']}' are out of date ({', '.join(stale)}); run 'tinyreg pin {e['id']}' first")
         check: TrustPolicy | None
+        if key is not None and (identity_token or staging or trust_config is not None):
+            raise UsageError("an identity token, the staging instance and a trust config apply to keyless signing, "
+                             "not to signing with a private key")
         if key is not None:
             from registry.signing._methods import sign_ec_key
 
@@ -217,8 +220,10 @@ def set_policy(
         if public_key is not None:
             if identity or issuer:
                 raise UsageError("give a public key or a keyless identity and issuer, not both", hint="trust")
+            if trusted_root is not None or staging:
+                raise UsageError("a trusted root and the staging instance apply to a keyless policy, not to a public key")
             try:
-                pem = public_key.read_bytes()
+                pem = read_raw(public_key, "key")
             except OSError as exc:
                 raise InputError(f"{public_key}: cannot read") from exc
             key_fingerprint(pem, str(public_key))
@@ -280,6 +285,8 @@ def verify_bundle(
     if key is not None:
         if identity or issuer:
             raise UsageError("give a public key or a keyless identity and issuer, not both", hint="trust")
+        if trusted_root is not None or staging:
+            raise UsageError("a trusted root and the staging instance apply to keyless bundles, not to a public key")
         try:
             pem = read_raw(key, "key")
         except OSError as exc:
@@ -290,6 +297,8 @@ def verify_bundle(
     else:
         if not identity or not issuer:
             raise UsageError("verifying a bundle needs a public key or a keyless identity and issuer", hint="trust")
+        if trusted_root is not None and staging:
+            raise UsageError("give a trusted root file or the staging instance, not both", hint="trusted_root_or_staging")
         root = trusted_root or _embedded_root(staging)
         from registry.signing.policy import IdentityAnchor, _canonical_root
 

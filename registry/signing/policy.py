@@ -281,6 +281,8 @@ def write_policy(
         raise UsageError("a keyless anchor needs both an identity and an issuer (exact values)", hint="trust")
     if trusted_root is not None and staging:
         raise UsageError("give a trusted root file or the staging instance, not both", hint="trusted_root_or_staging")
+    if (trusted_root is not None or staging) and not identity:
+        raise UsageError("a trusted root and the staging instance apply to keyless anchors (identity and issuer), not to keys")
     new_keys = []
     for k in keys:
         try:
