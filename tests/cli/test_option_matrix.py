@@ -76,7 +76,8 @@ def test_every_option_has_a_row() -> None:
     assert set(COMMANDS) == {"score", *OTHERS}, "a command without a table: add it to OTHERS"
     assert params("score") == set(SCORE) == set(SCORE_MODES), "score: every option needs a row here and in SCORE_MODES"
     for name, row in OTHERS.items():
-        assert params(name) == set(row), f"{name}: options without a row {params(name) - set(row)}, rows without an option {set(row) - params(name)}"
+        missing, stale = params(name) - set(row), set(row) - params(name)
+        assert not missing and not stale, f"{name}: options without a row {missing}, rows without an option {stale}"
 
 
 def test_score_table_is_the_one_the_command_enforces() -> None:
@@ -114,7 +115,8 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-MODE_ARGS = {IMAGES: ["r.png", "d.png"], VIDEOS: ["--ref", "a.y4m", "--dist", "b.y4m"], DATASET: ["--manifest", "m.csv", "--out", "o.jsonl"]}
+MODE_ARGS = {IMAGES: ["r.png", "d.png"], VIDEOS: ["--ref", "a.y4m", "--dist", "b.y4m"],
+             DATASET: ["--manifest", "m.csv", "--out", "o.jsonl"]}
 
 
 def _run(folder: Path, args: list[str], monkeypatch: pytest.MonkeyPatch) -> Any:
