@@ -279,7 +279,7 @@ def verify_bundle(
     try:
         bundle_json = read_raw(bundle, "bundle")
     except OSError as exc:
-        raise InputError(f"{bundle}: cannot read") from exc
+        raise InputError(f"{bundle}: cannot read ({exc.strerror})") from exc
     _strict_json(bundle_json, f"bundle {bundle}")  # no duplicate keys, no deep nesting, before any parser sees it
     result: dict[str, Any] = {"bundle": str(bundle), "ok": True}
     if key is not None:
@@ -290,7 +290,7 @@ def verify_bundle(
         try:
             pem = read_raw(key, "key")
         except OSError as exc:
-            raise InputError(f"{key}: cannot read") from exc
+            raise InputError(f"{key}: cannot read ({exc.strerror})") from exc
         policy = TrustPolicy(keys=(KeyAnchor(pem, key_fingerprint(pem, str(key))),), source=str(key))
         result["key_sha256"] = policy.keys[0].sha256
         root: Path | None = None
@@ -334,7 +334,7 @@ def _read_artifact(artifact: Path | None) -> bytes:
     try:
         return read_raw(artifact, "model")
     except OSError as exc:
-        raise InputError(f"{artifact}: cannot read") from exc
+        raise InputError(f"{artifact}: cannot read ({exc.strerror})") from exc
 
 
 def _is_oms_statement(payload: bytes) -> bool:
