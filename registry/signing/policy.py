@@ -119,12 +119,13 @@ class TrustPolicy:
 
 def key_fingerprint(pem: bytes, label: str) -> str:
     """hex sha256 of the DER public key; InputError unless ``pem`` is an EC public key in PEM."""
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
 
     try:
         key = load_pem_public_key(pem)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # e.g. an unknown curve OID
         raise InputError(f"{label}: not a PEM public key") from exc
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise InputError(f"{label}: not an elliptic-curve (ECDSA) public key")

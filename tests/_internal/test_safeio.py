@@ -121,3 +121,20 @@ def test_fifo_in_the_registry_folder_never_hangs_verify_load_or_the_cli(reg_path
             target.unlink()
             if saved is not None:
                 target.write_bytes(saved)
+
+
+def test_public_key_with_an_unknown_curve_is_bad_input() -> None:
+    """Found by the fuzz harness: a PEM key whose curve OID was flipped raised UnsupportedAlgorithm (exit 70)."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from registry.signing.policy import key_fingerprint
+
+    der = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    bad = der.replace(bytes.fromhex("2a8648ce3d030107"), bytes.fromhex("2b8648ce3d030107"))
+    pem = b"-----BEGIN PUBLIC KEY-----\n" + base64.encodebytes(bad) + b"-----END PUBLIC KEY-----\n"
+    with pytest.raises(InputError, match="not a PEM public key"):
+        key_fingerprint(pem, "k.pub.pem")

@@ -17,6 +17,7 @@ from registry.signing._methods import BUNDLE_MEDIA_TYPE, INTOTO_PAYLOAD_TYPE, b6
 
 
 def load_private_key(path: Path, password: bytes | None = None) -> object:
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
@@ -24,7 +25,7 @@ def load_private_key(path: Path, password: bytes | None = None) -> object:
         key = load_pem_private_key(read_raw(path, "key"), password=password)
     except FileNotFoundError as exc:
         raise InputError(f"{path}: no such key file") from exc
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # UnsupportedAlgorithm: e.g. an unknown curve
         raise InputError(f"{path}: not a readable PEM private key ({exc})") from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
         raise UsageError(f"{path}: tinyreg signs with ECDSA P-256 keys only")
