@@ -86,18 +86,10 @@ def test_scale_ref_is_honoured_for_videos(reg_path: Path, tmp_path: Path, videos
     assert p.returncode == 0, p.stderr
 
 
+# every option x mode refusal runs in-process in tests/cli/test_option_matrix.py; two through the real CLI here
 @pytest.mark.parametrize(("args", "flag", "where"), [
     (["--out", "x.jsonl"], "--out", "a dataset (--manifest)"),
     (["--every", "2"], "--every", "videos (--ref/--dist) and a dataset"),
-    (["--start", "1"], "--start", "videos"),
-    (["--frames", "1"], "--frames", "videos"),
-    (["--scale", "ref"], "--scale", "videos"),
-    (["--workers", "2"], "--workers", "a dataset"),
-    (["--engine", "ray"], "--engine", "a dataset"),
-    (["--shard", "0/2"], "--shard", "a dataset"),
-    (["--provider", "cuda"], "--provider", "a dataset"),
-    (["--ray-address", "auto"], "--ray-address", "a dataset"),
-    (["--matrix", "bt709"], "--matrix", "videos"),
 ])
 def test_options_that_do_not_apply_to_an_image_pair_are_refused(reg_path: Path, pair: tuple[Path, Path], tmp_path: Path,
                                                                  args: list[str], flag: str, where: str) -> None:
