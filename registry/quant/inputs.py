@@ -21,7 +21,9 @@ are not independent draws), from per-sample sums.
 from __future__ import annotations
 
 import io
+import tokenize
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,11 @@ def no_inputs_message(entry_id: str) -> str:
 MAX_INPUT_BYTES = 4 << 30  # all arrays together, as declared in the archive and in each array's header
 
 
+# what reading a damaged archive raises: zipfile (BadZipFile, NotImplementedError for an unknown version or method,
+# RuntimeError for encryption), zlib, and numpy's header parser (it tokenizes the header: TokenError, SyntaxError)
+_UNREADABLE = (zipfile.BadZipFile, EOFError, ValueError, OSError, SyntaxError, tokenize.TokenError, RuntimeError, zlib.error)
+
+
 def _check_sizes(data: bytes, source: str) -> None:
     """Refuse an archive whose members or array headers declare more than MAX_INPUT_BYTES before anything is allocated.
 
@@ -82,7 +89,7 @@ def _check_sizes(data: bytes, source: str) -> None:
                         raise InputError(f"{source}: {m.filename} holds objects that only unpickling could read; refused")
                     if int(np.prod(shape, dtype=np.float64)) * dtype.itemsize > m.file_size:
                         raise InputError(f"{source}: {m.filename} declares more data than it holds; refused")
-    except (zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
+    except _UNREADABLE as exc:
         if isinstance(exc, InputError):
             raise
         raise InputError(f"{source}: not a readable .npz ({exc.__class__.__name__})") from exc
@@ -105,7 +112,7 @@ def parse_npz(data: bytes, source: str) -> dict[str, np.ndarray]:
         raise
     except ValueError as exc:  # object arrays need pickle: refused
         raise InputError(f"{source}: holds an array that only unpickling could read; refused ({exc})") from exc
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+    except _UNREADABLE as exc:
         raise InputError(f"{source}: not a readable .npz ({exc.__class__.__name__})") from exc
 
 

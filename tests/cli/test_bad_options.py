@@ -92,3 +92,26 @@ def test_plain_npy_to_quantize_inputs_is_one_line(reg_path: Path, tmp_path: Path
     f.write_bytes(_npy(np.zeros((1, 3, 8, 8), np.float32)))
     p = cli("quantize", "dists_vgg16", "--inputs", str(f), "--registry", str(reg_path))
     assert "single .npy array" in one_line(p, 2)
+
+
+def test_npz_with_a_mangled_array_header_or_zip_version_is_bad_input() -> None:
+    """Found by the fuzz harness: numpy tokenizes the header (TokenError) and zipfile refuses unknown versions
+    (NotImplementedError); both were exit 70."""
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("ref.npy", b"\x93NUMPY\x01\x00\x20\x00{'descr': '<f4', 'shape': (1,\n" + b" " * 20)
+    with pytest.raises(InputError, match=r"not a readable \.npz"):
+        parse_npz(buf.getvalue(), "x.npz")
+    data = bytearray(_npz_bytes())
+    cd = data.rfind(b"PK\x01\x02")
+    data[cd + 6] = 0xFF  # "version needed to extract" of the central directory entry
+    with pytest.raises(InputError, match=r"not a readable \.npz"):
+        parse_npz(bytes(data), "x.npz")
+
+
+def _npz_bytes() -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, ref=np.zeros((2, 2), np.float32))
+    return buf.getvalue()
