@@ -223,7 +223,11 @@ def run_case(fmt: Format, case_dir: Path, content: bytes | str) -> tuple[int, st
     signal.setitimer(signal.ITIMER_REAL, HANG_S)
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            # a warning a library prints is a stderr line like any other (only the smoke notice of load() is expected)
+            from registry.runtime.loader import SmokeModelWarning
+
+            warnings.simplefilter("always")
+            warnings.filterwarnings("ignore", category=SmokeModelWarning)
             fuzz_cmd()
     except typer.Exit as exc:
         code = int(exc.exit_code or 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import struct
 import threading
 import warnings
 from collections.abc import Iterator
@@ -112,6 +113,10 @@ _WIDE_MODES = {"I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 655
 
 
 _NULL_HANDLER = logging.NullHandler()
+# what Pillow's decoders raise on damaged files besides OSError: e.g. SyntaxError for a broken PNG chunk, struct.error
+# and EOFError for short headers, IndexError/ZeroDivisionError/KeyError/TypeError for inconsistent header fields
+_DECODER_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, ZeroDivisionError, KeyError, TypeError)
 
 
 def check_pixels(width: int, height: int, max_pixels: int | None, source: object) -> None:
@@ -133,7 +138,7 @@ def _open(path: Path, max_pixels: int | None) -> Any:
     with _PIL_LOCK, warnings.catch_warnings():
         # Pillow's own bomb guard is global; make it agree with ours for this open (it raises
         # at twice its limit, so our check below is the one that decides).
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore")  # DecompressionBombWarning, and warnings about damaged headers (the refusal says it)
         old = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = max_pixels
         try:
@@ -159,11 +164,12 @@ def image_size(path: Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tu
     from PIL import UnidentifiedImageError
 
     try:
-        with _open(path, max_pixels) as im:
+        with warnings.catch_warnings(), _open(path, max_pixels) as im:
+            warnings.simplefilter("ignore")  # Pillow warns about damaged files (a second stderr line); the refusal says it
             return int(im.height), int(im.width)
     except FileNotFoundError as exc:
         raise InputError(f"{path}: no such file") from exc
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, *_DECODER_ERRORS) as exc:  # type: ignore[misc]
         raise InputError(f"{path}: not a readable image ({exc.__class__.__name__})") from exc
 
 
@@ -207,11 +213,12 @@ def read_image(path: Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np
     except ImportError as exc:
         raise InputError("reading images needs Pillow, part of every tinyreg install: pip install 'pillow>=10'") from exc
     try:
-        with _open(path, max_pixels) as im:
+        with warnings.catch_warnings(), _open(path, max_pixels) as im:
+            warnings.simplefilter("ignore")  # Pillow warns about damaged files (a second stderr line); the refusal says it
             return _to_float_rgb(im, path)
     except FileNotFoundError as exc:
         raise InputError(f"{path}: no such file") from exc
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, *_DECODER_ERRORS) as exc:  # type: ignore[misc]
         raise InputError(f"{path}: not a readable image ({exc.__class__.__name__})") from exc
 
 
