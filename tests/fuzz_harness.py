@@ -221,6 +221,11 @@ def run_case(fmt: Format, case_dir: Path, content: bytes | str) -> tuple[int, st
     code = 0
     old = signal.signal(signal.SIGALRM, _alarm)
     signal.setitimer(signal.ITIMER_REAL, HANG_S)
+    # what C libraries (libtiff, FFmpeg) write to file descriptor 2 is a stderr line too
+    sys.stderr.flush()
+    saved_fd = os.dup(2)
+    c_err = tempfile.TemporaryFile()  # noqa: SIM115 - closed after fd 2 is restored
+    os.dup2(c_err.fileno(), 2)
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             # a warning a library prints is a stderr line like any other (only the smoke notice of load() is expected)
@@ -239,9 +244,14 @@ def run_case(fmt: Format, case_dir: Path, content: bytes | str) -> tuple[int, st
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+        os.dup2(saved_fd, 2)
+        os.close(saved_fd)
         for s in holders:
             s.close()
-    return code, err.getvalue()
+    c_err.seek(0)
+    native = c_err.read().decode("utf-8", "replace")
+    c_err.close()
+    return code, native + err.getvalue()
 
 
 def check(fmt: Format, case_dir: Path, content: bytes | str, before: dict[str, str]) -> tuple[int, str | None]:

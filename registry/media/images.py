@@ -7,8 +7,10 @@ shift. Everything is deterministic for a given seed.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+import os
 import struct
 import threading
 import warnings
@@ -119,6 +121,28 @@ _DECODER_ERRORS: tuple[type[BaseException], ...] = (
     OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, ZeroDivisionError, KeyError, TypeError)
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Discard what C decoders write to file descriptor 2 while they run (libtiff prints e.g. "Fax3SetupState: ..."
+    before Pillow raises): tinyreg's own line says what went wrong, and one line is all a failure prints."""
+    import sys
+    import tempfile
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def check_pixels(width: int, height: int, max_pixels: int | None, source: object) -> None:
     """InputError when ``width x height`` is over the cap (``None``: no cap)."""
     if max_pixels is not None and width * height > max_pixels:
@@ -215,6 +239,9 @@ def read_image(path: Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np
     try:
         with warnings.catch_warnings(), _open(path, max_pixels) as im:
             warnings.simplefilter("ignore")  # Pillow warns about damaged files (a second stderr line); the refusal says it
+            if im.format == "TIFF":  # libtiff writes its complaints to file descriptor 2 itself
+                with _quiet_native_stderr():
+                    return _to_float_rgb(im, path)
             return _to_float_rgb(im, path)
     except FileNotFoundError as exc:
         raise InputError(f"{path}: no such file") from exc
