@@ -9,14 +9,11 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from registry._internal.hashing import Digest, read_file, sha256_bytes, sha256_file
 from registry.errors import ConflictError, InputError, RegistryNotFound, SmokeOverwriteError, UsageError
 from registry.store.layout import REGISTRY_NAME, ROOT_FILES, entry_files, trust_files
-
-if TYPE_CHECKING:
-    from registry.store.commit import Recovery
 
 DEFAULT_SUBDIR = Path("model") / "tiny"
 CURRENT_SCHEMA_VERSION = 2
@@ -37,6 +34,9 @@ class Registry:
     # registry.json bytes; a hook may stage files (e.g. the snapshot signature over the final folder:
     # ``staged`` then holds every file of the update) but not change ``doc``
     before_commit: list[Callable[[Registry, bytes], None]] = field(default_factory=list, repr=False, compare=False)
+    # relative path -> (a file on disk, its sha256, its size): large files staged without holding them in
+    # memory (``stage_file``); commit streams each into place and refuses one that no longer hashes to its pin
+    staged_files: dict[str, tuple[Path, str, int]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def root(self) -> Path:
@@ -84,13 +84,24 @@ class Registry:
         from registry._internal.paths import confine
 
         confine(self.root, rel, what="artifact")
+        self.staged_files.pop(os.path.normpath(rel), None)
         self.staged[os.path.normpath(rel)] = bytes(data)
+
+    def stage_file(self, rel: str, source: Path, sha256: str, size: int) -> None:
+        """Stage the file ``source`` (hashing to ``sha256``, ``size`` bytes) for ``rel``, streamed on commit."""
+        from registry._internal.paths import confine
+
+        confine(self.root, rel, what="artifact")
+        key = os.path.normpath(rel)
+        self.staged.pop(key, None)
+        self.staged_files[key] = (source, sha256.lower(), size)
 
     def stage_remove(self, rel: str) -> None:
         """Remove ``rel`` (inside the registry folder) as part of this update."""
         from registry._internal.paths import confine
 
         confine(self.root, rel, what="artifact")
+        self.staged_files.pop(os.path.normpath(rel), None)
         self.staged[os.path.normpath(rel)] = None
 
     def read_bytes(self, rel: str) -> bytes:
@@ -102,6 +113,11 @@ class Registry:
             if data is None:
                 raise InputError(f"{rel}: no such file (removed in this update)")
             return data
+        if rel in self.staged_files:
+            from registry._internal.hashing import read_pinned
+
+            src, sha, size = self.staged_files[rel]
+            return read_pinned(src, sha, size)
         return read_file(confine(self.root, rel, what="file"), rel, cap="model")
 
     def exists(self, rel: str) -> bool:
@@ -109,6 +125,8 @@ class Registry:
 
         if rel in self.staged:
             return self.staged[rel] is not None
+        if rel in self.staged_files:
+            return True
         try:
             return confine(self.root, rel, what="file").exists()
         except OSError:
@@ -120,6 +138,9 @@ class Registry:
 
         if rel in self.staged:
             return sha256_bytes(self.read_bytes(rel))
+        if rel in self.staged_files:
+            _src, sha, size = self.staged_files[rel]
+            return Digest(sha, size)  # checked again as commit streams it into place
         return sha256_file(confine(self.root, rel, what="file"))
 
 
@@ -166,17 +187,83 @@ def read_registry(path: str | os.PathLike[str]) -> Registry:
     return Registry(p, parse_registry_bytes(read_file(p, cap="registry"), str(p)))
 
 
+# Keys that lead every object of registry.json, in this order; all other keys follow, sorted.
+# The VMAFx fork's C loader finds an entry's bundle by scanning the raw text: the "onnx" key
+# whose value is the model's file name, then the first "sigstore_bundle" before the next
+# occurrence of the string "onnx". With "sigstore_bundle" right after "onnx" nothing a row
+# holds (provenance.tools.onnx, a files[] role "onnx", a future field) can come between them.
+REGISTRY_LEADING_KEYS = ("id", "onnx", "sigstore_bundle")
+
+
+def ordered(value: Any, leading: tuple[str, ...] = ()) -> Any:
+    """``value`` with every object's keys in a defined order: ``leading`` (those present) first, then sorted."""
+    if isinstance(value, dict):
+        first = [k for k in leading if k in value]
+        rest = sorted(k for k in value if k not in leading)
+        return {k: ordered(value[k], leading) for k in first + rest}
+    if isinstance(value, list):
+        return [ordered(v, leading) for v in value]
+    return value
+
+
+# The strings libvmaf's scan looks for. In registry.json the raw text holds them only as a row's
+# own keys: anywhere else (a files[] role "onnx", provenance.tools.onnx, a note that is "onnx" or
+# ends in a quoted "onnx") their first letter is written as a \u escape, which every JSON reader
+# decodes to the same string. Otherwise a note "onnx" followed by "opset": 17 ends libvmaf's
+# lookup of every later entry (the value after the next ':' is not a string).
+SCAN_NEEDLES = ("onnx", "sigstore_bundle")
+_ROW_PATHS = (("models",), ("migration", "left_out"))  # lists whose items are registry rows
+
+
+def _json_str(s: str, raw: bool) -> str:
+    out = json.dumps(s, ensure_ascii=True)
+    if raw:
+        return out
+    for needle in SCAN_NEEDLES:
+        # the raw text holds '"needle"' for the string itself, or for one ending in a quote and the needle
+        if s == needle or s.endswith('"' + needle):
+            out = out[: len(out) - 1 - len(needle)] + f"\\u{ord(needle[0]):04x}" + needle[1:] + '"'
+    return out
+
+
+def _dump(value: Any, level: int, path: tuple[str, ...], row: bool) -> str:
+    if isinstance(value, str):
+        return _json_str(value, False)
+    pad, inner = "  " * level, "  " * (level + 1)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{inner}{_json_str(str(k), row and k in SCAN_NEEDLES)}: {_dump(v, level + 1, (*path, str(k)), False)}"
+                 for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        rows = path in _ROW_PATHS
+        return "[\n" + ",\n".join(f"{inner}{_dump(v, level + 1, (*path, '[]'), rows)}" for v in value) + "\n" + pad + "]"
+    return json.dumps(value)
+
+
 def dumps_registry(doc: Mapping[str, Any]) -> bytes:
-    """Stable, sorted JSON: keys sorted, models sorted by id, 2-space indent."""
+    """Stable JSON: models sorted by id, every object's keys in the defined order
+    (``REGISTRY_LEADING_KEYS`` first, the rest sorted), 2-space indent, ASCII, and the strings
+    libvmaf's text scan looks for only where they are a row's own keys (``SCAN_NEEDLES``).
+
+    Byte for byte what ``json.dumps(ordered(doc), indent=2)`` writes for a document without those
+    strings elsewhere; deterministic, and a fixed point (``dumps_registry(loads(out)) == out``).
+    Signatures never depend on it: signed statements are canonicalised on their own
+    (``signing/_methods.canonical``).
+    """
     out = copy.deepcopy(dict(doc))
     models = out.get("models")
     if isinstance(models, list):
         out["models"] = sorted(models, key=lambda m: str(m.get("id", "")) if isinstance(m, dict) else "")
-    return (json.dumps(out, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode("utf-8")
+    return (_dump(ordered(out, REGISTRY_LEADING_KEYS), 0, (), False) + "\n").encode("utf-8")
 
 
-def dumps_json(doc: Any) -> bytes:
-    return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode("utf-8")
+def dumps_json(doc: Any, leading: tuple[str, ...] = ()) -> bytes:
+    """Stable JSON: ``leading`` keys first in every object, the rest sorted."""
+    return (json.dumps(ordered(doc, leading), indent=2, ensure_ascii=True) + "\n").encode("utf-8")
 
 
 def new_registry_doc() -> dict[str, Any]:
@@ -197,15 +284,29 @@ def init_registry(folder: Path) -> Path:
 
 
 @contextmanager
-def reading(path: str | os.PathLike[str]) -> Iterator[Recovery | None]:
+def reading(path: str | os.PathLike[str], *, tolerate_pending: bool = False) -> Iterator[str | None]:
     """Hold the registry's shared lock while reading several of its files (``verify``, ``load``).
 
-    Yields what had to be recovered from an interrupted writer first (almost always None).
+    Readers never write: a ``.tinyreg-update/`` left in the folder is not applied. It raises
+    PendingUpdate (IntegrityError), or with ``tolerate_pending`` is yielded as the line to
+    report (``verify``: the folder is read as registry.json says); otherwise yields None.
+    No writer is half way through while the shared lock is held, so a staging folder seen
+    here is one a writer left behind or someone planted.
     """
-    from registry.store.commit import locked
+    from registry._internal.atomic import folder_lock
+    from registry.store.commit import PendingUpdate, describe_pending, pending
 
-    with locked(Path(path).parent, exclusive=False) as found:
-        yield found
+    root = Path(path).parent
+    with folder_lock(root, exclusive=False):
+        note = describe_pending(root) if pending(root) else None
+        if note is not None and not tolerate_pending:
+            raise PendingUpdate(note)
+        yield note
+
+
+def expect_row(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """``expect`` for a writer that computed from the whole row ``entry``: any change to it refuses the update."""
+    return {str(entry["id"]): copy.deepcopy(dict(entry))}
 
 
 def _expected_changed(reg: Registry, expect: Mapping[str, Any]) -> None:
@@ -214,6 +315,8 @@ def _expected_changed(reg: Registry, expect: Mapping[str, Any]) -> None:
         row = reg.find(eid)
         if row is None:
             raise ConflictError(f"entry '{eid}' was removed while this command ran; nothing written")
+        if fields.get("id") == eid:  # the whole row as read (expect_row): a field added since counts too
+            fields.update({k: None for k in row if k not in fields})
         for key, value in sorted(fields.items()):
             if row.get(key) != value:
                 raise ConflictError(
@@ -244,8 +347,9 @@ def transaction(path: Path, *, expect: Mapping[str, Any] | None = None) -> Itera
 
     Two processes in a transaction on the same registry serialise on the lock, and
     each re-reads under it, so neither loses the other's rows. ``expect`` (entry id ->
-    the sha256 of the fp32 model the caller computed from, or a mapping of fields ->
-    values) refuses the update if that entry changed since the caller read it.
+    the sha256 of the fp32 model the caller computed from, a mapping of fields ->
+    values, or the whole row as read: ``expect_row``) refuses the update if that entry
+    changed since the caller read it. Every write computed from an entry passes it.
 
     Nothing touches the disk while the body runs: files are staged
     (``reg.stage``/``reg.stage_remove``; ``reg.read_bytes`` sees them). When the body
@@ -269,7 +373,7 @@ def transaction(path: Path, *, expect: Mapping[str, Any] | None = None) -> Itera
         before = dumps_registry(reg.doc)
         yield reg
         after = dumps_registry(reg.doc)
-        if after == before and not reg.staged and not reg.before_commit:
+        if after == before and not reg.staged and not reg.staged_files and not reg.before_commit:
             return
         schema.require_valid_registry(reg.doc, str(path))
         known = set(file_collisions(old.doc))
@@ -278,13 +382,13 @@ def transaction(path: Path, *, expect: Mapping[str, Any] | None = None) -> Itera
             eid, message = clash[0]
             raise UsageError(f"entry '{eid}': {message}; nothing written")
         for rel in sorted(_orphans(old, reg)):
-            if rel not in reg.staged and reg.exists(rel):
+            if rel not in reg.staged and rel not in reg.staged_files and reg.exists(rel):
                 reg.stage_remove(rel)
         for hook in reg.before_commit:
             hook(reg, after)
         if dumps_registry(reg.doc) != after:
             raise RuntimeError("a before_commit hook changed the registry document")
-        commit(reg.root, reg.staged, after)
+        commit(reg.root, reg.staged, after, sources=reg.staged_files)
 
 
 def file_collisions(doc: Mapping[str, Any]) -> list[tuple[str, str]]:

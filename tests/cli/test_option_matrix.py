@@ -38,7 +38,8 @@ SCORE: dict[str, tuple[set[str], list[str]]] = {
     "manifest": ({DATASET}, ["--manifest", "m.csv"]), "results": ({DATASET}, ["--out", "o.jsonl"]),
     "engine": ({DATASET}, ["--engine", "ray"]), "workers": ({DATASET}, ["--workers", "2"]),
     "shard": ({DATASET}, ["--shard", "0/2"]), "provider": ({DATASET}, ["--provider", "cuda"]),
-    "ray_address": ({DATASET}, ["--ray-address", "auto"]),
+    "ray_address": ({DATASET}, ["--ray-address", "auto"]), "retry_errors": ({DATASET}, ["--retry-errors"]),
+    "trust": (ALL, ["--trust", "policy.json"]),
 }
 
 # other commands: parameter -> where it is honoured (and, for modal options, checked below)
@@ -50,10 +51,14 @@ OTHERS: dict[str, dict[str, str]] = {
     "init": dict.fromkeys(("folder", "as_json"), "always"),
     "list": dict.fromkeys(("registry", "as_json"), "always"),
     "migrate": dict.fromkeys(("dry_run", "skip_missing", "registry", "as_json"), "always"),
-    "parity": dict.fromkeys(("entry_id", "weight", "pairs", "size", "tolerance", "record", "cache_dir", "registry", "as_json"), "always"),
+    "parity": dict.fromkeys(("entry_id", "weight", "pairs", "size", "tolerance", "record", "cache_dir", "registry", "trust", "as_json"),
+                            "always"),
+    "pull": dict.fromkeys(("ref", "trust", "unverified", "entry", "plain_http", "timeout", "cache_dir", "registry", "as_json"), "always"),
+    "push": dict.fromkeys(("entry_id", "ref", "unsigned", "trust", "plain_http", "timeout", "registry", "as_json"), "always"),
+    "recover": dict.fromkeys(("discard", "registry", "trust", "as_json"), "always"),
     "pin": dict.fromkeys(("entry_id", "all_", "check", "registry", "as_json"), "always"),
-    "quant-gate": dict.fromkeys(("entry_id", "all_", "seed", "record", "inputs", "registry", "as_json"), "always"),
-    "quantize": dict.fromkeys(("entry_id", "mode", "calibration", "inputs", "registry", "as_json"), "always"),
+    "quant-gate": dict.fromkeys(("entry_id", "all_", "seed", "record", "inputs", "registry", "trust", "as_json"), "always"),
+    "quantize": dict.fromkeys(("entry_id", "mode", "calibration", "inputs", "registry", "trust", "as_json"), "always"),
     "show": dict.fromkeys(("entry_id", "registry", "as_json"), "always"),
     "sign": {**dict.fromkeys(("entry_id", "all_", "key", "expires_in", "registry", "as_json"), "always"),
              **dict.fromkeys(("identity_token", "staging", "trust_config"), "keyless only: refused with --key")},
