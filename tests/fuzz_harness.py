@@ -490,18 +490,27 @@ def _manifest_target(case: Path) -> None:
     Shard(0, 2).take(read_manifest(case / "m.csv"))
 
 
-def _setup_results(folder: Path) -> list[bytes]:
-    from registry.scoring.results import PairOutcome, encode
+_RUN = {"tinyreg_results": 1, "entry": "e", "model_sha256": "a" * 64, "provider": "cpu"}
 
-    recs = PairOutcome("p1", scores=[(0, 0.1), (1, 0.2)]).records() + PairOutcome("p2", error="x: no such file").records()
-    return [encode(recs, "jsonl"), encode(recs, "jsonl")[:-7]]
+
+def _setup_results(folder: Path) -> list[bytes]:
+    from registry.scoring.results import PairOutcome, ResultsFile
+
+    out = []
+    for fmt in ("jsonl", "csv"):
+        p = folder / f"seed.{fmt}"
+        with ResultsFile(p, fmt, _RUN) as rf:
+            rf.write(PairOutcome("p1", scores=[(0, 0.1), (1, 0.2)]))
+            rf.write(PairOutcome("p2", error="x: no such file"))
+        out.append(p.read_bytes())
+        p.unlink()
+    return [out[0], out[0][:-7]]
 
 
 def _results_target(case: Path) -> None:
     from registry.scoring.results import ResultsFile
 
-    with ResultsFile(case / "out" / "r.jsonl", "jsonl"):
-        pass
+    ResultsFile(case / "out" / "r.jsonl", "jsonl", _RUN).open().close()
 
 
 def _setup_y4m(folder: Path) -> list[bytes]:

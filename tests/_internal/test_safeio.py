@@ -138,3 +138,15 @@ def test_public_key_with_an_unknown_curve_is_bad_input() -> None:
     pem = b"-----BEGIN PUBLIC KEY-----\n" + base64.encodebytes(bad) + b"-----END PUBLIC KEY-----\n"
     with pytest.raises(InputError, match="not a PEM public key"):
         key_fingerprint(pem, "k.pub.pem")
+
+
+def test_results_file_over_the_cap_is_refused_before_reading(tmp_path: Path) -> None:
+    """Found by the fuzz harness after the merge: the results reader read an 8 GiB sparse file whole."""
+    from registry.scoring.results import ResultsFile
+
+    big = tmp_path / "r.jsonl"
+    with open(big, "wb") as fh:
+        fh.truncate(8 << 30)
+    with pytest.raises(InputError, match="more than the 1 GiB"):
+        ResultsFile(big, "jsonl", {"tinyreg_results": 1}).open()
+    assert big.stat().st_size == 8 << 30
