@@ -27,6 +27,7 @@ from registry.cli._options import (
     RecordOpt,
     RegistryOpt,
     ScoreFormat,
+    ScorePrecision,
     WeightOpt,
     find,
     weight_sources,
@@ -142,8 +143,12 @@ def score_cmd(
     frames: Annotated[int | None, typer.Option(help="dataset: score at most this many frames per pair")] = None,
     every: Annotated[int, typer.Option(help="dataset: score every Nth frame")] = 1,
     scale: Annotated[str, typer.Option(help="dataset: on size mismatch none (error), ref (dist to ref size) or WxH")] = "none",
-    int8: Annotated[bool, typer.Option("--int8", help="dataset: score with the entry's gated int8 sibling")] = False,
-    provider: Annotated[Provider, typer.Option(help="dataset: cpu or cuda")] = Provider.CPU,
+    precision: Annotated[ScorePrecision, typer.Option(
+        help="which graph runs: fp32, or the entry's gated fp16 or int8 sibling (refused if missing or not passed)")
+    ] = ScorePrecision.FP32,
+    int8: Annotated[bool, typer.Option("--int8", help="alias of --precision int8")] = False,
+    provider: Annotated[Provider, typer.Option(help="cpu, cuda or tensorrt (TensorRT caches: $TINYREG_CACHE_DIR/trt)")
+    ] = Provider.CPU,
     ray_address: Annotated[str | None, typer.Option(help="dataset: join this Ray cluster (default: start a local one)")] = None,
     max_pixels: Annotated[int, typer.Option(help="refuse images or frames over this many pixels (0: no cap)")] = DEFAULT_MAX_PIXELS,
     max_memory: Annotated[str | None, typer.Option(
@@ -157,6 +162,11 @@ def score_cmd(
 
     if max_pixels < 0:
         raise UsageError("--max-pixels must be 0 (no cap) or positive")
+    from registry.runtime.precision import parse_precision
+
+    if int8 and precision not in (ScorePrecision.FP32, ScorePrecision.INT8):
+        raise UsageError(f"--int8 and --precision {precision.value} disagree; give one")
+    prec = parse_precision(precision.value, int8=int8)
     limits: dict[str, Any] = {"max_pixels": max_pixels or None, "max_memory": parse_bytes(max_memory) if max_memory else None}
     path = find(registry)
     if manifest is not None:
@@ -164,17 +174,18 @@ def score_cmd(
 
         return score_manifest(path, entry_id, manifest, results, as_json=as_json, fmt=fmt.value, engine=engine.value,
                               workers=workers, shard=shard, start=start, frames=frames, every=every, scale=scale,
-                              matrix=matrix.value, int8=int8, provider=provider.value, ray_address=ray_address, **limits)
+                              matrix=matrix.value, precision=prec, provider=provider.value, ray_address=ray_address,
+                              **limits)
     if fmt is ScoreFormat.JSONL:
         raise UsageError("--format jsonl is for dataset results (--manifest); use json or csv")
     if as_json and fmt is ScoreFormat.CSV:
         raise UsageError("choose one output: --json or --format csv")
     if ref_image and dist_image and not (ref or dist):
-        res = score_images(path, entry_id, ref_image, dist_image, **limits)
+        res = score_images(path, entry_id, ref_image, dist_image, precision=prec, provider=provider.value, **limits)
     elif ref and dist and not (ref_image or dist_image):
         with out.progress("frames") as bar:
             task = bar.add_task("frames", total=None)
-            res = score_videos(path, entry_id, ref, dist, matrix=matrix.value, **limits,
+            res = score_videos(path, entry_id, ref, dist, matrix=matrix.value, precision=prec, provider=provider.value, **limits,
                                progress=lambda done, total: bar.update(task, completed=done, total=total))
     else:
         raise UsageError("give REF DIST images, --ref A --dist B videos, or --manifest pairs.csv --out results.jsonl")

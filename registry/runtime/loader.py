@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from registry._internal.hashing import read_file, read_pinned
 from registry._internal.paths import confine
-from registry.errors import IntegrityError, UsageError
+from registry.errors import IntegrityError
 from registry.onnx.inspect import external_ref, external_tensors, parse_model
 from registry.store.document import Entry, Registry, find_registry, parse_registry_bytes
-from registry.store.layout import int8_rel
 
 if TYPE_CHECKING:
     from registry.signing.policy import TrustPolicy
@@ -32,21 +31,23 @@ def _pinned_files(entry: Entry) -> dict[str, dict[str, Any]]:
     return {f["path"]: f for f in entry.get("files") or [] if isinstance(f, dict) and "path" in f}
 
 
-def verified_model_bytes(reg: Registry, entry: Entry, *, int8: bool = False, digests: dict[str, str] | None = None) -> bytes:
+def verified_model_bytes(reg: Registry, entry: Entry, *, int8: bool = False, digests: dict[str, str] | None = None,
+                         precision: str | None = None) -> bytes:
     """Model bytes with every external tensor inlined, all read once and checked against pins.
 
+    ``precision`` (fp32, int8, fp16; ``int8=True`` is the older spelling) picks the graph with
+    ``registry.runtime.precision.select_graph`` (no gate check here: the gate reads these bytes too).
     ``digests`` (if given) receives path -> sha256 of every file read, so later checks need not hash again.
     """
+    from registry.runtime.precision import parse_precision, select_graph
+
     root = reg.root
-    if int8:
-        rel = int8_rel(str(entry["onnx"]))
-        want = entry.get("int8_sha256")
-        if not isinstance(want, str):
-            raise UsageError(f"entry '{entry['id']}' has no int8 sibling")
-    else:
-        rel = str(entry["onnx"])
-        want = entry.get("sha256")
+    graph = select_graph(entry, parse_precision(precision, int8=int8), require_gate=False)
+    rel, want = graph.rel, graph.sha256
     pinned = _pinned_files(entry)
+    if graph.precision == "fp16" and pinned.get(rel, {}).get("role") != "fp16":
+        raise IntegrityError(f"{rel}: the fp16 sibling of '{entry['id']}' is not pinned in files[] with role fp16; "
+                             "refusing to load")
     size = pinned.get(rel, {}).get("size")
     data = read_pinned(confine(root, rel, what="onnx"), str(want), size)
     if digests is not None:
@@ -105,6 +106,7 @@ def load(
     registry: str | os.PathLike[str] | None = None,
     *,
     int8: bool = False,
+    precision: str | None = None,
     providers: Providers | None = None,
     session_options: Any = None,
     verify_signature: bool | None = None,
@@ -112,8 +114,8 @@ def load(
     now: datetime | None = None,
 ) -> Any:
     """An ``onnxruntime.InferenceSession`` for ``entry_id``; see ``load_entry``."""
-    return load_entry(entry_id, registry, int8=int8, providers=providers, session_options=session_options,
-                      verify_signature=verify_signature, trust=trust, now=now)[0]
+    return load_entry(entry_id, registry, int8=int8, precision=precision, providers=providers,
+                      session_options=session_options, verify_signature=verify_signature, trust=trust, now=now)[0]
 
 
 def load_entry(
@@ -121,6 +123,7 @@ def load_entry(
     registry: str | os.PathLike[str] | None = None,
     *,
     int8: bool = False,
+    precision: str | None = None,
     providers: Providers | None = None,
     session_options: Any = None,
     verify_signature: bool | None = None,
@@ -137,6 +140,11 @@ def load_entry(
     (SignatureError) unless the registry's snapshot verifies under the policy (every file,
     not expired, no older version than the last one seen) and the entry's bundle signs its
     whole row and every file loaded; ``verify_signature`` cannot switch that off.
+
+    ``precision`` ('fp32', 'fp16', 'int8'; ``int8=True`` is the older spelling of 'int8') picks
+    the graph; an fp16 sibling loads only when its recorded gate passed on the very files the
+    entry pins (``registry.runtime.precision.check_gate``), and so does an int8 sibling asked for
+    with ``precision='int8'`` (``int8=True`` loads it as before, ungated).
 
     Without a policy the registry vouches for itself: ``verify_signature`` None (default)
     verifies the entry's bundle when it has one and the registry records a signing
@@ -156,7 +164,11 @@ def load_entry(
         reg = Registry(path, parse_registry_bytes(raw, str(path)))
         entry = reg.get(entry_id)
         digests: dict[str, str] = {}
-        data = verified_model_bytes(reg, entry, int8=int8, digests=digests)
+        if precision is not None and precision != "fp32":
+            from registry.runtime.precision import check_gate, parse_precision
+
+            check_gate(entry, parse_precision(precision, int8=int8))
+        data = verified_model_bytes(reg, entry, int8=int8, precision=precision, digests=digests)
         if policy is not None:
             from registry.signing.entries import enforce_trust
 

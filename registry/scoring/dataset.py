@@ -11,7 +11,7 @@ from typing import Any
 from registry.errors import UsageError
 from registry.media.limits import DEFAULT_MAX_PIXELS
 from registry.media.video import Scale, Selection, check_matrix
-from registry.scoring.engines import ENGINES, ScoreConfig, check_int8, providers_for, run_local, run_ray, split_cores
+from registry.scoring.engines import ENGINES, ScoreConfig, check_precision, providers_for, run_local, run_ray, split_cores
 from registry.scoring.manifest import Shard, read_manifest
 from registry.scoring.results import ResultsFile, fmt_for
 from registry.store.document import find_registry, read_registry
@@ -47,8 +47,9 @@ class DatasetOptions:
     selection: Selection = field(default_factory=Selection)
     scale: Scale = field(default_factory=Scale)
     matrix: str = "auto"
-    int8: bool = False
+    int8: bool = False  # the older spelling of precision='int8'
     provider: str = "cpu"
+    precision: str = "fp32"
     ray_address: str | None = None
     cores: int | None = None  # default os.cpu_count()
     max_pixels: int | None = DEFAULT_MAX_PIXELS
@@ -56,7 +57,7 @@ class DatasetOptions:
 
 
 def prepare(registry: Path | None, entry_id: str, opts: DatasetOptions) -> tuple[ScoreConfig, dict[str, Any]]:
-    """Check everything that can be checked before any work (entry, int8 gate, provider) and build the worker config."""
+    """Check everything that can be checked before any work (entry, precision and its gate, provider) and build the worker config."""
     if opts.engine not in ENGINES:
         raise UsageError(f"engine {opts.engine!r}: use {' or '.join(ENGINES)}")
     check_matrix(opts.matrix)
@@ -64,11 +65,14 @@ def prepare(registry: Path | None, entry_id: str, opts: DatasetOptions) -> tuple
     entry = read_registry(path).get(entry_id)
     if entry.get("kind") != "fr":
         raise UsageError(f"entry '{entry_id}' is not a full-reference model")
-    if opts.int8:
-        check_int8(entry)
+    from registry.runtime.precision import parse_precision
+
+    precision = parse_precision(opts.precision, int8=opts.int8)
+    if precision != "fp32":
+        check_precision(entry, precision)
     providers_for(opts.provider)
     threads = split_cores(opts.workers, opts.cores)[1]
-    cfg = ScoreConfig(str(path), str(entry["id"]), str(entry.get("family")), int8=opts.int8, provider=opts.provider,
+    cfg = ScoreConfig(str(path), str(entry["id"]), str(entry.get("family")), precision=precision, provider=opts.provider,
                       threads=threads, matrix=opts.matrix, selection=opts.selection, scale=opts.scale,
                       max_pixels=opts.max_pixels, max_memory=opts.max_memory)
     return cfg, entry
