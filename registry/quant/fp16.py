@@ -273,3 +273,48 @@ def fp16_entry(registry: Any, entry_id: str, *, gate_seed: int = 0, inputs: Any 
     }
     # the registry was read without the lock: commit only if the fp32 model is still the one converted and gated
     return write_entry(path, fields, artifacts, new_artifact=False, expect={entry_id: str(entry["sha256"])})
+
+
+def emulate(fp16: bytes) -> bytes:
+    """An fp32 graph that computes what a device with fp16 kernels computes from the fp16 graph ``fp16``.
+
+    onnxruntime's CPU provider has no fp16 kernels for most operators on x86 (Conv included on CPUs
+    without AVX512-FP16): it runs an fp16 node in fp32 between Casts it inserts, and its optimiser drops
+    the fp16 rounding of activations (measured, onnxruntime 1.32: an fp16 Conv whose output is 8.1e5
+    returns 8.1e5, not inf). Gating only that run would measure weight rounding and miss overflow.
+
+    Here every fp16 tensor becomes float32 and is rounded through fp16 where it is produced (a
+    ``Cast`` to fp16 and back after every node with an fp16 output, and after every Cast to fp16);
+    fp16 initializers are widened exactly. So storage is fp16 -- rounding, overflow to inf, small
+    constants flushed -- and arithmetic inside a node is fp32, as on GPU tensor cores (fp16 in and out,
+    fp32 accumulation). The gate judges this graph *and* the fp16 file as the CPU runs it.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    m = onnx.load_from_string(fp16)
+    g = m.graph
+    types = _elem_types(m)
+    for i, init in enumerate(g.initializer):
+        if init.data_type == FLOAT16:
+            g.initializer[i].CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float32), init.name))
+    new_nodes = []
+    for n in g.node:
+        outs16 = [o for o in n.output if o and types.get(o) == FLOAT16]
+        is_cast16 = n.op_type == "Cast" and any(a.name == "to" and a.i == FLOAT16 for a in n.attribute)
+        if is_cast16:  # the rounding point itself: keep it, widen after it
+            outs16 = list(n.output)
+        rename = {o: f"{o}__half" for o in outs16}
+        n.output[:] = [rename.get(o, o) for o in n.output]
+        new_nodes.append(n)
+        for o, raw in rename.items():
+            if is_cast16:
+                new_nodes.append(helper.make_node("Cast", [raw], [o], name=f"{o}__widen", to=FLOAT))
+            else:
+                new_nodes.append(helper.make_node("Cast", [raw], [f"{o}__r16"], name=f"{o}__round", to=FLOAT16))
+                new_nodes.append(helper.make_node("Cast", [f"{o}__r16"], [o], name=f"{o}__widen", to=FLOAT))
+    del g.node[:]
+    g.node.extend(new_nodes)
+    del g.value_info[:]
+    out: bytes = m.SerializeToString()
+    return out

@@ -49,6 +49,8 @@ class GateResult:
     nonfinite: int | None = None  # candidate outputs that were NaN or infinite (the gate fails)
     model_sha256: str | None = None  # fp16: the fp32 model the candidate was judged against
     candidate_sha256: str | None = None  # fp16: the judged sibling
+    arithmetic: str | None = None  # fp16: what the statistics above measure (device fp16 storage, emulated)
+    cpu_run: dict[str, Any] | None = None  # fp16: the file as onnxruntime's CPU provider runs it (must pass too)
 
     def as_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -333,17 +335,31 @@ class Gate:
                    sha256_bytes(fp32).sha256)
 
     def judge(self, candidate: bytes, mode: str | None = None) -> GateResult:
+        """The verdict on ``candidate``. An fp16 candidate is run twice: as a device with fp16 kernels computes it
+        (``registry.quant.fp16.emulate``: fp16 storage, fp32 accumulation; the recorded statistics) and as this
+        CPU runs the file; both must pass."""
         from registry._internal.hashing import sha256_bytes
 
-        over, stats = compare_outputs(self.fp32_outputs, run_outputs(candidate, self.feeds), self.budget, self.seed,
+        judged = candidate
+        if self.precision == "fp16":
+            from registry.quant.fp16 import emulate
+
+            judged = emulate(candidate)
+        over, stats = compare_outputs(self.fp32_outputs, run_outputs(judged, self.feeds), self.budget, self.seed,
                                       self.max_abs)
         desc = self.source.describe()
         extra: dict[str, Any] = {}
         if "inputs" in desc:
             extra["over"] = over
         if self.precision == "fp16":
+            _, direct = compare_outputs(self.fp32_outputs, run_outputs(candidate, self.feeds), self.budget, self.seed,
+                                        self.max_abs)
             extra.update(precision="fp16", max_abs_budget=self.max_abs, model_sha256=self.fp32_sha256,
-                         candidate_sha256=sha256_bytes(candidate).sha256)
+                         candidate_sha256=sha256_bytes(candidate).sha256,
+                         arithmetic="fp16 storage of every fp16 tensor, fp32 accumulation (emulated on the CPU)",
+                         cpu_run={"max_abs_diff": _num(direct["max_abs_diff"]), "drop_ci95": [_num(x) for x in direct["drop_ci95"]],
+                                  "nonfinite": direct.get("nonfinite", 0), "passed": direct["passed"]})
+            stats = dict(stats, passed=bool(stats["passed"] and direct["passed"]))
         default_mode = "fp16" if self.precision == "fp16" else self.entry.get("quant_mode")
         return GateResult(entry=str(self.entry["id"]), mode=mode or default_mode, samples=len(self.feeds), seed=self.seed,
                           budget=self.budget, **desc, **extra, **stats)

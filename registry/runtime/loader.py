@@ -165,9 +165,9 @@ def load_entry(
         entry = reg.get(entry_id)
         digests: dict[str, str] = {}
         if precision is not None and precision != "fp32":
-            from registry.runtime.precision import check_gate, parse_precision
+            from registry.runtime.precision import parse_precision, select_graph
 
-            check_gate(entry, parse_precision(precision, int8=int8))
+            select_graph(entry, parse_precision(precision, int8=int8))  # a missing or ungated sibling is refused
         data = verified_model_bytes(reg, entry, int8=int8, precision=precision, digests=digests)
         if policy is not None:
             from registry.signing.entries import enforce_trust

@@ -74,7 +74,7 @@ def select_graph(entry: dict[str, Any], precision: str = "fp32", *, require_gate
     This is the single place that decides which file a load or a score reads.
     """
     eid = entry.get("id")
-    onnx = str(entry["onnx"])
+    onnx = str(entry.get("onnx", ""))
     if precision == "fp32":
         return Graph("fp32", onnx, str(entry.get("sha256")), "onnx", "external_data")
     want = sibling_sha256(entry, precision)

@@ -23,6 +23,7 @@ from typing import Any
 from registry.errors import UsageError
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
+LABELS = {"cuda": "CUDA", "tensorrt": "TensorRT"}
 DEVICE_PROVIDERS = ("cuda", "tensorrt")
 TRT_DISTRIBUTIONS = ("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "tensorrt-cu13-libs", "tensorrt-cu12-libs")
 CUDA_OPTIONS = {"use_tf32": "0"}
@@ -30,7 +31,7 @@ CUDA_OPTIONS = {"use_tf32": "0"}
 
 def check_provider(provider: str) -> None:
     if provider not in PROVIDERS:
-        raise UsageError(f"provider {provider!r}: use {', '.join(PROVIDERS)}")
+        raise UsageError(f"provider {provider!r}: use cpu, cuda or tensorrt")
 
 
 def cache_root() -> Path:
@@ -135,7 +136,7 @@ def plan(provider: str, *, model_sha256: str | None = None, registry_root: Path 
     if PROVIDERS[provider] not in have:
         extra = "tinyreg[tensorrt] (onnxruntime-gpu and the tensorrt wheels)" if provider == "tensorrt" else \
             "tinyreg[gpu] (onnxruntime-gpu)"
-        raise UsageError(f"provider '{provider}': this onnxruntime has no {PROVIDERS[provider]} (it has {', '.join(have)}); "
+        raise UsageError(f"provider '{provider}': this onnxruntime has no {LABELS[provider]} provider (it has {', '.join(have)}); "
                          f"install {extra} on a machine with an NVIDIA GPU")
     if available is None:
         import onnxruntime as ort
