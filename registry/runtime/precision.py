@@ -80,7 +80,7 @@ def select_graph(entry: dict[str, Any], precision: str = "fp32", *, require_gate
     want = sibling_sha256(entry, precision)
     if want is None:
         raise UsageError(f"entry '{eid}' has no {precision} sibling (make one: tinyreg quantize {eid}"
-                         f"{' --mode fp16' if precision == 'fp16' else ''})")
+                         f"{', mode fp16' if precision == 'fp16' else ''})")
     rel = int8_rel(onnx) if precision == "int8" else fp16_rel(onnx)
     if require_gate:
         check_gate(entry, precision)

@@ -74,7 +74,7 @@ def test_image_pair_every_precision(fp16_master: Path, media: Path) -> None:
 def test_refusals_are_one_line(fp16_reg: Path, media: Path) -> None:
     pair = (str(media / "ref.png"), str(media / "dist.png"))
     line = one_line(invoke("score", "dists_vgg16", *pair, "--precision", "fp16", "--registry", str(TINY)), 2)
-    assert "has no fp16 sibling" in line and "tinyreg quantize dists_vgg16 --mode fp16" in line
+    assert "has no fp16 sibling" in line and "tinyreg quantize dists_vgg16, mode fp16" in line
     line = one_line(invoke("score", "ssim_luma", *pair, "--precision", "int8", "--registry", str(TINY)), 2)
     assert "has no int8 sibling" in line
     assert "disagree" in one_line(invoke("score", "dists_vgg16", *pair, "--int8", "--precision", "fp16", "--registry",
