@@ -210,11 +210,13 @@ def no_family_policy() -> Fp16:
         "operator (normalisation, reductions, elementwise arithmetic) stays fp32"))
 
 
-def fp16_entry(registry: Any, entry_id: str, *, gate_seed: int = 0, inputs: Any = None) -> dict[str, Any]:
+def fp16_entry(registry: Any, entry_id: str, *, gate_seed: int = 0, inputs: Any = None, pairs: int | None = None,
+               sizes: Any = None) -> dict[str, Any]:
     """Convert, gate, and (only on a pass) write ``<basename>.fp16.onnx`` with its pin and gate record.
 
     A family entry is gated on its family's samples; an entry without a family, or one given ``inputs``,
     on its (given, then pinned) input set. Both go through the same :class:`registry.quant.gate.Gate`.
+    ``pairs``/``sizes``: family samples per size and the sizes (default: the family's fp16 policy).
     """
     from registry._internal.hashing import sha256_bytes
     from registry.errors import CheckFailed
@@ -256,7 +258,8 @@ def fp16_entry(registry: Any, entry_id: str, *, gate_seed: int = 0, inputs: Any 
         if s.new:
             artifacts[rel] = s.data
             fields[FIELD] = rel
-    gate = Gate.prepare(reg, entry, seed=gate_seed, fp32_bytes=fp32, source=source, precision="fp16")
+    gate = Gate.prepare(reg, entry, seed=gate_seed, fp32_bytes=fp32, source=source, precision="fp16", pairs=pairs,
+                        sizes=sizes)
     res = gate.judge(half, "fp16")
     if not res.passed:
         why = (f"{res.nonfinite} non-finite outputs (fp16 overflow)" if res.nonfinite else

@@ -217,11 +217,10 @@ def test_failing_candidate_writes_nothing(tmp_path: Path, monkeypatch: pytest.Mo
     """A candidate over budget is not written (an entry whose budget no fp16 graph can meet)."""
     reg = tmp_path / "tiny"
     shutil.copytree(TINY, reg)
-    before = (reg / "registry.json").read_bytes()
     edit_entry(reg / "registry.json", "dists_vgg16", lambda e: e.update(fp16_accuracy_budget_plcc=0.0))
     before = (reg / "registry.json").read_bytes()
     with pytest.raises(CheckFailed, match="fails its gate"):
-        fp16_entry(reg / "registry.json", "dists_vgg16")
+        fp16_entry(reg / "registry.json", "dists_vgg16", pairs=8, sizes=[(32, 32)])
     assert (reg / "registry.json").read_bytes() == before and not (reg / "dists_vgg16.fp16.onnx").exists()
 
 
@@ -285,7 +284,7 @@ def test_fp16_sibling_of_another_entry(fp16_reg: Path, tmp_path: Path) -> None:
     """LPIPS's gated fp16 graph put in place of DISTS's (file, pin and digest all swapped): its record does not match."""
     lp = copy = tmp_path / "lp"
     shutil.copytree(fp16_reg.parent, copy)
-    fp16_entry(lp / "registry.json", "lpips_vgg16")
+    fp16_entry(lp / "registry.json", "lpips_vgg16", pairs=8, sizes=[(32, 32)])
     other = read_registry(lp / "registry.json").get("lpips_vgg16")
     shutil.copy(lp / "lpips_vgg16.fp16.onnx", fp16_reg.parent / "dists_vgg16.fp16.onnx")
 
@@ -312,3 +311,37 @@ def test_fp16_bytes_swapped_under_the_pin(fp16_reg: Path) -> None:
     path.write_bytes(bytes(data))
     with pytest.raises(IntegrityError):
         load("dists_vgg16", fp16_reg, precision="fp16")
+
+
+@pytest.mark.filterwarnings("ignore:.*SMOKE")
+def test_fp16_sibling_is_signed_with_the_entry(fp16_reg: Path, tmp_path: Path) -> None:
+    """The entry's signature names the fp16 file; an attacker who swaps it, repins and rewrites the gate record
+    to match is stopped by the signature."""
+    import base64
+
+    from registry.errors import SignatureError
+    from registry.signing.entries import set_policy, sign_entries
+    from registry.store.repin import pin
+    from registry.verify import verify_registry
+    from tests.signing.test_sign import keypair
+
+    priv, pub = keypair(tmp_path, "k")
+    set_policy(fp16_reg, public_key=pub)
+    sign_entries(fp16_reg, "dists_vgg16", key=priv)
+    e = read_registry(fp16_reg).get("dists_vgg16")
+    doc = json.loads((fp16_reg.parent / e["sigstore_bundle"]).read_text())
+    stmt = json.loads(base64.b64decode(doc["dsseEnvelope"]["payload"]))
+    assert {"name": "dists_vgg16.fp16.onnx", "digest": {"sha256": e["fp16_sha256"]}} in stmt["subject"]
+    load("dists_vgg16", fp16_reg, precision="fp16", verify_signature=True)
+    # the attacker: other weights in the fp16 file, pins recomputed, the gate record made to match
+    path = fp16_reg.parent / "dists_vgg16.fp16.onnx"
+    m = onnx.load_from_string(path.read_bytes())
+    init = next(i for i in m.graph.initializer if i.data_type == TensorProto.FLOAT16)
+    init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) * np.float16(1.01), init.name))
+    path.write_bytes(m.SerializeToString())
+    pin(fp16_reg, "dists_vgg16")
+    new = read_registry(fp16_reg).get("dists_vgg16")["fp16_sha256"]
+    edit_entry(fp16_reg, "dists_vgg16", lambda row: row["fp16"]["gate"].update(candidate_sha256=new))
+    assert any(f.check == "signature" for f in verify_registry(fp16_reg).errors)
+    with pytest.raises(SignatureError):
+        load("dists_vgg16", fp16_reg, precision="fp16", verify_signature=True)
