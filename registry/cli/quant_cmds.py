@@ -107,10 +107,14 @@ def quant_gate_cmd(
             if r.nonfinite:
                 out.line(f"FAIL {r.entry} ({r.mode}): {r.nonfinite} non-finite outputs {what}{src}")
                 continue
-            limit = f" (limit {r.max_abs_budget:g})" if r.max_abs_budget is not None else ""
+            if r.precision == "fp16":  # drops of 1e-7: the int8 format would print zeros
+                out.line(f"{'PASS' if r.passed else 'FAIL'} {r.entry} (fp16): drop {r.drop:.3g}, 95% CI {r.drop_ci95[0]:.3g}.."
+                         f"{r.drop_ci95[1]:.3g}, budget {r.budget:g}; PLCC {r.plcc:.7f} SROCC {r.srocc:.5f} max|d| "
+                         f"{r.max_abs_diff:.3g} (limit {r.max_abs_budget:g}) {what}{src}")
+                continue
             out.line(f"{'PASS' if r.passed else 'FAIL'} {r.entry} ({r.mode}): drop {r.drop:.5f}, 95% CI "
                        f"{r.drop_ci95[0]:.5f}..{r.drop_ci95[1]:.5f}, budget {r.budget}; PLCC {r.plcc:.5f} SROCC {r.srocc:.5f} "
-                       f"max|d| {r.max_abs_diff:.3g}{limit} {what}{src}")
+                       f"max|d| {r.max_abs_diff:.3g} {what}{src}")
         if not results and not run.refused:
             out.line("no quantised entries" if precision is GatedPrecision.INT8 else "no entries with an fp16 sibling")
     if run.exit_code:

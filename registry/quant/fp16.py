@@ -225,7 +225,7 @@ def fp16_entry(registry: Any, entry_id: str, *, gate_seed: int = 0, inputs: Any 
     from registry.onnx.inspect import inspect_bytes
     from registry.plugin import Fp16 as Fp16Policy
     from registry.quant.gate import Gate, PinnedInputs, entry_family
-    from registry.quant.inputs import FIELD, _require_v2, input_set
+    from registry.quant.inputs import FIELD, input_set, require_v2
     from registry.runtime.loader import verified_model_bytes
     from registry.store.document import find_registry, read_registry
     from registry.store.entries import write_entry
@@ -233,7 +233,7 @@ def fp16_entry(registry: Any, entry_id: str, *, gate_seed: int = 0, inputs: Any 
 
     path = find_registry(registry)
     reg = read_registry(path)
-    _require_v2(reg)
+    require_v2(reg)
     entry = reg.get(entry_id)
     family = entry.get("family")
     if isinstance(family, str):

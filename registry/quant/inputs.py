@@ -185,7 +185,7 @@ def input_set(reg: Registry, entry: Entry, inputs: Path | None) -> InputSet:
     return InputSet(arrays, data, source, new)
 
 
-def _require_v2(reg: Registry) -> None:
+def require_v2(reg: Registry) -> None:
     if reg.is_legacy:
         raise UsageError(f"{reg.path} is schema_version {reg.schema_version}: a gate input set is pinned in the entry's "
                          "files, which schema_version 2 has ('tinyreg migrate' converts the registry)")
@@ -216,7 +216,7 @@ def gate_on_inputs(registry_path: Path, entry_id: str, *, inputs: Path | None = 
         raise UsageError(f"entry '{entry_id}' has no {precision} sibling to gate")
     s = input_set(reg, entry, inputs)
     if s.new:
-        _require_v2(reg)
+        require_v2(reg)
     rel = inputs_rel(str(entry["onnx"])) if s.new else str(entry[FIELD])
     res = judge(entry, verified_model_bytes(reg, entry), verified_model_bytes(reg, entry, precision=precision), s.arrays,
                 seed=seed, inputs=rel, inputs_sha256=sha256_bytes(s.data).sha256, precision=precision)
@@ -248,7 +248,7 @@ def quantize_on_inputs(registry_path: Path, entry_id: str, *, inputs: Path | Non
     from registry.store.layout import int8_rel
 
     reg = read_registry(registry_path)
-    _require_v2(reg)
+    require_v2(reg)
     entry = reg.get(entry_id)
     if mode not in (None, "dynamic"):
         raise UsageError(f"entry '{entry_id}' names no family: only dynamic quantisation is offered (static needs a "
