@@ -224,15 +224,31 @@ def test_failing_candidate_writes_nothing(tmp_path: Path, monkeypatch: pytest.Mo
     assert (reg / "registry.json").read_bytes() == before and not (reg / "dists_vgg16.fp16.onnx").exists()
 
 
-@pytest.mark.parametrize("seeds", [pytest.param(range(2), id="2-seeds"), pytest.param(range(10), id="10-seeds", marks=pytest.mark.slow)])
-def test_fp16_verdict_is_seed_stable(seeds: range) -> None:
+def _verdicts(entry_id: str, seeds: range, source: FamilySamples | None = None) -> list[bool]:
     reg = read_registry(TINY / "registry.json")
-    entry = reg.get("dists_vgg16")
+    entry = reg.get(entry_id)
     fp32 = verified_model_bytes(reg, entry)
-    half, _ = convert_bytes(fp32, get_family("dists").fp16)  # type: ignore[arg-type]
-    src = family_source(entry, precision="fp16") if len(seeds) > 2 else FamilySamples(24, ((64, 64), (72, 120)))
-    verdicts = {Gate.prepare(reg, entry, seed=s, fp32_bytes=fp32, source=src, precision="fp16").judge(half).passed for s in seeds}
-    assert verdicts == {True}
+    half, _ = convert_bytes(fp32, get_family(str(entry["family"])).fp16)  # type: ignore[arg-type]
+    src = source or family_source(entry, precision="fp16")
+    return [Gate.prepare(reg, entry, seed=s, fp32_bytes=fp32, source=src, precision="fp16").judge(half).passed for s in seeds]
+
+
+def test_fp16_verdict_is_seed_stable_fast() -> None:
+    assert _verdicts("lpips_vgg16", range(2), FamilySamples(24, ((64, 64), (72, 120)))) == [True, True]
+
+
+@pytest.mark.slow
+def test_fp16_verdict_is_seed_stable_10_seeds() -> None:
+    """The shipped LPIPS's fp16 sibling passes at every seed (its max error over 192 pairs: 2.5e-4..7.1e-4)."""
+    assert _verdicts("lpips_vgg16", range(10)) == [True] * 10
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="the smoke DISTS (random weights, 4-16 channels per stage) has an fp16 max error at "
+                   "the 1e-3 limit: 3.6e-4..1.1e-3 over 192 pairs depending on the seed (seeds 1 and 6 fail), so its "
+                   "verdict is not seed-stable; a strict xfail, so a change in either direction is noticed")
+def test_fp16_verdict_smoke_dists_is_borderline() -> None:
+    assert _verdicts("dists_vgg16", range(10)) == [True] * 10
 
 
 # ---------------------------------------------------------------- the attacker
