@@ -195,17 +195,26 @@ def ort_row(row: str, graphs: dict[str, bytes], pairs: list[Any], frames: int, w
     if device == "cuda":
         so.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
     t0 = time.perf_counter()
+    notes: dict[str, Any] = {}
     try:
         sess = ort.InferenceSession(graphs[precision], so, providers=providers)
     except Exception as exc:  # a provider that cannot build this graph: recorded, the table goes on
-        return {"error": f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"}
+        if row.startswith("ort-cuda"):  # an onnxruntime-gpu that does not know prefer_nhwc: again without it
+            providers = [(want, {k: v for k, v in providers[0][1].items() if k != "prefer_nhwc"})]
+            notes["prefer_nhwc"] = f"refused ({exc.__class__.__name__}); run without"
+            try:
+                sess = ort.InferenceSession(graphs[precision], so, providers=providers)
+            except Exception as exc2:
+                return {"error": f"{exc2.__class__.__name__}: {str(exc2).splitlines()[0][:300] if str(exc2) else ''}"}
+        else:
+            return {"error": f"{exc.__class__.__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"}
     if sess.get_providers()[0] != want:
         return {"error": f"onnxruntime ran {sess.get_providers()} instead of {want}"}
     runner = BoundRunner(sess, device) if device == "cuda" else PlainRunner(sess)
     scores = [runner(f) for _, _, f in pairs]  # the first run builds TensorRT's engine
     setup_s = time.perf_counter() - t0
     return {**timed(lambda i: runner(pairs[i % len(pairs)][2]), frames, warmup), "scores": scores, "setup_s": setup_s,
-            "onnxruntime": ort.__version__}
+            "onnxruntime": ort.__version__, **notes}
 
 
 def timed(run: Any, frames: int, warmup: int) -> dict[str, Any]:

@@ -361,3 +361,20 @@ def test_fp16_sibling_is_signed_with_the_entry(fp16_reg: Path, tmp_path: Path) -
     assert any(f.check == "signature" for f in verify_registry(fp16_reg).errors)
     with pytest.raises(SignatureError):
         load("dists_vgg16", fp16_reg, precision="fp16", verify_signature=True)
+
+
+def test_fp16_on_a_pinned_input_set(tmp_path: Path) -> None:
+    """`quantize --mode fp16 --inputs set.npz`: the same gate on the given set, which is then pinned and named in the record."""
+    from registry.verify import verify_registry
+
+    reg = tmp_path / "tiny"
+    shutil.copytree(TINY, reg)
+    fam = get_family("dists")
+    feeds = [fam.feeds(s) for s in fam.samples(10, (32, 32), 9)]
+    npz = tmp_path / "set.npz"
+    np.savez(npz, **{k: np.concatenate([f[k] for f in feeds]) for k in ("ref", "dist")})
+    e = fp16_entry(reg / "registry.json", "dists_vgg16", inputs=npz)
+    g = e["fp16"]["gate"]
+    assert g["passed"] and g["inputs"] == e["quant_gate_inputs"] == "dists_vgg16.gate-inputs.npz" and g["samples"] == 10
+    assert any(f["role"] == "gate_inputs" and f["sha256"] == g["inputs_sha256"] for f in e["files"])
+    assert verify_registry(reg / "registry.json").ok
