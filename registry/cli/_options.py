@@ -57,6 +57,7 @@ class ScorePrecision(StrEnum):
 class Profile(StrEnum):
     FP32 = "fp32"
     INT8 = "int8"
+    VMAFX = "vmafx"  # the VMAFx fork's runtime list, applied to every graph of an entry
 
 
 class Matrix(StrEnum):

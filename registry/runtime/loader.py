@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from registry._internal.hashing import read_file, read_pinned
 from registry._internal.paths import confine
-from registry.errors import IntegrityError
+from registry.errors import IntegrityError, UsageError
 from registry.onnx.inspect import external_ref, external_tensors, parse_model
 from registry.store.document import Entry, Registry, find_registry, parse_registry_bytes
 
@@ -146,6 +146,10 @@ def load_entry(
     entry pins (``registry.runtime.precision.check_gate``), and so does an int8 sibling asked for
     with ``precision='int8'`` (``int8=True`` loads it as before, ungated).
 
+    ``entry_id`` may be ``oci://HOST/REPO:TAG`` (or ``@sha256:...``): the entry is pulled and
+    verified under the policy into the local cache first (docs/distribution.md), then loaded
+    from there with the same checks; a policy is required and ``registry`` must be None.
+
     Without a policy the registry vouches for itself: ``verify_signature`` None (default)
     verifies the entry's bundle when it has one and the registry records a signing
     policy; True requires a valid one.
@@ -154,6 +158,12 @@ def load_entry(
     from registry.store.document import reading
 
     policy = resolve_trust(trust)
+    if entry_id.startswith("oci://"):  # pulled and verified into the local cache first (docs/distribution.md)
+        from registry.distribution.puller import cached_registry
+
+        if registry is not None:
+            raise UsageError("an oci:// reference names its own registry; give no registry folder", hint="registry")
+        entry_id, registry = cached_registry(entry_id, trust=policy, now=now)
     path = find_registry(registry)
     if policy is not None:
         from registry.signing.snapshot import require_state_dir
