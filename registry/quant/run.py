@@ -53,6 +53,7 @@ def gate(registry_path: Path, entry_id: str | None, *, seed: int = 0, record: bo
     from registry.quant.inputs import NoGateInputs
 
     run = GateRun()
+    read = read_registry(registry_path)  # the rows the gates compute from: a record lands only onto the same row
     if entry_id is not None:
         run.results.append(_gate_one(registry_path, entry_id, seed, inputs, precision))
     else:
@@ -66,16 +67,19 @@ def gate(registry_path: Path, entry_id: str | None, *, seed: int = 0, record: bo
                 run.needs_inputs.append(i)
             except Error as exc:
                 run.refused.append((i, exc.diagnostics()))
-    reg = read_registry(registry_path)
     if record:
         from registry.store.entries import update_entry
 
         block, digest = ("fp16", "fp16_sha256") if precision == "fp16" else ("quant", "int8_sha256")
         for r in run.results:
-            gated = reg.get(r.entry)
+            gated = read.get(r.entry)
             rec = dict(gated.get(block) or {})
             rec["gate"] = r.as_json()
-            # the gate ran on these two models: record only if both are still the entry's
-            expect = {r.entry: {"sha256": gated.get("sha256"), digest: gated.get(digest)}}
-            update_entry(registry_path, r.entry, {block: rec}, expect=expect)
+            # the gate ran on these models, budget and contract: record only if they are still the entry's. The input
+            # set too, unless it was given now (then the gate pinned it itself, in its own update, just before)
+            budget_key = "fp16_accuracy_budget_plcc" if precision == "fp16" else "quant_accuracy_budget_plcc"
+            keys = ["sha256", digest, budget_key, "quant_mode", "family", "io"]
+            if inputs is None:
+                keys += ["quant_gate_inputs", "files"]
+            update_entry(registry_path, r.entry, {block: rec}, expect={r.entry: {k: gated.get(k) for k in keys}})
     return run

@@ -16,7 +16,9 @@ from registry.onnx.inspect import external_ref, external_tensors, parse_model
 from registry.store.document import Entry, Registry, find_registry, parse_registry_bytes
 
 if TYPE_CHECKING:
-    from registry.signing.policy import TrustPolicy
+    from registry.signing.policy import NoPolicy, TrustPolicy
+
+    Trust = str | os.PathLike[str] | TrustPolicy | NoPolicy | None
 
 
 # onnxruntime execution providers: names, or (name, options) pairs
@@ -110,7 +112,7 @@ def load(
     providers: Providers | None = None,
     session_options: Any = None,
     verify_signature: bool | None = None,
-    trust: str | os.PathLike[str] | TrustPolicy | None = None,
+    trust: Trust = None,
     now: datetime | None = None,
 ) -> Any:
     """An ``onnxruntime.InferenceSession`` for ``entry_id``; see ``load_entry``."""
@@ -127,7 +129,7 @@ def load_entry(
     providers: Providers | None = None,
     session_options: Any = None,
     verify_signature: bool | None = None,
-    trust: str | os.PathLike[str] | TrustPolicy | None = None,
+    trust: Trust = None,
     now: datetime | None = None,
 ) -> tuple[Any, Entry]:
     """(``onnxruntime.InferenceSession``, the entry's row as verified) for ``entry_id``, or IntegrityError on any mismatch.
@@ -154,6 +156,37 @@ def load_entry(
     verifies the entry's bundle when it has one and the registry records a signing
     policy; True requires a valid one.
     """
+    data, entry, _ = verified_entry(entry_id, registry, int8=int8, precision=precision, verify_signature=verify_signature,
+                                    trust=trust, now=now)
+    if entry.get("smoke") is True:
+        warnings.warn(
+            f"'{entry_id}' is a SMOKE PLACEHOLDER with random weights; its scores mean nothing",
+            SmokeModelWarning,
+            stacklevel=3,
+        )
+    return session_from_bytes(data, entry_id, session_options=session_options, providers=providers), entry
+
+
+def verified_entry(
+    entry_id: str,
+    registry: str | os.PathLike[str] | None = None,
+    *,
+    int8: bool = False,
+    precision: str | None = None,
+    require_gate: bool = True,
+    verify_signature: bool | None = None,
+    trust: Trust = None,
+    now: datetime | None = None,
+) -> tuple[bytes, Entry, str]:
+    """(self-contained model bytes, the entry's row, the sha256 of the model file loaded), all checked as
+    ``load_entry`` describes, without creating a session (a driver checks this before it ships work).
+    ``precision`` as for ``load_entry``: the graph of that precision (a sibling only with a passed gate, unless
+    ``require_gate`` is False: the gate itself reads a sibling whatever its record says).
+
+    ``trust`` NO_POLICY: the caller resolved that there is no consumer policy (a worker never
+    falls back to its own ``$TINYREG_TRUST``). A ``.tinyreg-update/`` in the folder is refused
+    (PendingUpdate): readers never apply a journal.
+    """
     from registry.signing.policy import resolve_trust
     from registry.store.document import reading
 
@@ -177,7 +210,8 @@ def load_entry(
         if precision is not None and precision != "fp32":
             from registry.runtime.precision import parse_precision, select_graph
 
-            select_graph(entry, parse_precision(precision, int8=int8))  # a missing or ungated sibling is refused
+            # a missing sibling is refused; an ungated one too unless the caller is the gate
+            select_graph(entry, parse_precision(precision, int8=int8), require_gate=require_gate)
         data = verified_model_bytes(reg, entry, int8=int8, precision=precision, digests=digests)
         if policy is not None:
             from registry.signing.entries import enforce_trust
@@ -189,13 +223,10 @@ def load_entry(
             from registry.signing.entries import verify_entry_signature
 
             verify_entry_signature(reg, entry, digests=digests)
-    if entry.get("smoke") is True:
-        warnings.warn(
-            f"'{entry_id}' is a SMOKE PLACEHOLDER with random weights; its scores mean nothing",
-            SmokeModelWarning,
-            stacklevel=3,
-        )
-    return session_from_bytes(data, entry_id, session_options=session_options, providers=providers), entry
+    from registry.runtime.precision import parse_precision, select_graph
+
+    model_rel = select_graph(entry, parse_precision(precision, int8=int8), require_gate=False).rel
+    return data, entry, digests[model_rel]
 
 
 def session_from_bytes(data: bytes, source: str, *, session_options: Any = None, providers: Providers | None = None) -> Any:

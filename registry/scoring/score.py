@@ -19,7 +19,7 @@ from registry.media.limits import DEFAULT_MAX_PIXELS
 from registry.store.document import find_registry, read_registry
 
 if TYPE_CHECKING:
-    from registry.runtime.loader import Providers  # the loader imports onnxruntime lazily; types only
+    from registry.runtime.loader import Providers, Trust  # the loader imports onnxruntime lazily; types only
 
 
 @dataclass
@@ -65,10 +65,10 @@ class Scorer:
 
     def __init__(self, registry: Path | None, entry_id: str, *, int8: bool = False, providers: Providers | None = None,
                  session_options: Any = None, max_memory: int | None = None, precision: str | None = None,
-                 provider: str | None = None) -> None:
+                 provider: str | None = None, trust: Trust = None) -> None:
         """``precision``: fp32 (default), fp16 or int8 (``int8=True`` is the older spelling); a sibling must have
         passed its recorded gate. ``provider``: cpu, cuda or tensorrt (providers, session options and IOBinding
-        chosen here); or ``providers``/``session_options`` given as they are."""
+        chosen here); or ``providers``/``session_options`` given as they are. ``trust``: the consumer's policy."""
         from registry.export.core import check_entry_contract
         from registry.families import get_family
         from registry.runtime.binding import runner_for
@@ -98,7 +98,7 @@ class Scorer:
             warnings.simplefilter("ignore", SmokeModelWarning)  # reported by the caller, once
             # the contract and the smoke warning come from the row verified with the bytes (and signature, with a trust policy)
             self.session, self.entry = load_entry(str(entry["id"]), path, precision=self.precision, providers=providers,
-                                                  session_options=session_options)
+                                                  session_options=session_options, trust=trust)
         if self.precision != "fp32":
             check_gate(self.entry, self.precision)  # on the row read with the bytes
         self.graph = select_graph(self.entry, self.precision, require_gate=False)
@@ -148,16 +148,16 @@ class Scorer:
 def score_images(
     registry: Path | None, entry_id: str, ref: Path, dist: Path, *,
     max_pixels: int | None = DEFAULT_MAX_PIXELS, max_memory: int | None = None, precision: str = "fp32",
-    provider: str = "cpu",
+    provider: str = "cpu", trust: Trust = None,
 ) -> ScoreResult:
-    """Score one image pair.
+    """Score one image pair (``trust``: the consumer's policy, as ``registry.load``).
 
     Both headers are read first: a pair over ``max_pixels`` (None: no cap), of different sizes,
     or whose memory estimate exceeds ``max_memory`` (default: the memory available now) is
     refused before any pixel is decoded. ``precision`` (fp32, fp16, int8) picks the graph (a sibling must
     have passed its gate); ``provider`` cpu, cuda or tensorrt.
     """
-    s = Scorer(registry, entry_id, max_memory=max_memory, precision=precision, provider=provider)
+    s = Scorer(registry, entry_id, max_memory=max_memory, precision=precision, provider=provider, trust=trust)
     res = s.result()
     (hr, wr), (hd, wd) = image_size(ref, max_pixels=max_pixels), image_size(dist, max_pixels=max_pixels)
     if (hr, wr) != (hd, wd):
@@ -180,8 +180,9 @@ def score_videos(
     precision: str = "fp32",
     provider: str = "cpu",
     decode_ahead: int | None = None,
+    trust: Trust = None,
 ) -> ScoreResult:
-    """Score two videos frame by frame.
+    """Score two videos frame by frame (``trust``: the consumer's policy, as ``registry.load``).
 
     Both are opened first (a Y4M file is indexed whole): a truncated or malformed frame in either,
     a file without frames, frames over ``max_pixels``, different sizes or frame counts, or a memory
@@ -193,7 +194,7 @@ def score_videos(
     from registry.media.video import Selection, aligned_frames, open_video
     from registry.scoring.prefetch import DEFAULT_DEPTH, prefetch
 
-    s = Scorer(registry, entry_id, max_memory=max_memory, precision=precision, provider=provider)
+    s = Scorer(registry, entry_id, max_memory=max_memory, precision=precision, provider=provider, trust=trust)
     ahead = decode_ahead if decode_ahead is not None else (DEFAULT_DEPTH if provider in ("cuda", "tensorrt") else 0)
     res = s.result()
     if ref.suffix.lower() == ".y4m" and dist.suffix.lower() == ".y4m":
