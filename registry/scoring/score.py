@@ -19,6 +19,7 @@ from registry.media.limits import DEFAULT_MAX_PIXELS
 from registry.store.document import find_registry, read_registry
 
 if TYPE_CHECKING:
+    from registry.media.video import Scale, Selection
     from registry.runtime.loader import Providers, Trust  # the loader imports onnxruntime lazily; types only
 
 
@@ -29,23 +30,43 @@ class ScoreResult:
     smoke: bool
     direction: str = ""
     scores: list[float] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)  # frame numbers of ``scores`` (videos); empty for an image pair
+    int8: bool = False
     precision: str = "fp32"
     graph_sha256: str = ""  # the graph that ran (the fp32 model or the sibling)
 
+    def frame_numbers(self) -> list[int]:
+        return self.indices if len(self.indices) == len(self.scores) else list(range(len(self.scores)))
+
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"entry": self.entry, "family": self.family, "smoke": self.smoke, "direction": self.direction}
+        if self.int8:
+            out["int8"] = True
         if self.precision != "fp32":  # a reduced-precision score says so, with the graph it came from
             out["precision"] = self.precision
             out["graph_sha256"] = self.graph_sha256
-        if len(self.scores) == 1:
+        if len(self.scores) == 1 and not self.indices:
             out["score"] = self.scores[0]
         else:
-            out["frames"] = [{"frame": i, "score": s} for i, s in enumerate(self.scores)]
+            out["frames"] = [{"frame": i, "score": s} for i, s in zip(self.frame_numbers(), self.scores, strict=True)]
             out["mean"] = float(np.mean(self.scores)) if self.scores else None
         return out
 
     def csv(self) -> str:
-        return "frame,score\n" + "".join(f"{i},{s:.9g}\n" for i, s in enumerate(self.scores))
+        return "frame,score\n" + "".join(f"{i},{s:.9g}\n" for i, s in zip(self.frame_numbers(), self.scores, strict=True))
+
+
+def select_sibling(entry: dict[str, Any], int8: bool) -> bool:
+    """Whether ``entry`` scores with its int8 sibling (``int8``), refused unless its recorded gate passed.
+
+    A thin form of ``registry.runtime.precision.select_graph``, the one place image pairs, videos and dataset
+    workers choose the graph (fp32, fp16 or int8); refuses with one line naming what is missing.
+    """
+    if int8:
+        from registry.runtime.precision import select_graph
+
+        select_graph(entry, "int8")
+    return int8
 
 
 def provider_session_options(provider: str, threads: int = 0) -> Any:
@@ -88,6 +109,7 @@ class Scorer:
         if entry.get("kind") != "fr":
             raise UsageError(f"entry '{entry_id}' is not a full-reference model")
         graph = select_graph(entry, self.precision)  # refuses a missing or ungated sibling before anything loads
+        self.int8 = self.precision == "int8"
         self.provider = provider or "cpu"
         if provider is not None and providers is None:
             from registry.runtime.providers import plan
@@ -119,7 +141,7 @@ class Scorer:
         return self.entry.get("smoke") is True
 
     def result(self) -> ScoreResult:
-        return ScoreResult(str(self.entry["id"]), self.family, self.smoke, self.fam.meta.direction.value,
+        return ScoreResult(str(self.entry["id"]), self.family, self.smoke, self.fam.meta.direction.value, int8=self.int8,
                            precision=self.precision, graph_sha256=self.graph.sha256)
 
     def check_size(self, h: int, w: int, what: str = "images") -> None:
@@ -147,17 +169,18 @@ class Scorer:
 
 def score_images(
     registry: Path | None, entry_id: str, ref: Path, dist: Path, *,
-    max_pixels: int | None = DEFAULT_MAX_PIXELS, max_memory: int | None = None, precision: str = "fp32",
-    provider: str = "cpu", trust: Trust = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS, max_memory: int | None = None, int8: bool = False, trust: Trust = None,
+    precision: str = "fp32", provider: str = "cpu",
 ) -> ScoreResult:
-    """Score one image pair (``trust``: the consumer's policy, as ``registry.load``).
+    """Score one image pair (``int8``: with the entry's gated int8 sibling; ``trust``: the consumer's policy, as
+    ``registry.load``).
 
     Both headers are read first: a pair over ``max_pixels`` (None: no cap), of different sizes,
     or whose memory estimate exceeds ``max_memory`` (default: the memory available now) is
     refused before any pixel is decoded. ``precision`` (fp32, fp16, int8) picks the graph (a sibling must
     have passed its gate); ``provider`` cpu, cuda or tensorrt.
     """
-    s = Scorer(registry, entry_id, max_memory=max_memory, precision=precision, provider=provider, trust=trust)
+    s = Scorer(registry, entry_id, max_memory=max_memory, int8=int8, precision=precision, provider=provider, trust=trust)
     res = s.result()
     (hr, wr), (hd, wd) = image_size(ref, max_pixels=max_pixels), image_size(dist, max_pixels=max_pixels)
     if (hr, wr) != (hd, wd):
@@ -177,12 +200,17 @@ def score_videos(
     progress: Callable[[int, int], None] | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     max_memory: int | None = None,
+    int8: bool = False,
+    selection: Selection | None = None,
+    scale: Scale | None = None,
     precision: str = "fp32",
     provider: str = "cpu",
     decode_ahead: int | None = None,
     trust: Trust = None,
 ) -> ScoreResult:
-    """Score two videos frame by frame (``trust``: the consumer's policy, as ``registry.load``).
+    """Score two videos frame by frame (``selection``: which frames, ``scale``: how sizes are reconciled,
+    ``int8``: with the gated int8 sibling, ``trust``: the consumer's policy, as ``registry.load``);
+    ``ScoreResult.indices`` are the frame numbers scored.
 
     Both are opened first (a Y4M file is indexed whole): a truncated or malformed frame in either,
     a file without frames, frames over ``max_pixels``, different sizes or frame counts, or a memory
@@ -191,13 +219,16 @@ def score_videos(
     ``precision`` and ``provider`` as for :func:`score_images`. ``decode_ahead``: frames decoded ahead
     of the model by a decoder thread (default: 2 on a GPU provider, 0 on the CPU, whose cores the model uses).
     """
-    from registry.media.video import Selection, aligned_frames, open_video
+    from registry.media.video import Scale, Selection, aligned_frames, open_video
     from registry.scoring.prefetch import DEFAULT_DEPTH, prefetch
 
-    s = Scorer(registry, entry_id, max_memory=max_memory, precision=precision, provider=provider, trust=trust)
+    sel = selection or Selection()
+    scl = scale or Scale()
+    s = Scorer(registry, entry_id, max_memory=max_memory, int8=int8, precision=precision, provider=provider, trust=trust)
     ahead = decode_ahead if decode_ahead is not None else (DEFAULT_DEPTH if provider in ("cuda", "tensorrt") else 0)
     res = s.result()
-    if ref.suffix.lower() == ".y4m" and dist.suffix.lower() == ".y4m":
+    plain = sel == Selection() and scl == Scale()
+    if plain and ref.suffix.lower() == ".y4m" and dist.suffix.lower() == ".y4m":
         from registry.media.y4m import Y4MReader
 
         with Y4MReader(ref, matrix, max_pixels=max_pixels) as ya, Y4MReader(dist, matrix, max_pixels=max_pixels) as yb:
@@ -206,22 +237,31 @@ def score_videos(
                 if reader.frame_count == 0:
                     raise InputError(f"{path}: no frames")
             if (ha.width, ha.height) != (hb.width, hb.height):
-                raise InputError(f"{ref} is {ha.width}x{ha.height} but {dist} is {hb.width}x{hb.height}")
+                raise InputError(f"{ref} is {ha.width}x{ha.height} but {dist} is {hb.width}x{hb.height}", hint="scale")
             if ya.frame_count != yb.frame_count:
                 raise InputError(f"{ref} has {ya.frame_count} frames but {dist} has {yb.frame_count}")
             s.check_size(ha.height, ha.width, "frames")
             frames = prefetch(zip(ya.frames_with_luma(), yb.frames_with_luma(), strict=True), ahead)
             for i, ((fa, la), (fb, lb)) in enumerate(frames):
                 res.scores.append(s.score(fa, fb, f"frame {i}", luma=(la, lb)))
+                res.indices.append(i)
                 if progress:
                     progress(i + 1, ya.frame_count)
         return res
     with open_video(ref, matrix, max_pixels=max_pixels) as a, open_video(dist, matrix, max_pixels=max_pixels) as b:
-        if (a.info.width, a.info.height) == (b.info.width, b.info.height):
+        target = scl.target(a.info, b.info)
+        if target is not None:
+            s.check_size(target[1], target[0], "frames")
+        elif (a.info.width, a.info.height) == (b.info.width, b.info.height):
             s.check_size(a.info.height, a.info.width, "frames")
-        total = a.info.frames or 0
-        for i, fa, fb in prefetch(aligned_frames(a, b, Selection()), ahead):
+        if target is None:  # frames are scored at their decoded size: a size change mid-stream is checked before conversion
+            a.frame_check = b.frame_check = lambda h, w: s.check_size(h, w, "frames")
+        total = sel.expected(a.info.frames) or 0
+        for i, fa, fb in prefetch(aligned_frames(a, b, sel, scl), ahead):
             res.scores.append(s.score(fa, fb, f"frame {i}"))
+            res.indices.append(i)
             if progress:
                 progress(len(res.scores), max(total, len(res.scores)))
+    if not res.scores:
+        raise InputError(f"{ref}: no frames selected")
     return res
