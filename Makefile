@@ -30,6 +30,7 @@ demo: install
 test: install
 	$(BIN)/ruff check registry tests ai bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/tinyreg verify
 	$(BIN)/tinyreg pin --all --check
 	$(BIN)/tinyreg quant-gate --all
@@ -42,6 +43,8 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check registry tests ai bench
 	$(BIN)/mypy
+	# the layers of docs/architecture.md ([tool.importlinter] in pyproject.toml)
+	$(BIN)/lint-imports --no-logo
 	# workflows: zizmor (offline: no GitHub API) and actionlint, both installed by the dev extra
 	$(BIN)/zizmor --offline .github/workflows
 	$(BIN)/actionlint .github/workflows/*.yml

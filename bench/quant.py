@@ -8,7 +8,7 @@ from typing import Any
 
 
 def bench_quant(workdir: Path, threads: int = 0) -> dict[str, Any]:
-    from bench.__main__ import _worker
+    from bench.__main__ import run_worker
     from registry.export.core import WeightSource, export_entry
     from registry.families.dists.reference import installed_alpha_beta
     from registry.quant.quantize import quantize_entry
@@ -25,9 +25,9 @@ def bench_quant(workdir: Path, threads: int = 0) -> dict[str, Any]:
     for mode in ("static", "dynamic"):
         e = quantize_entry(reg, "dists_vgg16", mode=mode)
         g = e["quant"]["gate"]
-        t8 = _worker(["ort", "540", "960", "5", str(reg.parent / "dists_vgg16.int8.onnx"), str(threads)])
+        t8 = run_worker(["ort", "540", "960", "5", str(reg.parent / "dists_vgg16.int8.onnx"), str(threads)])
         out[mode] = {"drop": g["drop"], "drop_ci95": g["drop_ci95"], "passed": g["passed"], "int8": t8}
-    t32 = _worker(["ort", "540", "960", "5", str(reg.parent / "dists_vgg16.onnx"), str(threads)])
+    t32 = run_worker(["ort", "540", "960", "5", str(reg.parent / "dists_vgg16.onnx"), str(threads)])
     out["fp32"] = t32
     for mode in ("static", "dynamic"):
         if "median_s" in out[mode]["int8"] and "median_s" in t32:

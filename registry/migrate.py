@@ -19,9 +19,7 @@ leaves those rows out of ``models`` but keeps them, unchanged, in the top-level
 from __future__ import annotations
 
 import copy
-import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from registry.errors import CheckFailed, Error, InputError, UsageError
 from registry.onnx.inspect import ModelInfo, inspect_bytes
 from registry.store.document import CURRENT_SCHEMA_VERSION, Entry, Registry, transaction
 from registry.store.layout import ROOT_FILES, STAGING_DIR, card_rel, int8_rel, sidecar_rel, trust_files
+from registry.store.sidecar import patch_sidecar
 
 
 class MigrationRefused(CheckFailed):
@@ -122,35 +121,6 @@ def _read(root: Path, rel: str, what: str) -> bytes | None:
     except FileNotFoundError:
         return None
     except IsADirectoryError:
-        return None
-
-
-def patch_sidecar(data: bytes, changes: dict[str, Any]) -> bytes | None:
-    """Set top-level ``changes`` in a VMAFx sidecar by minimal textual edits, so its own formatting stays.
-
-    None when the sidecar is not a JSON object or the edit would not be exactly those changes.
-    """
-    try:
-        text = data.decode("utf-8")
-        doc = loads_json(text, "sidecar")
-    except (UnicodeDecodeError, InputError):
-        return None
-    if not isinstance(doc, dict):
-        return None
-    want = {**doc, **changes}
-    for key, value in changes.items():
-        if key not in doc:
-            return None
-        old = re.escape(json.dumps(doc[key], ensure_ascii=True))
-        new = json.dumps(value, ensure_ascii=True)
-
-        def repl(m: re.Match[str], new: str = new) -> str:
-            return m.group(1) + new
-
-        text = re.sub(rf'("{re.escape(key)}"\s*:\s*){old}(?=\s*[,}}\n])', repl, text)
-    try:
-        return text.encode("utf-8") if loads_json(text, "sidecar") == want else None
-    except InputError:
         return None
 
 

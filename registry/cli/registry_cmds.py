@@ -110,12 +110,12 @@ def check_ops_cmd(
 ) -> None:
     """Check a graph against the op allowlist."""
     from registry.onnx.allowlist import load_allowlist, ort_reduced_config
-    from registry.onnx.ops import check_target
+    from registry.runtime.ops import check_target
 
     allow = load_allowlist(allowlist)
     if emit_ort_config:
         from registry.errors import RegistryNotFound
-        from registry.onnx.ops import registry_runtime_ops
+        from registry.runtime.ops import registry_runtime_ops
 
         profile_name = emit_ort_config.value
         allow.ops(profile_name)  # an unknown profile is a usage error before any model is read

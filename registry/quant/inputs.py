@@ -276,7 +276,7 @@ def quantize_dynamic_bytes(fp32: bytes, op_types: tuple[str, ...]) -> bytes:
     import tempfile
 
     from registry.errors import MissingDependency
-    from registry.quant.quantize import _quiet_root_logger, strip_unused_imports
+    from registry.quant.quantize import quiet_root_logger, strip_unused_imports
 
     try:
         import onnx
@@ -286,7 +286,7 @@ def quantize_dynamic_bytes(fp32: bytes, op_types: tuple[str, ...]) -> bytes:
     model = onnx.load_from_string(fp32)
     if not any(n.op_type in op_types for n in model.graph.node):
         raise UsageError(f"the graph has no {', '.join(op_types)} node to quantise")
-    with tempfile.TemporaryDirectory() as d, _quiet_root_logger():
+    with tempfile.TemporaryDirectory() as d, quiet_root_logger():
         src, dst = Path(d) / "fp32.onnx", Path(d) / "int8.onnx"
         src.write_bytes(fp32)
         quantize_dynamic(str(src), str(dst), op_types_to_quantize=list(op_types), per_channel=True,
@@ -338,8 +338,8 @@ def quantize_on_inputs(registry_path: Path, entry_id: str, *, inputs: Path | Non
 
 def _sidecar_int8(reg: Registry, entry: Entry, int8: bytes) -> dict[str, bytes]:
     """An adopted (VMAFx) sidecar that records the int8 sibling's digest gets the new one (tinyreg's own are rewritten)."""
-    from registry.migrate import patch_sidecar
     from registry.store.layout import sidecar_rel
+    from registry.store.sidecar import patch_sidecar
 
     rel = sidecar_rel(str(entry["onnx"]))
     path = confine(reg.root, rel, what="sidecar")

@@ -75,7 +75,7 @@ def strip_unused_imports(model: Any) -> list[str]:
 
 
 @contextlib.contextmanager
-def _quiet_root_logger() -> Iterator[None]:
+def quiet_root_logger() -> Iterator[None]:
     """onnxruntime.quantization logs advice on the root logger; keep the CLI's stderr to one line."""
     root = logging.getLogger()
     level = root.level
@@ -101,7 +101,7 @@ def quantize_bytes(fp32: bytes, mode: str, pol: Quantise, calib: np.ndarray | No
     nodes = _nodes(model, pol)
     if not nodes:
         raise UsageError("the family's quantisation policy matches no node of this graph")
-    with tempfile.TemporaryDirectory() as d, _quiet_root_logger():
+    with tempfile.TemporaryDirectory() as d, quiet_root_logger():
         src, dst = Path(d) / "fp32.onnx", Path(d) / "int8.onnx"
         src.write_bytes(fp32)
         if mode == "static":

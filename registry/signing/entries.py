@@ -290,14 +290,14 @@ def verify_bundle(
         if not identity or not issuer:
             raise UsageError("verifying a bundle needs a public key or a keyless identity and issuer", hint="trust")
         root = trusted_root or _embedded_root(staging)
-        from registry.signing.policy import IdentityAnchor, _canonical_root
+        from registry.signing.policy import IdentityAnchor, canonical_root
 
         try:
             root_bytes = root.read_bytes()
         except OSError as exc:
             raise InputError(f"{root}: cannot read the trusted root") from exc
         verify_sigstore.load_trusted_root(root_bytes, str(root))
-        policy = TrustPolicy(identities=(IdentityAnchor(identity, issuer, _canonical_root(root_bytes, str(root))),), source=identity)
+        policy = TrustPolicy(identities=(IdentityAnchor(identity, issuer, canonical_root(root_bytes, str(root))),), source=identity)
         result.update(identity=identity, issuer=issuer, trusted_root=str(root))
     if artifact is not None and artifact.is_dir():
         result.update(_verify_folder(bundle, bundle_json, artifact, policy))

@@ -130,7 +130,7 @@ def key_fingerprint(pem: bytes, label: str) -> str:
     return hashlib.sha256(key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)).hexdigest()
 
 
-def _canonical_root(data: bytes, label: str) -> bytes:
+def canonical_root(data: bytes, label: str) -> bytes:
     doc = loads_json(data, f"{label}: trusted root is not JSON")
     if not isinstance(doc, dict) or "mediaType" not in doc:
         raise InputError(f"{label}: not a Sigstore trusted root")
@@ -166,7 +166,7 @@ def parse_policy(data: bytes, label: str) -> TrustPolicy:
         root = ident.get("trusted_root")
         if not isinstance(root, dict):
             raise InputError(f"{label}: identities[{i}] needs its trusted_root (the Sigstore trusted_root.json, inline)")
-        ids.append(IdentityAnchor(ident["identity"], ident["issuer"], _canonical_root(json.dumps(root).encode(), label)))
+        ids.append(IdentityAnchor(ident["identity"], ident["issuer"], canonical_root(json.dumps(root).encode(), label)))
     if not keys and not ids:
         raise InputError(f"{label}: the trust policy trusts no key and no identity")
     return TrustPolicy(tuple(keys), tuple(ids), source=label)
@@ -219,7 +219,7 @@ def policy_from_registry(reg: Any) -> TrustPolicy:
             raise SignatureError("keyless signing policy needs an exact identity and issuer")
         path = confine(reg.root, str(doc.get("trusted_root", "")), what="signing.trusted_root")
         try:
-            root = _canonical_root(path.read_bytes(), path.name)
+            root = canonical_root(path.read_bytes(), path.name)
         except OSError as exc:
             raise SignatureError(f"trusted root {path.name} is unreadable") from exc
         ident = IdentityAnchor(str(doc["identity"]), str(doc["issuer"]), root)
@@ -302,7 +302,7 @@ def write_policy(
         from registry.signing._methods.verify_sigstore import load_trusted_root
 
         load_trusted_root(root_bytes, str(src))
-        new_ids.append(IdentityAnchor(identity, issuer, _canonical_root(root_bytes, str(src))))
+        new_ids.append(IdentityAnchor(identity, issuer, canonical_root(root_bytes, str(src))))
     old = TrustPolicy()
     if out.exists() and not replace:
         old = load_policy(out)

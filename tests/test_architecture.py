@@ -1,0 +1,108 @@
+"""The architecture as tests: what import-linter cannot say (see docs/architecture.md).
+
+No module imports another module's private (``_``-prefixed) name, and a private module or
+package (``registry._internal``, ``registry.signing._methods``, ``registry.cli._options``)
+is imported only from inside the package that holds it. ``registry._internal`` sits at the
+top of ``registry`` by design, so every module of ``registry`` may import it; outside
+``registry`` only ``bench`` may (it times the hasher).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("registry", "bench", "ai")
+# private packages that a named outsider may use: bench times the one hasher of registry._internal
+ALSO_USED_BY = {"registry._internal": ("bench",)}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _resolve(importer: str, is_package: bool, node: ast.ImportFrom) -> str:
+    if not node.level:
+        return node.module or ""
+    base = importer.split(".")
+    if not is_package:
+        base = base[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def _private(part: str) -> bool:
+    return part.startswith("_") and not (part.startswith("__") and part.endswith("__"))
+
+
+def private_import_violations(path: Path, source: str | None = None) -> list[str]:
+    """Every import in ``path`` that reaches another module's private name, or a private module from outside its package."""
+    importer = _module_name(path)
+    tree = ast.parse(source if source is not None else path.read_text(encoding="utf-8"), str(path))
+    is_package = path.name == "__init__.py"
+    out: list[str] = []
+
+    def check_module(target: str, line: int) -> None:
+        parts = target.split(".")
+        for i, part in enumerate(parts):
+            if _private(part):
+                owner = ".".join(parts[:i])  # the package holding the private module
+                users = (owner, *ALSO_USED_BY.get(".".join(parts[: i + 1]), ()))
+                if not any(importer == u or importer.startswith(u + ".") for u in users):
+                    out.append(f"{path.relative_to(ROOT)}:{line}: imports private module {target} from outside {owner}")
+                return
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] in PACKAGES:
+                    check_module(alias.name, node.lineno)
+        elif isinstance(node, ast.ImportFrom):
+            target = _resolve(importer, is_package, node)
+            if target.split(".")[0] not in PACKAGES:
+                continue
+            check_module(target, node.lineno)
+            for alias in node.names:
+                if _private(alias.name) and target != importer:
+                    # a private submodule of the package itself is a module, checked like one
+                    sub = f"{target}.{alias.name}"
+                    if (ROOT / Path(*sub.split("."))).is_dir() or (ROOT / Path(*sub.split("."))).with_suffix(".py").is_file():
+                        check_module(sub, node.lineno)
+                    else:
+                        out.append(f"{path.relative_to(ROOT)}:{node.lineno}: imports private name {alias.name} of {target}")
+    return out
+
+
+def _sources() -> list[Path]:
+    return sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py"))
+
+
+def test_no_module_imports_another_modules_private_name() -> None:
+    found = [v for p in _sources() for v in private_import_violations(p)]
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    ("where", "code", "bad"),
+    [
+        ("registry/quant/inputs.py", "from registry.quant.quantize import _helper\n", True),
+        ("registry/quant/inputs.py", "from .quantize import _helper\n", True),
+        ("registry/verify.py", "from registry.signing._methods.sign_ec_key import KeySigner\n", True),
+        ("registry/verify.py", "import registry.cli._options\n", True),
+        ("ai/x.py", "from registry._internal.hashing import sha256_file\n", True),
+        ("bench/x.py", "from registry._internal.hashing import sha256_file\n", False),
+        ("registry/store/pins.py", "from registry._internal.hashing import sha256_bytes\n", False),
+        ("registry/signing/entries.py", "from registry.signing._methods import canonical\n", False),
+        ("registry/signing/entries.py", "from registry.signing import _methods\n", False),
+        ("registry/quant/inputs.py", "from registry.quant.quantize import quiet_root_logger\n", False),
+        ("registry/quant/inputs.py", "from typing import _SpecialForm\n", False),
+    ],
+)
+def test_the_private_import_rule_catches_what_it_should(where: str, code: str, bad: bool) -> None:
+    assert bool(private_import_violations(ROOT / where, code)) is bad
