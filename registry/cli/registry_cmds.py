@@ -69,8 +69,7 @@ def show_cmd(entry_id: EntryIdArg, registry: RegistryOpt = None, as_json: JsonOp
         return
     if entry.get("smoke") is True:
         out.line("WARNING: smoke placeholder (random weights; scores mean nothing)")
-    for k in sorted(entry):
-        v = entry[k]
+    for k, v in sorted(entry.items()):
         out.line(f"{k}: {json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v}")
 
 

@@ -24,7 +24,7 @@ import io
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -37,7 +37,7 @@ from registry.store.document import Entry, Registry, read_registry
 from registry.store.layout import inputs_rel
 
 ROLE = "gate_inputs"
-FIELD = "quant_gate_inputs"
+FIELD: Final = "quant_gate_inputs"
 MIN_SAMPLES = 8
 
 

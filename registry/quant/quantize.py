@@ -144,7 +144,7 @@ def quantize_entry(
     calibration_dir: Path | None = None,
     gate_seed: int = 0,
     inputs: Path | None = None,
-) -> dict[str, Any]:
+) -> Entry:
     """Quantise, gate, and (only on a pass) write ``<basename>.int8.onnx`` with its pins and record.
 
     An entry without a family is quantised (dynamic) and gated on its input set (``inputs`` or the pinned one).

@@ -15,6 +15,7 @@ from registry.errors import IntegrityError, UsageError
 from registry.onnx.inspect import external_ref, external_tensors, parse_model
 from registry.store.document import Entry, Registry, find_registry, parse_registry_bytes
 from registry.store.layout import int8_rel
+from registry.store.types import has_int8, is_smoke, pinned_files
 
 if TYPE_CHECKING:
     from registry.signing.policy import TrustPolicy
@@ -28,10 +29,6 @@ class SmokeModelWarning(UserWarning):
     """The loaded model is a random-weight smoke placeholder."""
 
 
-def _pinned_files(entry: Entry) -> dict[str, dict[str, Any]]:
-    return {f["path"]: f for f in entry.get("files") or [] if isinstance(f, dict) and "path" in f}
-
-
 def verified_model_bytes(reg: Registry, entry: Entry, *, int8: bool = False, digests: dict[str, str] | None = None) -> bytes:
     """Model bytes with every external tensor inlined, all read once and checked against pins.
 
@@ -41,12 +38,12 @@ def verified_model_bytes(reg: Registry, entry: Entry, *, int8: bool = False, dig
     if int8:
         rel = int8_rel(str(entry["onnx"]))
         want = entry.get("int8_sha256")
-        if not isinstance(want, str):
+        if not has_int8(entry):
             raise UsageError(f"entry '{entry['id']}' has no int8 sibling")
     else:
         rel = str(entry["onnx"])
         want = entry.get("sha256")
-    pinned = _pinned_files(entry)
+    pinned = pinned_files(entry)
     size = pinned.get(rel, {}).get("size")
     data = read_pinned(confine(root, rel, what="onnx"), str(want), size)
     if digests is not None:
@@ -167,7 +164,7 @@ def load_entry(
             from registry.signing.entries import verify_entry_signature
 
             verify_entry_signature(reg, entry, digests=digests)
-    if entry.get("smoke") is True:
+    if is_smoke(entry):
         warnings.warn(
             f"'{entry_id}' is a SMOKE PLACEHOLDER with random weights; its scores mean nothing",
             SmokeModelWarning,

@@ -14,7 +14,7 @@ from registry.media.video import Scale, Selection, check_matrix
 from registry.scoring.engines import ENGINES, ScoreConfig, check_int8, providers_for, run_local, run_ray, split_cores
 from registry.scoring.manifest import Shard, read_manifest
 from registry.scoring.results import ResultsFile, fmt_for
-from registry.store.document import find_registry, read_registry
+from registry.store.document import Entry, find_registry, read_registry
 
 
 @dataclass
@@ -55,7 +55,7 @@ class DatasetOptions:
     max_memory: int | None = None  # per worker
 
 
-def prepare(registry: Path | None, entry_id: str, opts: DatasetOptions) -> tuple[ScoreConfig, dict[str, Any]]:
+def prepare(registry: Path | None, entry_id: str, opts: DatasetOptions) -> tuple[ScoreConfig, Entry]:
     """Check everything that can be checked before any work (entry, int8 gate, provider) and build the worker config."""
     if opts.engine not in ENGINES:
         raise UsageError(f"engine {opts.engine!r}: use {' or '.join(ENGINES)}")

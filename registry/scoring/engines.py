@@ -14,7 +14,10 @@ import queue
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from registry.store.document import Entry
 
 from registry.errors import Error, UsageError
 from registry.media.limits import DEFAULT_MAX_PIXELS
@@ -43,7 +46,7 @@ class ScoreConfig:
     max_memory: int | None = None  # bytes the model may use per worker (None: what is available)
 
 
-def check_int8(entry: dict[str, Any]) -> None:
+def check_int8(entry: Entry) -> None:
     """Refuse int8 scoring unless the entry has an int8 sibling whose recorded gate passed."""
     eid = entry.get("id")
     if not isinstance(entry.get("int8_sha256"), str):

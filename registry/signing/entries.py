@@ -26,13 +26,14 @@ from registry.store import layout
 from registry.store.document import Entry, Registry, transaction
 from registry.store.layout import SNAPSHOT_NAME, TRUST_DIR
 from registry.store.pins import changed_fields, compute_pins
+from registry.store.types import FilePin
 
 
 def bundle_rel(entry: Entry) -> str:
     return layout.bundle_rel(str(entry["onnx"]))
 
 
-def signed_files(entry: Entry) -> list[dict[str, Any]]:
+def signed_files(entry: Entry) -> list[FilePin]:
     return sorted((f for f in entry.get("files") or [] if f.get("role") != "signature"), key=lambda f: str(f["path"]))
 
 

@@ -30,7 +30,7 @@ INT8_MODES = ("static", "dynamic", "qat")
 
 def signed_row(entry: Entry) -> dict[str, Any]:
     """The row as signed: everything except the pointer to its own bundle."""
-    row = copy.deepcopy(dict(entry))
+    row: dict[str, Any] = copy.deepcopy(dict(entry))
     bundle = row.pop("sigstore_bundle", None)
     if isinstance(row.get("files"), list):
         row["files"] = [f for f in row["files"] if not (isinstance(f, dict) and (f.get("role") == "signature" or f.get("path") == bundle))]

@@ -12,6 +12,7 @@ from registry.store.card import write_card
 from registry.store.document import Entry, Registry, dumps_json, merge_entry, transaction
 from registry.store.layout import sidecar_rel
 from registry.store.pins import ARTIFACT_FIELDS, compute_pins
+from registry.store.types import FileRole
 
 
 def sidecar_doc(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -42,7 +43,7 @@ def _check_replace(reg: Registry, fields: Mapping[str, Any], force: bool) -> Non
         )
 
 
-def set_file_pin(entry: Entry, rel: str, role: str, data: bytes) -> None:
+def set_file_pin(entry: Entry, rel: str, role: FileRole, data: bytes) -> None:
     """Pin ``data`` (the bytes just written to ``rel``) in the entry's files, replacing any pin of that path."""
     d = sha256_bytes(data)
     files = [f for f in entry.get("files", []) if f.get("path") != rel]
@@ -104,7 +105,7 @@ def write_entry(
         entry = refresh_entry(reg, str(fields["id"]))
         if changed:
             _remove_orphans(reg, old_files, entry)
-        return dict(entry)
+        return entry.copy()
 
 
 # Files that belong to one fp32 artifact; when it is replaced they would be stale.
@@ -126,4 +127,4 @@ def update_entry(
     with transaction(registry_path, expect=expect) as reg:
         reg.get(entry_id)
         merge_entry(reg, {"id": entry_id, **fields}, force=True)
-        return dict(refresh_entry(reg, entry_id))
+        return refresh_entry(reg, entry_id).copy()

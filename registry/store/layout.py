@@ -6,7 +6,7 @@ from that name or from its id. Writers, ``pin``, ``verify`` and ``load`` all ask
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 REGISTRY_NAME = "registry.json"
@@ -56,7 +56,7 @@ class _Doc(Protocol):
     def doc(self) -> dict[str, Any]: ...
 
     @property
-    def entries(self) -> list[dict[str, Any]]: ...
+    def entries(self) -> Sequence[Mapping[str, Any]]: ...
 
 
 def _str(v: Any) -> str | None:
