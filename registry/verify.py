@@ -284,7 +284,7 @@ def _check_signature(ctx: _Ctx, eid: str, entry: Entry, bundle: str) -> None:
         ctx.add(eid, "signature", f"{bundle} is not checked: no trust policy given (--trust FILE) and the registry records "
                 "no signing policy of its own", WARNING)
         return
-    from registry.signing.entries import verify_entry_signature
+    from registry.signing.verify import verify_entry_signature
 
     try:
         verify_entry_signature(ctx.reg, entry, digests=ctx.digests)
@@ -722,9 +722,9 @@ def _check_trust(ctx: _Ctx, policy: TrustPolicy, now: datetime | None) -> None:
     The registry's own ``signing`` block is never used for the decision; naming another signer is a finding.
     """
     from registry._internal.hashing import sha256_file
-    from registry.signing.entries import verify_entry_signature
     from registry.signing.policy import registry_block_mismatch
     from registry.signing.snapshot import check_registry_snapshot, snapshot_field
+    from registry.signing.verify import verify_entry_signature
 
     reg = ctx.reg
     snapshot_field(reg.doc, str(reg.path))  # a malformed snapshot (no version) is bad input: exit 2

@@ -155,13 +155,13 @@ def load_entry(
         digests: dict[str, str] = {}
         data = verified_model_bytes(reg, entry, int8=int8, digests=digests)
         if policy is not None:
-            from registry.signing.entries import enforce_trust
+            from registry.signing.verify import enforce_trust
 
             enforce_trust(reg, entry, policy, registry_bytes=raw, digests=digests, now=now)
         elif verify_signature or (
             verify_signature is None and isinstance(entry.get("sigstore_bundle"), str) and isinstance(reg.doc.get("signing"), dict)
         ):
-            from registry.signing.entries import verify_entry_signature
+            from registry.signing.verify import verify_entry_signature
 
             verify_entry_signature(reg, entry, digests=digests)
     if is_smoke(entry):

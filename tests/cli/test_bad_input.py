@@ -72,7 +72,7 @@ def test_allowlist_deep_is_bad_input(tmp_path: Path, reg_path: Path) -> None:
 
 @pytest.fixture
 def key_signed(reg_path: Path, tmp_path: Path) -> Path:
-    from registry.signing.entries import set_policy, sign_entries
+    from registry.signing.sign import set_policy, sign_entries
     from tests.signing.test_sign import keypair
 
     priv, pub = keypair(tmp_path, "k")
@@ -258,12 +258,12 @@ def test_deep_json_in_bundles_sidecars_and_logs_is_bad_input_not_a_crash() -> No
     from registry.errors import InputError, SignatureError
     from registry.media.inputsets import _rows_json
     from registry.migrate import _fix_sidecar_opset
-    from registry.signing._methods import verify_ec_key, verify_sigstore
+    from registry.signing._methods import ec_key, sigstore_keyless
 
     deep = b"[" * 100_000 + b"]" * 100_000
     with pytest.raises(SignatureError):
-        verify_ec_key.parse(deep)  # verify-bundle --key on a hostile bundle
-    assert verify_sigstore.is_dsse(deep) is False
+        ec_key.parse(deep)  # verify-bundle --key on a hostile bundle
+    assert sigstore_keyless.is_dsse(deep) is False
     assert _fix_sidecar_opset(deep, 18) == (deep, [])  # migrate leaves a hostile sidecar for verify to report
     with pytest.raises(InputError):
         _rows_json(deep, "log.json")

@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 import registry
 from registry.errors import IntegrityError, SignatureError, UsageError
 from registry.export.smoke import add_smoke
-from registry.signing.entries import set_policy, sign_entries, verify_bundle, verify_entry_signature
+from registry.signing.sign import set_policy, sign_entries
+from registry.signing.verify import verify_bundle, verify_entry_signature
 from registry.store.document import read_registry, transaction
 from registry.store.repin import pin
 from registry.verify import verify_registry
@@ -112,11 +113,11 @@ def test_other_key(signed: tuple[Path, Path], tmp_path: Path) -> None:
     other_priv, other_pub = keypair(tmp_path, "other")
     with pytest.raises(UsageError, match="does not match the public key"):
         sign_entries(reg_path, "dists_vgg16", key=other_priv)
-    from registry.signing._methods import sign_ec_key
+    from registry.signing._methods import ec_key
     from registry.signing.statement import build_statement
 
     e = read_registry(reg_path).get("dists_vgg16")
-    forged = sign_ec_key.sign(build_statement(read_registry(reg_path), e), sign_ec_key.load_private_key(other_priv))
+    forged = ec_key.sign(build_statement(read_registry(reg_path), e), ec_key.load_private_key(other_priv))
     (reg_path.parent / e["sigstore_bundle"]).write_bytes(forged)
     pin(reg_path, "dists_vgg16")
     assert any("does not verify with any of the 1 key(s)" in m for m in sig_errors(reg_path))

@@ -21,8 +21,8 @@ import pytest
 import registry
 from registry.errors import InputError, IntegrityError, SignatureError
 from registry.runtime.loader import SmokeModelWarning
-from registry.signing.entries import sign_entries
 from registry.signing.policy import load_policy, write_policy
+from registry.signing.sign import sign_entries
 from registry.signing.snapshot import STATE_NAME, state_dir
 from registry.verify import verify_registry
 from tests.signing.test_sign import keypair

@@ -90,7 +90,7 @@ def test_unpinned_external_reference_is_refused(reg_path: Path, kind: str, monke
 def test_signed_score_cannot_be_changed_through_an_unpinned_file(reg_path: Path, tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """The attack of the issue: a signed model whose Constant lives in a file nobody pinned."""
-    from registry.signing.entries import set_policy, sign_entries
+    from registry.signing.sign import set_policy, sign_entries
     from tests.signing.test_sign import keypair
 
     monkeypatch.chdir(reg_path.parent)

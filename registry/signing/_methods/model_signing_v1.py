@@ -26,11 +26,14 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry._internal.jsonio import loads_json
 from registry.errors import InputError, SignatureError
 from registry.signing._methods import BUNDLE_MEDIA_TYPE, INTOTO_PAYLOAD_TYPE, STATEMENT_TYPE, pae
+
+if TYPE_CHECKING:
+    from registry.signing.policy import TrustPolicy
 
 PREDICATE_TYPE = "https://model_signing/signature/v1.0"
 PREDICATE_TYPE_V0_1 = "https://model_signing/Digests/v0.1"  # pre-1.0; deliberately not accepted
@@ -277,3 +280,29 @@ def client_trust_config(trusted_root: dict[str, Any], signing_config: dict[str, 
         "trustedRoot": trusted_root,
         "signingConfig": signing_config or {"mediaType": SIGNING_CONFIG_V0_2_MEDIA_TYPE},
     }
+
+
+class FolderVerifier:
+    """Verifies a folder against an OpenSSF Model Signing v1.0 signature, under a trust policy (key or keyless)."""
+
+    def __init__(self, policy: TrustPolicy) -> None:
+        self.policy = policy
+
+    def verify(self, bundle: Path, bundle_json: bytes, folder: Path) -> dict[str, Any]:
+        """Like ``model_signing verify``: the signed ignore_paths and the signature itself are skipped."""
+        import os
+
+        ptype, payload = self.policy.verify_dsse(bundle_json, str(bundle))
+        if ptype != INTOTO_PAYLOAD_TYPE:
+            raise SignatureError(f"{bundle}: payload type {ptype!r} is not an in-toto statement")
+        _name, expected, ignores = manifest_from_statement(payload)
+        extra = list(ignores)
+        rel = os.path.relpath(os.path.realpath(bundle), os.path.realpath(folder))
+        if not rel.startswith(".."):
+            extra.append(rel.replace(os.sep, "/"))
+        try:
+            actual = manifest_of_folder(folder, extra)
+        except UnsignableFolder as exc:
+            raise SignatureError(exc.diagnostics()) from exc
+        compare(expected, actual)
+        return {"payload_type": ptype, "files": len(expected), "ignore_paths": sorted(ignores)}
