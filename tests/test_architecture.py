@@ -106,3 +106,14 @@ def test_no_module_imports_another_modules_private_name() -> None:
 )
 def test_the_private_import_rule_catches_what_it_should(where: str, code: str, bad: bool) -> None:
     assert bool(private_import_violations(ROOT / where, code)) is bad
+
+
+def test_test_modules_share_factories_not_each_other() -> None:
+    """Helpers several test modules use live in tests/factories.py; no module imports a test module."""
+    found = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tests."):
+                if node.module.split(".")[-1].startswith("test_"):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: imports {node.module}")
+    assert not found, "\n".join(found)

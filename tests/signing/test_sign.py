@@ -6,8 +6,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 import registry
 from registry.errors import IntegrityError, SignatureError, UsageError
@@ -18,26 +16,12 @@ from registry.store.document import read_registry, transaction
 from registry.store.repin import pin
 from registry.verify import verify_registry
 from tests.conftest import SIGSTORE, require_fixture
+from tests.factories import SIGSTORE_FIXTURES as FIXTURES
+from tests.factories import keypair
 
 GH = "https://token.actions.githubusercontent.com"
 GHO = "https://github.com/login/oauth"
-FIXTURES = [  # artifact, bundle, instance, identity, issuer (from the fixture MANIFEST.md)
-    ("bundle_v3_github.whl", "bundle_v3_github.whl.sigstore", "production",
-     "https://github.com/trailofbits/rfc8785.py/.github/workflows/release.yml@refs/tags/v0.1.2", GH),
-    ("bundle_v3.txt", "bundle_v3.txt.sigstore", "staging", "william@yossarian.net", GHO),
-    ("staging-rekor-v2.txt", "staging-rekor-v2.txt.sigstore.json", "staging", "jku@goto.fi", GHO),
-    (None, "a.dsse.staging-rekor-v2.txt.sigstore.json", "staging",
-     "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/"
-     "extremely-dangerous-oidc-beacon.yml@refs/heads/main", GH),
-]
 
-
-def keypair(folder: Path, name: str) -> tuple[Path, Path]:
-    k = ec.generate_private_key(ec.SECP256R1())
-    priv, pub = folder / f"{name}.pem", folder / f"{name}.pub.pem"
-    priv.write_bytes(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    pub.write_bytes(k.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    return priv, pub
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ import pytest
 from registry.signing._methods import model_signing_v1 as oms
 from registry.store.layout import REGISTRY_NAME, SNAPSHOT_NAME
 from registry.verify import verify_registry
-from tests.signing.test_sign import keypair
-from tests.signing.test_trust import REPO, Signed, make_signed, run
+from tests.factories import REPO, Signed, keypair, make_signed
+from tests.factories import run_tinyreg as run
 
 MODEL_SIGNING = str(Path(sys.executable).with_name("model_signing"))
 
