@@ -113,7 +113,7 @@ def test_test_modules_share_factories_not_each_other() -> None:
     found = []
     for path in sorted((ROOT / "tests").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("tests."):
-                if node.module.split(".")[-1].startswith("test_"):
-                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: imports {node.module}")
+            mod = node.module if isinstance(node, ast.ImportFrom) else None
+            if mod and mod.startswith("tests.") and mod.split(".")[-1].startswith("test_"):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: imports {mod}")
     assert not found, "\n".join(found)
