@@ -570,7 +570,7 @@ def check_provenance(ctx: _Ctx, s: Subject) -> None:
 
 @check("card", "entry")
 def check_card(ctx: _Ctx, s: Subject) -> None:
-    """schema_version 2: the model card ``cards/<id>.md`` is there and up to date with the row."""
+    """schema_version 2: the model card (``<id>.md``) is there and up to date with the row."""
     if ctx.reg.is_legacy:
         return
     from registry.store.card import card_state
