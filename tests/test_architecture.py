@@ -117,3 +117,16 @@ def test_test_modules_share_factories_not_each_other() -> None:
             if mod and mod.startswith("tests.") and mod.split(".")[-1].startswith("test_"):
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno}: imports {mod}")
     assert not found, "\n".join(found)
+
+
+def test_every_part_of_registry_is_in_a_layer() -> None:
+    """import-linter does not constrain a module no contract names: a new top-level module must join a layer."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]
+    layers = next(c for c in config["contracts"] if c["id"] == "layers")["layers"]
+    named = {m.strip() for layer in layers for m in layer.replace(":", "|").split("|")}
+    parts = {f"registry.{p.stem}" for p in (ROOT / "registry").iterdir()
+             if (p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").is_file())) and p.stem not in ("__init__", "__main__")}
+    assert parts - named == set(), "add these to a layer in [tool.importlinter] (pyproject.toml)"
+    assert named - parts == set(), "the layers name modules that do not exist"
