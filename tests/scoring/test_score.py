@@ -73,6 +73,7 @@ def test_score_videos(reg_path: Path, tmp_path: Path) -> None:
         score_videos(reg_path, "dists_vgg16", a, c)
 
 
+@pytest.mark.slow  # four fresh interpreters scoring (the warning itself: tests/runtime/test_loader.py)
 def test_cli_score_warns_on_smoke(reg_path: Path, images: tuple[Path, Path, Path], tmp_path: Path) -> None:
     ref, dist, small = images
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -87,6 +87,7 @@ def test_snapshot_written_by_model_signing_passes_tinyreg(signed: Signed) -> Non
     assert verify_registry(signed.reg, trust=signed.policy).ok
 
 
+@pytest.mark.slow  # runs the model_signing reference signer (~10 s)
 def test_verify_bundle_accepts_model_signing_sign_key(tmp_path: Path) -> None:
     folder = tmp_path / "tiny"
     shutil.copytree(REPO / "model" / "tiny", folder)

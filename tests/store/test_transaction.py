@@ -190,6 +190,7 @@ def test_expect_refuses_a_changed_entry(reg_path: Path) -> None:
     assert snapshot(reg_path.parent) == before
 
 
+@pytest.mark.slow  # a real quantisation raced by a writer (~15 s)
 def test_quantize_refuses_when_the_model_changed_meanwhile(reg_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """quantize reads unlocked and writes tens of seconds later; here the fp32 model is replaced in between."""
     from registry.export.smoke import add_smoke
@@ -229,6 +230,7 @@ def _reader(paths: list[str], current: Any, out: Any) -> None:
     out.put(bad)
 
 
+@pytest.mark.slow  # processes racing (~15 s)
 def test_readers_racing_the_very_first_writer(tmp_path: Path) -> None:
     """Registries nobody wrote with tinyreg yet (no lock file ever made): readers never see a half-done first update."""
     import multiprocessing as mp
