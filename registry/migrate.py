@@ -32,6 +32,7 @@ from registry.onnx.inspect import ModelInfo, inspect_bytes
 from registry.store.document import CURRENT_SCHEMA_VERSION, Entry, Registry, transaction
 from registry.store.layout import ROOT_FILES, STAGING_DIR, card_rel, int8_rel, sidecar_rel, trust_files
 from registry.store.sidecar import patch_sidecar
+from registry.store.types import declares_int8
 
 
 class MigrationRefused(CheckFailed):
@@ -177,8 +178,8 @@ def _prepare_entry(reg: Registry, row: Entry, from_version: int | None, tools: d
 
     if info is not None:
         externals(info)
-    declares_int8 = isinstance(row.get("int8_sha256"), str) or row.get("quant_mode") in ("static", "dynamic", "qat")
-    if declares_int8:
+    declares = declares_int8(row)
+    if declares:
         i8 = int8_rel(onnx_rel)
         idata = _read(root, i8, "int8")
         if idata is None:
@@ -235,7 +236,7 @@ def _prepare_entry(reg: Registry, row: Entry, from_version: int | None, tools: d
     except Error as exc:
         out.broken[eid] = [exc.diagnostics()]
         return None
-    if pins.get("sha256") != row.get("sha256") or (declares_int8 and pins.get("int8_sha256") != row.get("int8_sha256")):
+    if pins.get("sha256") != row.get("sha256") or (declares and pins.get("int8_sha256") != row.get("int8_sha256")):
         out.broken[eid] = [f"{onnx_rel} changed while it was read"]
         return None
     if sidecar_data is not None:  # pin the corrected sidecar, not the bytes it replaces

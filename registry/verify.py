@@ -743,7 +743,7 @@ def _check_trust(ctx: _Ctx, policy: TrustPolicy, now: datetime | None) -> None:
         eid = entry.get("id")
         if not isinstance(eid, str) or not isinstance(entry.get("onnx"), str):
             continue
-        if not isinstance(entry.get("sigstore_bundle"), str):
+        if not has_signature(entry):
             ctx.add(eid, "signature", "entry is not signed (the trust policy requires a valid signature on every entry)")
             continue
         try:

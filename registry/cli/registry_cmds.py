@@ -12,6 +12,7 @@ from registry.cli import _output as out
 from registry.cli._errors import command
 from registry.cli._options import AllowlistOpt, EntryIdArg, JsonOpt, OptionalEntryIdArg, Profile, RegistryOpt, find, need_id
 from registry.errors import EXIT_FINDINGS
+from registry.store.types import is_smoke
 
 
 @command
@@ -67,7 +68,7 @@ def show_cmd(entry_id: EntryIdArg, registry: RegistryOpt = None, as_json: JsonOp
     if as_json:
         out.emit({"entry": entry})
         return
-    if entry.get("smoke") is True:
+    if is_smoke(entry):
         out.line("WARNING: smoke placeholder (random weights; scores mean nothing)")
     for k, v in sorted(entry.items()):
         out.line(f"{k}: {json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v}")

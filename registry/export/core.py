@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from registry.errors import CheckFailed, MissingWeight, UsageError
 from registry.export.fetch import fetch_pinned, is_url
 from registry.store.document import Entry
+from registry.store.types import is_smoke
 
 if TYPE_CHECKING:
     from registry.plugin import Family, WeightFile
@@ -258,6 +259,6 @@ def export_entry(
 def entry_weights(entry: Entry, fam: Family, given: Sequence[WeightSource] = (), *, cache_dir: Path | None = None,
                   progress: bool = False) -> dict[str, bytes] | None:
     """The verified weight bytes an entry was built from (``None`` for a smoke entry)."""
-    if entry.get("smoke") is True:
+    if is_smoke(entry):
         return None
     return fetch_weights(resolve_weights(fam, given, entry), cache_dir=cache_dir, progress=progress)

@@ -35,6 +35,7 @@ from registry.errors import CheckFailed, InputError, UsageError
 from registry.quant.gate import BOOTSTRAP, GateResult, compare, pearson, spearman
 from registry.store.document import Entry, Registry, read_registry
 from registry.store.layout import inputs_rel
+from registry.store.types import has_int8
 
 ROLE = "gate_inputs"
 FIELD: Final = "quant_gate_inputs"
@@ -258,7 +259,7 @@ def gate_on_inputs(registry_path: Path, entry_id: str, *, inputs: Path | None = 
 
     reg = read_registry(registry_path)
     entry = reg.get(entry_id)
-    if not isinstance(entry.get("int8_sha256"), str):
+    if not has_int8(entry):
         raise UsageError(f"entry '{entry_id}' has no int8 sibling to gate")
     s = input_set(reg, entry, inputs)
     if s.new:

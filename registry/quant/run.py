@@ -8,6 +8,7 @@ from pathlib import Path
 from registry.errors import Error, UsageError
 from registry.quant.gate import GateResult, run_gate
 from registry.store.document import read_registry
+from registry.store.types import has_int8
 
 
 @dataclass
@@ -25,7 +26,7 @@ class GateRun:
 
 def quantised_ids(registry_path: Path) -> list[str]:
     reg = read_registry(registry_path)
-    return [str(e["id"]) for e in reg.entries if isinstance(e.get("int8_sha256"), str)]
+    return [str(e["id"]) for e in reg.entries if has_int8(e)]
 
 
 def _gate_one(registry_path: Path, entry_id: str, seed: int, inputs: Path | None) -> GateResult:

@@ -15,7 +15,7 @@ from registry.errors import IntegrityError, UsageError
 from registry.onnx.inspect import external_ref, external_tensors, parse_model
 from registry.store.document import Entry, Registry, find_registry, parse_registry_bytes
 from registry.store.layout import int8_rel
-from registry.store.types import has_int8, is_smoke, pinned_files
+from registry.store.types import has_int8, has_signature, is_smoke, pinned_files
 
 if TYPE_CHECKING:
     from registry.signing.policy import TrustPolicy
@@ -159,7 +159,7 @@ def load_entry(
 
             enforce_trust(reg, entry, policy, registry_bytes=raw, digests=digests, now=now)
         elif verify_signature or (
-            verify_signature is None and isinstance(entry.get("sigstore_bundle"), str) and isinstance(reg.doc.get("signing"), dict)
+            verify_signature is None and has_signature(entry) and isinstance(reg.doc.get("signing"), dict)
         ):
             from registry.signing.verify import verify_entry_signature
 

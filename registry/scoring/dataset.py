@@ -15,6 +15,7 @@ from registry.scoring.engines import ENGINES, ScoreConfig, check_int8, providers
 from registry.scoring.manifest import Shard, read_manifest
 from registry.scoring.results import ResultsFile, fmt_for
 from registry.store.document import Entry, find_registry, read_registry
+from registry.store.types import is_smoke
 
 
 @dataclass
@@ -129,7 +130,7 @@ def score_dataset(registry: Path | None, entry_id: str, manifest: Path, out: Pat
         workers = opts.workers if opts.workers > 0 else auto_workers(cfg.family, cores, seen.largest, opts.max_memory)
         workers = max(1, min(workers, len(todo)))  # fewer pairs than workers: the spare cores go to the workers there are
         cfg = replace(cfg, threads=max(1, cores // workers))
-        report = DatasetReport(str(entry["id"]), entry.get("smoke") is True, str(out), opts.engine, workers, cfg.threads,
+        report = DatasetReport(str(entry["id"]), is_smoke(entry), str(out), opts.engine, workers, cfg.threads,
                                len(specs), len(specs) - len(todo))
         if on_start:
             on_start(seen.frames)

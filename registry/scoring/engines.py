@@ -24,6 +24,7 @@ from registry.media.limits import DEFAULT_MAX_PIXELS
 from registry.media.video import Scale, Selection
 from registry.scoring.manifest import PairSpec
 from registry.scoring.results import PairOutcome
+from registry.store.types import has_int8
 
 ENGINES = ("local", "ray")
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
@@ -49,7 +50,7 @@ class ScoreConfig:
 def check_int8(entry: Entry) -> None:
     """Refuse int8 scoring unless the entry has an int8 sibling whose recorded gate passed."""
     eid = entry.get("id")
-    if not isinstance(entry.get("int8_sha256"), str):
+    if not has_int8(entry):
         raise UsageError(f"entry '{eid}' has no int8 sibling (tinyreg quantize {eid} makes one)")
     gate = (entry.get("quant") or {}).get("gate") if isinstance(entry.get("quant"), dict) else None
     if not isinstance(gate, dict) or gate.get("passed") is not True:

@@ -24,8 +24,7 @@ from registry.errors import Error, InputError, SignatureError
 from registry.signing._methods import PREDICATE_TYPE, STATEMENT_TYPE, canonical
 from registry.store import layout
 from registry.store.document import Entry, Registry
-
-INT8_MODES = ("static", "dynamic", "qat")
+from registry.store.types import declares_int8
 
 
 def signed_row(entry: Entry) -> dict[str, Any]:
@@ -79,7 +78,7 @@ def used_files(reg: Registry, entry: Entry) -> dict[str, tuple[str, str]]:
     out: dict[str, tuple[str, str]] = {}
     _graph_files(root, onnx, "onnx", "external_data", out)
     i8 = layout.int8_rel(onnx)
-    declared = isinstance(entry.get("int8_sha256"), str) or entry.get("quant_mode") in INT8_MODES
+    declared = declares_int8(entry)
     if declared or (root / i8).exists():
         _graph_files(root, i8, "int8", "int8_external_data", out)
     _add(root, layout.sidecar_rel(onnx), "sidecar", out, required=False)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 from registry._internal.hashing import Digest, read_file, sha256_bytes, sha256_file
 from registry.errors import ConflictError, InputError, RegistryNotFound, SmokeOverwriteError, UsageError
 from registry.store.layout import REGISTRY_NAME, ROOT_FILES, entry_files, trust_files
-from registry.store.types import EntryV2
+from registry.store.types import EntryV2, is_smoke
 
 if TYPE_CHECKING:
     from registry.store.commit import Recovery
@@ -328,7 +328,7 @@ def merge_entry(reg: Registry, fields: Mapping[str, Any], *, force: bool = False
     if row is None:
         row = {}
         models.append(row)
-    elif fields.get("smoke") is True and row.get("smoke") is not True and not force:
+    elif is_smoke(fields) and not is_smoke(row) and not force:
         raise SmokeOverwriteError(
             f"entry '{entry_id}' holds a real (non-smoke) model; refusing to replace it with a "
             "smoke placeholder unless forced", hint="force"

@@ -12,7 +12,7 @@ from registry.store.card import write_card
 from registry.store.document import Entry, Registry, dumps_json, merge_entry, transaction
 from registry.store.layout import sidecar_rel
 from registry.store.pins import ARTIFACT_FIELDS, compute_pins
-from registry.store.types import FileRole
+from registry.store.types import FileRole, has_int8, is_smoke
 
 
 def sidecar_doc(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -30,13 +30,13 @@ def sidecar_doc(entry: Mapping[str, Any]) -> dict[str, Any]:
         "io": io,
         "input_conventions": entry["input_conventions"],
         "quant_mode": entry.get("quant_mode", "fp32"),
-        **({"int8_sha256": entry["int8_sha256"]} if isinstance(entry.get("int8_sha256"), str) else {}),
+        **({"int8_sha256": entry["int8_sha256"]} if has_int8(entry) else {}),
     }
 
 
 def _check_replace(reg: Registry, fields: Mapping[str, Any], force: bool) -> None:
     old = reg.find(str(fields["id"]))
-    if old is not None and fields.get("smoke") is True and old.get("smoke") is not True and not force:
+    if old is not None and is_smoke(fields) and not is_smoke(old) and not force:
         raise SmokeOverwriteError(
             f"entry '{fields['id']}' holds a real (non-smoke) model; refusing to replace it with a "
             "smoke placeholder unless forced", hint="force"

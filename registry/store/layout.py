@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from registry.store.types import declares_int8
+
 REGISTRY_NAME = "registry.json"
 SNAPSHOT_NAME = "registry.sigstore.json"  # whole-folder signature (OpenSSF Model Signing v1.0)
 TRUST_DIR = "trust"
@@ -48,7 +50,6 @@ def bundle_rel(onnx_rel: str) -> str:
 SCHEMA_NAME = "registry.schema.json"  # the schema file VMAFx keeps next to its registry
 README_NAME = "README.md"
 ROOT_FILES = (REGISTRY_NAME, SNAPSHOT_NAME, SCHEMA_NAME, README_NAME)
-QUANT_MODES = ("static", "dynamic", "qat")
 
 
 class _Doc(Protocol):
@@ -77,7 +78,7 @@ def entry_files(entry: Mapping[str, Any], *, reserved: bool = False) -> set[str]
         out.add(card_rel(eid))
     if onnx is not None:
         out |= {onnx, sidecar_rel(onnx)}
-        if reserved or isinstance(entry.get("int8_sha256"), str) or entry.get("quant_mode") in QUANT_MODES:
+        if reserved or declares_int8(entry):
             out.add(int8_rel(onnx))
         if reserved:
             out |= {calibration_rel(onnx), inputs_rel(onnx), bundle_rel(onnx)}
