@@ -22,7 +22,7 @@ import copy
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from registry._internal.hashing import sha256_bytes, sha256_file
 from registry._internal.jsonio import loads_json
@@ -32,7 +32,7 @@ from registry.onnx.inspect import ModelInfo, inspect_bytes
 from registry.store.document import CURRENT_SCHEMA_VERSION, Entry, Registry, transaction
 from registry.store.layout import ROOT_FILES, STAGING_DIR, card_rel, int8_rel, sidecar_rel, trust_files
 from registry.store.sidecar import patch_sidecar
-from registry.store.types import declares_int8
+from registry.store.types import EntryV1, declares_int8
 
 
 class MigrationRefused(CheckFailed):
@@ -141,7 +141,7 @@ def _fix_sidecar_opset(data: bytes, graph_opset: int) -> tuple[bytes, list[str]]
     return new, [f"{k} {doc[k]} -> {graph_opset}" for k in sorted(changes)]
 
 
-def _prepare_entry(reg: Registry, row: Entry, from_version: int | None, tools: dict[str, str], out: Migration) -> _Prepared | None:
+def _prepare_entry(reg: Registry, row: EntryV1, from_version: int | None, tools: dict[str, str], out: Migration) -> _Prepared | None:
     """The migrated row of one v1 row, or None (with the reason in ``out.missing``/``out.broken``)."""
     from registry.store.pins import compute_pins
 
@@ -208,7 +208,7 @@ def _prepare_entry(reg: Registry, row: Entry, from_version: int | None, tools: d
         return None
 
     plan = EntryPlan(eid)
-    new = copy.deepcopy(row)
+    new = cast(Entry, copy.deepcopy(row))  # the v1 row becomes a v2 one: every v1 field keeps its value
     graph_opset = info.opset
     if graph_opset is not None and new.get("opset") != graph_opset:
         if "opset" in new:
