@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
     from registry.signing.policy import TrustPolicy
 
+__all__ = ["CHECKS", "ERROR", "SELF_VOUCHING", "WARNING", "Check", "Context", "Finding", "Report", "Subject", "check",
+           "run_checks", "unreadable_report", "verify_registry"]
+
 ERROR = "error"
 WARNING = "warning"
 SELF_VOUCHING = ("no trust policy given (--trust FILE or TINYREG_TRUST): the registry vouches for itself; "
@@ -107,7 +110,9 @@ def _order(f: Finding) -> tuple[str, str, str]:
     return (f.entry, f.check, f.message)
 
 
-class _Ctx:
+class Context:
+    """What the checks share: the registry, the report, the allowlist, the files claimed and hashed so far."""
+
     def __init__(self, reg: Registry, report: Report, allow: Allowlist) -> None:
         self.reg = reg
         self.report = report
@@ -201,7 +206,7 @@ def _why(exc: BaseException) -> str:
     return str(getattr(exc, "strerror", None) or exc) or type(exc).__name__
 
 
-def _check_pin(ctx: _Ctx, eid: str, rel: str, data: bytes, sha: Any, size: Any, what: str) -> bool:
+def _check_pin(ctx: Context, eid: str, rel: str, data: bytes, sha: Any, size: Any, what: str) -> bool:
     d = sha256_bytes(data)
     ctx.digests[rel] = d.sha256
     ok = True
@@ -214,7 +219,7 @@ def _check_pin(ctx: _Ctx, eid: str, rel: str, data: bytes, sha: Any, size: Any, 
     return ok  # (the size pin was compared by ctx.read, before reading)
 
 
-def _check_sidecar(ctx: _Ctx, eid: str, entry: Entry, info: ModelInfo | None) -> None:
+def _check_sidecar(ctx: Context, eid: str, entry: Entry, info: ModelInfo | None) -> None:
     rel = sidecar_rel(str(entry["onnx"]))
     exists = ctx.exists(eid, rel, "sidecar")
     if exists is None:
@@ -263,7 +268,7 @@ def _check_sidecar(ctx: _Ctx, eid: str, entry: Entry, info: ModelInfo | None) ->
         ctx.add(eid, "io", f"sidecar {rel}: I/O contract disagrees with the graph")
 
 
-def _check_signature(ctx: _Ctx, eid: str, entry: Entry, bundle: str) -> None:
+def _check_signature(ctx: Context, eid: str, entry: Entry, bundle: str) -> None:
     try:
         path = confine(ctx.reg.root, bundle, what="sigstore_bundle")
     except Error as exc:
@@ -292,7 +297,7 @@ def _check_signature(ctx: _Ctx, eid: str, entry: Entry, bundle: str) -> None:
         ctx.add(eid, "signature", exc.diagnostics())
 
 
-def _check_policy(ctx: _Ctx) -> None:
+def _check_policy(ctx: Context) -> None:
     policy = ctx.reg.doc.get("signing")
     if not isinstance(policy, dict):
         return
@@ -310,14 +315,14 @@ def _check_policy(ctx: _Ctx) -> None:
             ctx.add("-", "signature", f"signing.{key} {rel} is missing")
 
 
-def _migration_kept(ctx: _Ctx) -> dict[str, dict[str, Any]]:
+def _migration_kept(ctx: Context) -> dict[str, dict[str, Any]]:
     """Model files 'tinyreg migrate' found loaded by no entry and recorded with their pins."""
     mig = ctx.reg.doc.get("migration") if not ctx.reg.is_legacy else None
     kept = mig.get("unlisted") if isinstance(mig, dict) else None
     return {str(u["path"]): u for u in kept or [] if isinstance(u, dict) and isinstance(u.get("path"), str)}
 
 
-def _unlisted(ctx: _Ctx) -> None:
+def _unlisted(ctx: Context) -> None:
     """Every file (hidden ones and those in subfolders too) that the registry does not expect."""
     root = ctx.reg.root
     expected = expected_files(ctx.reg) | ctx.claimed
@@ -406,7 +411,7 @@ def check(check_id: str, scope: Scope, *, guarded: bool = True) -> Callable[[Cal
     return register
 
 
-def _parse(ctx: _Ctx, eid: str, rel: str, data: bytes) -> ModelInfo | None:
+def _parse(ctx: Context, eid: str, rel: str, data: bytes) -> ModelInfo | None:
     try:
         return inspect_bytes(data, rel)
     except InputError as exc:
@@ -414,13 +419,13 @@ def _parse(ctx: _Ctx, eid: str, rel: str, data: bytes) -> ModelInfo | None:
         return None
 
 
-def _check_allowlist(ctx: _Ctx, eid: str, rel: str, info: ModelInfo, profile: str) -> None:
+def _check_allowlist(ctx: Context, eid: str, rel: str, info: ModelInfo, profile: str) -> None:
     model_dir = ctx.reg.root / Path(rel).parent
     for v in check_model(info, ctx.allow, profile, model_dir=model_dir):
         ctx.add(eid, f"allowlist:{profile}", f"{rel}: {v}", ERROR if v.severity == "error" else WARNING)
 
 
-def _check_external(ctx: _Ctx, s: Subject, rel: str, info: ModelInfo, ext_role: str) -> None:
+def _check_external(ctx: Context, s: Subject, rel: str, info: ModelInfo, ext_role: str) -> None:
     folder = str(Path(rel).parent)
     for loc in sorted({e.location for e in info.external}):
         ext_rel = loc if folder == "." else f"{folder}/{loc}"
@@ -441,14 +446,14 @@ def _check_external(ctx: _Ctx, s: Subject, rel: str, info: ModelInfo, ext_role: 
 
 
 @check("schema", "registry", guarded=False)
-def check_schema(ctx: _Ctx) -> None:
+def check_schema(ctx: Context) -> None:
     """The registry document against its JSON schema (schemas/, one per schema_version)."""
     for err in schema_errors(ctx.reg.doc, "registry"):
         ctx.add("-", "schema", err)
 
 
 @check("ids", "registry")
-def check_ids(ctx: _Ctx) -> None:
+def check_ids(ctx: Context) -> None:
     """Every id names one entry, and no two entries claim the same file."""
     from registry.store.document import file_collisions
 
@@ -461,7 +466,7 @@ def check_ids(ctx: _Ctx) -> None:
 
 
 @check("files", "entry")
-def check_files(ctx: _Ctx, s: Subject) -> None:
+def check_files(ctx: Context, s: Subject) -> None:
     """schema_version 2: every file of ``files[]`` matches its pin, and ``files[]`` pins the model with ``sha256``.
 
     (Graphs, their external data and the sidecar are compared where they are read.)
@@ -478,7 +483,7 @@ def check_files(ctx: _Ctx, s: Subject) -> None:
 
 
 @check("model", "entry")
-def check_model_file(ctx: _Ctx, s: Subject) -> None:
+def check_model_file(ctx: Context, s: Subject) -> None:
     """The model file: its size pin compared before reading, its bytes read once against ``sha256``, parsed as ONNX."""
     s.data = ctx.read(s.id, s.onnx, "model", None if ctx.reg.is_legacy else s.entry.get("size"))
     if s.data is not None:
@@ -487,21 +492,21 @@ def check_model_file(ctx: _Ctx, s: Subject) -> None:
 
 
 @check("allowlist", "entry")
-def check_allowlist(ctx: _Ctx, s: Subject) -> None:
+def check_allowlist(ctx: Context, s: Subject) -> None:
     """The fp32 graph uses only the operators, domains and opsets of the allowlist's ``fp32`` profile."""
     if s.info is not None:
         _check_allowlist(ctx, s.id, s.onnx, s.info, "fp32")
 
 
 @check("external-data", "entry")
-def check_external_data(ctx: _Ctx, s: Subject) -> None:
+def check_external_data(ctx: Context, s: Subject) -> None:
     """Every external-data file the fp32 graph refers to is there and pinned (role ``external_data``)."""
     if s.info is not None:
         _check_external(ctx, s, s.onnx, s.info, "external_data")
 
 
 @check("graph", "entry")
-def check_graph(ctx: _Ctx, s: Subject) -> None:
+def check_graph(ctx: Context, s: Subject) -> None:
     """The registry's ``opset`` and I/O contract agree with the graph."""
     info = s.info
     if info is None:
@@ -517,7 +522,7 @@ def check_graph(ctx: _Ctx, s: Subject) -> None:
 
 
 @check("int8", "entry")
-def check_int8(ctx: _Ctx, s: Subject) -> None:
+def check_int8(ctx: Context, s: Subject) -> None:
     """A declared int8 sibling: pinned, parses, within the ``int8`` allowlist profile, behind an accuracy budget.
 
     Its external data, like the fp32 graph's, is there and pinned (role ``int8_external_data``).
@@ -543,20 +548,20 @@ def check_int8(ctx: _Ctx, s: Subject) -> None:
 
 
 @check("sidecar", "entry")
-def check_sidecar(ctx: _Ctx, s: Subject) -> None:
+def check_sidecar(ctx: Context, s: Subject) -> None:
     """The VMAFx sidecar ``<model>.json``: there, pinned, valid, and agreeing with the registry and the graph."""
     _check_sidecar(ctx, s.id, s.entry, s.info)
 
 
 @check("license", "entry")
-def check_license(ctx: _Ctx, s: Subject) -> None:
+def check_license(ctx: Context, s: Subject) -> None:
     """schema_version 1: every entry names its licence."""
     if ctx.reg.schema_version == 1 and not s.entry.get("license"):
         ctx.add(s.id, "license", "schema_version 1 requires a license on every entry")
 
 
 @check("provenance", "entry")
-def check_provenance(ctx: _Ctx, s: Subject) -> None:
+def check_provenance(ctx: Context, s: Subject) -> None:
     """schema_version 2: a smoke entry names its generator, a real one its exporter (adopted entries excepted)."""
     if ctx.reg.is_legacy:
         return
@@ -569,7 +574,7 @@ def check_provenance(ctx: _Ctx, s: Subject) -> None:
 
 
 @check("card", "entry")
-def check_card(ctx: _Ctx, s: Subject) -> None:
+def check_card(ctx: Context, s: Subject) -> None:
     """schema_version 2: the model card (``<id>.md``) is there and up to date with the row."""
     if ctx.reg.is_legacy:
         return
@@ -587,40 +592,40 @@ def check_card(ctx: _Ctx, s: Subject) -> None:
 
 
 @check("signature", "entry")
-def check_signature(ctx: _Ctx, s: Subject) -> None:
+def check_signature(ctx: Context, s: Subject) -> None:
     """Without a trust policy: the entry's bundle verifies under the registry's own signing policy (with one, see ``trust``)."""
     if has_signature(s.entry):
         _check_signature(ctx, s.id, s.entry, str(s.entry.get("sigstore_bundle")))
 
 
 @check("policy", "folder")
-def check_policy(ctx: _Ctx) -> None:
+def check_policy(ctx: Context) -> None:
     """The files the registry's ``signing`` block names (public key, trusted root) are there, inside the folder."""
     _check_policy(ctx)
 
 
 @check("unlisted", "folder")
-def check_unlisted(ctx: _Ctx) -> None:
+def check_unlisted(ctx: Context) -> None:
     """Every file in the folder (hidden ones and subfolders too) is one the registry expects."""
     _unlisted(ctx)
 
 
 @check("trust", "folder", guarded=False)
-def check_trust(ctx: _Ctx) -> None:
+def check_trust(ctx: Context) -> None:
     """Under the consumer's trust policy: the snapshot verifies and every entry carries a valid signature."""
     if ctx.trust is not None:
         _check_trust(ctx, ctx.trust, ctx.now)
 
 
 @check("journal", "folder", guarded=False)
-def check_journal(ctx: _Ctx) -> None:
+def check_journal(ctx: Context) -> None:
     """An update a killed writer left behind, completed (an error: verify saw a half-landed update) or discarded."""
     recovered = ctx.recovered
     if recovered is not None:
         ctx.add("-", "update", recovered.describe(), ERROR if recovered.committed else WARNING)
 
 
-def _run(ctx: _Ctx, c: Check, eid: str, *args: Any) -> None:
+def _run(ctx: Context, c: Check, eid: str, *args: Any) -> None:
     ctx.current = c.id
     if c.guarded:
         _guarded(ctx, eid, c.run, ctx, *args)
@@ -635,13 +640,13 @@ def _subject(entry: Entry) -> Subject | None:
     return Subject(entry, eid, onnx_rel, pinned_files(entry))
 
 
-def _run_entry(ctx: _Ctx, checks: list[Check], s: Subject) -> None:
+def _run_entry(ctx: Context, checks: list[Check], s: Subject) -> None:
     for c in checks:
         ctx.current = c.id
         c.run(ctx, s)
 
 
-def run_checks(ctx: _Ctx, checks: list[Check] | None = None) -> None:
+def run_checks(ctx: Context, checks: list[Check] | None = None) -> None:
     """The one loop: registry checks, every entry through the entry checks, then the folder checks.
 
     An entry's checks share what they learn (the model bytes are read once), so input one of
@@ -707,7 +712,7 @@ def _verify(
 ) -> Report:
     reg = read_registry(path)
     report = Report(str(path), reg.schema_version, len(reg.entries))
-    ctx = _Ctx(reg, report, load_allowlist(allowlist))
+    ctx = Context(reg, report, load_allowlist(allowlist))
     ctx.trust = policy
     ctx.now = now
     ctx.recovered = recovered
@@ -716,7 +721,7 @@ def _verify(
     return report
 
 
-def _check_trust(ctx: _Ctx, policy: TrustPolicy, now: datetime | None) -> None:
+def _check_trust(ctx: Context, policy: TrustPolicy, now: datetime | None) -> None:
     """Under the consumer's policy: the snapshot verifies and every entry carries a valid signature.
 
     The registry's own ``signing`` block is never used for the decision; naming another signer is a finding.
@@ -752,7 +757,7 @@ def _check_trust(ctx: _Ctx, policy: TrustPolicy, now: datetime | None) -> None:
             ctx.add(eid, "signature", exc.diagnostics())
 
 
-def _guarded(ctx: _Ctx, eid: str, fn: Any, *args: Any) -> None:
+def _guarded(ctx: Context, eid: str, fn: Any, *args: Any) -> None:
     """Run one group of checks; input it cannot handle becomes a finding naming the entry, never an abort."""
     try:
         fn(*args)

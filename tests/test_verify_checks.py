@@ -87,7 +87,7 @@ def test_json_findings_keep_their_fields_and_add_check_id(tmp_path: Path) -> Non
 def test_a_check_added_in_one_place_runs_in_the_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[str] = []
 
-    def no_notes(ctx: v._Ctx, s: v.Subject) -> None:
+    def no_notes(ctx: v.Context, s: v.Subject) -> None:
         """Every entry has notes (a test check)."""
         seen.append(s.id)
         ctx.add(s.id, "notes", "a finding of the added check", v.WARNING)
@@ -101,7 +101,7 @@ def test_a_check_added_in_one_place_runs_in_the_loop(tmp_path: Path, monkeypatch
 
 def test_a_check_that_breaks_becomes_one_input_finding_and_the_table_goes_on(tmp_path: Path,
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(ctx: v._Ctx) -> None:
+    def broken(ctx: v.Context) -> None:
         """Raises on any input (a test check)."""
         raise OSError(5, "Input/output error")
 
