@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 # keeps an unpinned resolve from pulling several GB of CUDA wheels.
 PIP_FLAGS ?= --disable-pip-version-check
 
-.PHONY: install demo test test-fast bench lint parity clean
+.PHONY: install oci-tools demo test test-fast bench lint parity clean
 
 install: $(STAMP)
 
@@ -21,13 +21,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install $(PIP_FLAGS) -q --no-deps lpips==0.1.4
 	touch $(STAMP)
 
+# a real OCI registry (CNCF distribution) and an independent client for tests/distribution
+# (Debian packages; CI runs as root on Debian, where a missing one fails the tests instead of skipping them)
+oci-tools:
+	command -v docker-registry >/dev/null && command -v skopeo >/dev/null || (apt-get update && apt-get install -y docker-registry skopeo)
+
 demo: install
 	$(BIN)/tinyreg list
 	$(BIN)/tinyreg verify
 	$(BIN)/tinyreg check-ops dists_vgg16
 	$(BIN)/tinyreg quant-gate --all
 
-test: install
+test: install oci-tools
 	$(BIN)/ruff check registry tests ai bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-logo
@@ -38,7 +43,7 @@ test: install
 
 # everything but the tests marked slow (pytest -m slow lists them); make test runs them all.
 # Two workers (pytest-xdist): the fast tier is about 130 CPU-seconds, mostly one core at a time.
-test-fast: install
+test-fast: install oci-tools
 	$(BIN)/python -m pytest -q -m "not slow" -n 2
 
 lint: install
@@ -50,7 +55,7 @@ lint: install
 	$(BIN)/zizmor --offline .github/workflows
 	$(BIN)/actionlint .github/workflows/*.yml
 
-bench: install
+bench: install oci-tools
 	$(BIN)/python -m bench
 
 parity: install

@@ -119,3 +119,13 @@ def add_external_data_entry(reg_path: Path) -> None:
     for p in tmp.iterdir():
         p.unlink()
     tmp.rmdir()
+
+
+def invoke_cli(*args: str) -> tuple[int, str, str]:
+    """The CLI in-process (exit code, stdout, stderr): the same commands, without a new interpreter each time."""
+    from typer.testing import CliRunner
+
+    from registry.cli import app
+
+    res = CliRunner().invoke(app, list(args))
+    return res.exit_code, res.stdout, res.stderr

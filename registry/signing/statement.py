@@ -21,13 +21,17 @@ from registry._internal.hashing import sha256_bytes, sha256_file
 from registry._internal.jsonio import loads_json
 from registry._internal.paths import confine
 from registry.errors import Error, InputError, SignatureError
-from registry.signing._methods import PREDICATE_TYPE, STATEMENT_TYPE, canonical
+
+# the statement format, re-exported for readers of statements outside signing/
+from registry.signing._methods import INTOTO_PAYLOAD_TYPE as INTOTO_PAYLOAD_TYPE
+from registry.signing._methods import PREDICATE_TYPE as PREDICATE_TYPE
+from registry.signing._methods import STATEMENT_TYPE, canonical
 from registry.store import layout
 from registry.store.document import Entry, Registry
 from registry.store.types import declares_int8
 
 
-def signed_row(entry: Entry) -> dict[str, Any]:
+def signed_row(entry: Mapping[str, Any]) -> dict[str, Any]:
     """The row as signed: everything except the pointer to its own bundle."""
     row: dict[str, Any] = copy.deepcopy(dict(entry))
     bundle = row.pop("sigstore_bundle", None)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ def bundle_rel(entry: Entry) -> str:
     return layout.bundle_rel(str(entry["onnx"]))
 
 
-def signed_files(entry: Entry) -> list[FilePin]:
+def signed_files(entry: Mapping[str, Any]) -> list[FilePin]:
     return sorted((f for f in entry.get("files") or [] if f.get("role") != "signature"), key=lambda f: str(f["path"]))
 
 
@@ -78,28 +77,6 @@ def verify_entry_bundle(
     if ptype != INTOTO_PAYLOAD_TYPE:
         raise SignatureError(f"bundle payload type {ptype!r} is not an in-toto statement")
     check_statement(reg, entry, payload, rel, digests)
-
-
-def enforce_trust(
-    reg: Registry, entry: Entry, policy: TrustPolicy, *, registry_bytes: bytes, digests: Mapping[str, str],
-    now: datetime | None = None,
-) -> None:
-    """Fail closed (SignatureError) unless the snapshot and the entry verify under the consumer's ``policy``.
-
-    ``registry_bytes`` are the bytes of registry.json that were parsed; ``digests`` the sha256 of
-    every other file already read, so what is checked is what is used. The snapshot is checked
-    for those files only (``verify --trust`` checks every file of the folder).
-    """
-    from registry._internal.hashing import sha256_bytes
-    from registry.signing.snapshot import check_registry_snapshot, snapshot_field
-
-    snapshot_field(reg.doc, str(reg.path))  # a malformed snapshot (no version) is bad input, before anything else
-    if reg.is_legacy:
-        raise SignatureError(f"a schema_version {reg.schema_version} registry cannot be signed; the trust policy refuses it")
-    used = {**digests, layout.REGISTRY_NAME: sha256_bytes(registry_bytes).sha256}
-    # the snapshot must sign registry.json and every file loaded, as read; other entries' files are not hashed
-    check_registry_snapshot(reg.root, policy, doc=reg.doc, now=now, only=used)
-    verify_entry_signature(reg, entry, policy=policy, digests=digests)
 
 
 def verify_bundle(

@@ -24,6 +24,7 @@ from registry.signing.sign import sign_entries
 from registry.signing.snapshot import STATE_NAME, state_dir
 from registry.verify import verify_registry
 from tests.factories import SIGSTORE_FIXTURES, Signed, keypair, make_signed
+from tests.factories import invoke_cli as cli
 from tests.factories import run_tinyreg as run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,16 +33,6 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def signed(tmp_path: Path) -> Signed:
     return make_signed(tmp_path)
-
-
-def cli(*args: str) -> tuple[int, str, str]:
-    """The CLI in-process (exit code, stdout, stderr): the same commands, without a new interpreter each time."""
-    from typer.testing import CliRunner
-
-    from registry.cli import app
-
-    res = CliRunner().invoke(app, list(args))
-    return res.exit_code, res.stdout, res.stderr
 
 
 def pin_all(s: Signed) -> None:
