@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from registry._internal.version import __version__
 
 if TYPE_CHECKING:
     from registry.runtime.loader import load as load
@@ -22,3 +22,28 @@ def __getattr__(name: str) -> Any:
 
         return load
     raise AttributeError(name)
+
+
+# The composition root: the store's writer recovery needs the trust policy and the verifier, which sit
+# above it; they are bound here, where every import of the package starts (registry/_internal/hooks.py).
+def _resolve_trust(trust: Any) -> Any:
+    from registry.signing.policy import resolve_trust
+
+    return resolve_trust(trust)
+
+
+def _verify_folder(registry_json: Any, policy: Any) -> str | None:
+    from registry.verify import verify_registry
+
+    report = verify_registry(registry_json, trust=policy)
+    return None if report.ok else f"{report.errors[0].entry}: {report.errors[0].message}"
+
+
+def _bind() -> None:
+    from registry._internal import hooks
+
+    hooks.resolve_trust = _resolve_trust
+    hooks.verify_folder = _verify_folder
+
+
+_bind()

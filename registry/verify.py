@@ -121,7 +121,7 @@ class Context:
         self.digests: dict[str, str] = {}  # path -> sha256 of the bytes read in this run
         self.trust: TrustPolicy | None = None  # the consumer's policy: signatures are checked by the trust check
         self.now: datetime | None = None
-        self.recovered: Any = None  # what reading() completed or discarded of an interrupted update
+        self.pending_update: str | None = None  # an update journal reading() found and left alone
         self.current = ""  # the id of the check running now: every finding carries it
 
     def add(self, entry: str, check: str, message: str, severity: str = ERROR) -> None:
@@ -710,10 +710,9 @@ def check_trust(ctx: Context) -> None:
 
 @check("journal", "folder", guarded=False)
 def check_journal(ctx: Context) -> None:
-    """An update a killed writer left behind, completed (an error: verify saw a half-landed update) or discarded."""
-    recovered = ctx.recovered
-    if recovered is not None:
-        ctx.add("-", "update", recovered.describe(), ERROR if recovered.committed else WARNING)
+    """An update journal (``.tinyreg-update/``) a killed writer left, or someone planted: an error; verify never applies it."""
+    if ctx.pending_update is not None:
+        ctx.add("-", "journal", ctx.pending_update)
 
 
 def _run(ctx: Context, c: Check, eid: str, *args: Any) -> None:
@@ -771,8 +770,9 @@ def verify_registry(
     ``trust``: the consumer's trust policy file (None: ``$TINYREG_TRUST`` if set). With one,
     every entry and the registry snapshot must verify under it (``_check_trust``).
 
-    Holds the registry's shared lock throughout, so no writer's update is seen half done;
-    an update a killed writer left behind is completed (or discarded) first, and reported.
+    Holds the registry's shared lock throughout, so no writer's update is seen half done.
+    Changes nothing: a ``.tinyreg-update/`` a killed writer left (or someone planted) is an
+    error finding (check ``journal``); only a writer (``tinyreg recover``) deals with it.
     """
     from registry.signing.policy import resolve_trust
     from registry.store.document import reading
@@ -782,31 +782,21 @@ def verify_registry(
         from registry.signing.snapshot import require_state_dir
 
         require_state_dir()
-    entered = False
-    try:
-        with reading(path) as recovered:
-            entered = True
-            report = _verify(path, allowlist, policy, now, recovered)
-    except IntegrityError as exc:
-        if entered:
-            raise
-        # an interrupted update that cannot (or must not) be completed: a finding, the folder untouched
-        report = Report(str(path), None)
-        report.findings.append(Finding("-", "update", exc.diagnostics(), check_id="journal"))
-        return report
+    with reading(path, tolerate_pending=True) as pending_update:  # readers never write: a journal is reported, not applied
+        report = _verify(path, allowlist, policy, now, pending_update)
     return report
 
 
 def _verify(
     path: str | os.PathLike[str], allowlist: str | os.PathLike[str] | None, policy: TrustPolicy | None = None,
-    now: datetime | None = None, recovered: Any = None,
+    now: datetime | None = None, pending_update: str | None = None,
 ) -> Report:
     reg = read_registry(path)
     report = Report(str(path), reg.schema_version, len(reg.entries))
     ctx = Context(reg, report, load_allowlist(allowlist))
     ctx.trust = policy
     ctx.now = now
-    ctx.recovered = recovered
+    ctx.pending_update = pending_update
     report.trust = policy.source if policy is not None else None
     run_checks(ctx)
     return report

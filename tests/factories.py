@@ -129,3 +129,8 @@ def invoke_cli(*args: str) -> tuple[int, str, str]:
 
     res = CliRunner().invoke(app, list(args))
     return res.exit_code, res.stdout, res.stderr
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (hidden ones too) -> its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() or p.is_symlink()}

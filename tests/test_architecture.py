@@ -130,3 +130,16 @@ def test_every_part_of_registry_is_in_a_layer() -> None:
              if (p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").is_file())) and p.stem not in ("__init__", "__main__")}
     assert parts - named == set(), "add these to a layer in [tool.importlinter] (pyproject.toml)"
     assert named - parts == set(), "the layers name modules that do not exist"
+
+
+def test_no_module_of_registry_imports_the_package_root() -> None:
+    """The root (registry/__init__.py) wires the layers together, so importing it from below would climb every layer."""
+    found = []
+    for path in sorted((ROOT / "registry").rglob("*.py")):
+        if path == ROOT / "registry" / "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.ImportFrom) and node.module == "registry" and not node.level) or (
+                    isinstance(node, ast.Import) and any(a.name == "registry" for a in node.names)):
+                found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not found, "read __version__ from registry._internal.version: " + ", ".join(found)

@@ -90,6 +90,9 @@ WeightOpt = Annotated[
                  help="a weight file by key, repeatable (default: the family's pinned upstream file; a file that is not "
                       f"the upstream one needs #SHA256). Keys: {FAMILIES_HELP}"),
 ]
+TrustOpt = Annotated[Path | None, typer.Option(
+    "--trust", envvar="TINYREG_TRUST", metavar="FILE",
+    help="the consumer's trust policy (tinyreg trust --out); env TINYREG_TRUST (set but empty is an error)")]
 RecordOpt = Annotated[bool, typer.Option("--record", help="record the measurement in the entry (measurements never write otherwise)")]
 CacheOpt = Annotated[Path | None, typer.Option(help="download cache (default ~/.cache/tinyreg)")]
 AllowlistOpt = Annotated[Path | None, typer.Option(help="allowlist JSON (default: the built-in one)")]

@@ -155,6 +155,30 @@ def check_ops_cmd(
 
 
 @command
+def recover_cmd(
+    discard: Annotated[bool, typer.Option("--discard", help="remove an update journal instead of completing it")] = False,
+    registry: RegistryOpt = None,
+    trust: Annotated[Path | None, typer.Option("--trust", envvar="TINYREG_TRUST", metavar="FILE",
+                                               help="verify what the journal lands under this policy first")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Deal with a .tinyreg-update/ journal: complete it if this machine's interrupted writer left it, else --discard it.
+
+    Readers (load, verify, pin --check, score, ...) never apply a journal; this writer does, and only
+    one bound to the registry.json it replaces and to a record kept outside the folder.
+    """
+    from registry.store.commit import recover_folder
+
+    found = recover_folder(find(registry), discard=discard, trust=trust)
+    text = "nothing to recover" if found is None else found.describe()
+    if as_json:
+        out.emit({"recovered": None if found is None else {"committed": found.committed, "files": list(found.files),
+                                                           "reason": found.reason}})
+    else:
+        out.line(text)
+
+
+@command
 def verify_cmd(
     registry: RegistryOpt = None,
     allowlist: AllowlistOpt = None,

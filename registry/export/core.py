@@ -205,7 +205,7 @@ def tool_versions(*names: str) -> dict[str, str]:
     import platform
     from importlib import metadata
 
-    from registry import __version__
+    from registry._internal.version import __version__
 
     out = {"tinyreg": __version__, "python": platform.python_version()}
     for n in names:
