@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from registry._internal.hashing import check_pinned_file, sha256_bytes
 from registry._internal.jsonio import loads_json
 from registry._internal.paths import confine
+from registry._internal.safeio import open_regular
 from registry.errors import Error, InputError, IntegrityError, SignatureError, printable
 from registry.onnx.allowlist import VMAFX_PROFILE, Allowlist, check_model, load_allowlist
 from registry.onnx.inspect import ModelInfo, inspect_bytes
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from registry.signing.policy import TrustPolicy
 
 __all__ = ["CHECKS", "ERROR", "SELF_VOUCHING", "WARNING", "Check", "Context", "Finding", "Report", "Subject", "check",
-           "run_checks", "unreadable_report", "verify_registry"]
+           "run_checks", "unreadable_report", "verify_registry", "verify_unlocked"]
 
 ERROR = "error"
 WARNING = "warning"
@@ -159,8 +160,7 @@ class Context:
         if path is None:
             return None
         try:
-            with open(path, "rb") as fh:
-                actual = os.fstat(fh.fileno()).st_size
+            with open_regular(path) as (fh, actual):  # a FIFO, device or socket is refused without blocking
                 if isinstance(size, int) and not isinstance(size, bool) and actual != size:
                     self.add(eid, "pins", f"{what} {rel}: size {actual} != pinned {size}")
                     if actual > MAX_DOCUMENT_READ:  # small enough to look into for more findings, or not read at all
@@ -783,14 +783,19 @@ def verify_registry(
 
         require_state_dir()
     with reading(path, tolerate_pending=True) as pending_update:  # readers never write: a journal is reported, not applied
-        report = _verify(path, allowlist, policy, now, pending_update)
+        report = verify_unlocked(path, allowlist, policy, now, pending_update)
     return report
 
 
-def _verify(
-    path: str | os.PathLike[str], allowlist: str | os.PathLike[str] | None, policy: TrustPolicy | None = None,
+def verify_unlocked(
+    path: str | os.PathLike[str], allowlist: str | os.PathLike[str] | None = None, policy: TrustPolicy | None = None,
     now: datetime | None = None, pending_update: str | None = None,
 ) -> Report:
+    """The checks alone: no lock taken, no trust policy looked up (``policy`` as given).
+
+    For a folder nobody else can see (a temporary copy a writer checks before it writes);
+    everything else goes through :func:`verify_registry`.
+    """
     reg = read_registry(path)
     report = Report(str(path), reg.schema_version, len(reg.entries))
     ctx = Context(reg, report, load_allowlist(allowlist))
@@ -849,5 +854,5 @@ def _guarded(ctx: Context, eid: str, fn: Any, *args: Any) -> None:
         fn(*args)
     except Error as exc:
         ctx.add(eid, "input", exc.diagnostics())
-    except (OSError, ValueError, RecursionError) as exc:
+    except (OSError, ValueError, RecursionError, TypeError, KeyError, AttributeError) as exc:  # a field of the wrong type
         ctx.add(eid, "input", f"cannot check ({type(exc).__name__}: {' '.join(str(exc).split())})")

@@ -13,8 +13,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from PIL import Image
 from typer.testing import Result
 
 from registry.signing.policy import write_policy
@@ -134,3 +136,9 @@ def invoke_cli(*args: str) -> tuple[int, str, str]:
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under ``folder`` (hidden ones too) -> its bytes."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() or p.is_symlink()}
+
+
+def png(path: Path, arr: np.ndarray) -> Path:
+    """Write a float image in [0, 1] as an 8-bit PNG."""
+    Image.fromarray(np.clip(arr * 255 + 0.5, 0, 255).astype(np.uint8)).save(path)
+    return path

@@ -105,6 +105,9 @@ def signer_from_options(
 ) -> Signer:
     """The signer the options name: a private key file, else Sigstore keyless (token given or ambient)."""
     if key is not None:
+        if identity_token or staging or trust_config is not None:
+            raise UsageError("an identity token, the staging instance and a trust config apply to keyless signing, "
+                             "not to signing with a private key")
         return KeySigner(key, key_password)
     return SigstoreSigner(identity_token, staging, trust_config)
 
@@ -117,9 +120,13 @@ def verifier_from_options(
     if key is not None:
         if identity or issuer:
             raise UsageError("give a public key or a keyless identity and issuer, not both", hint="trust")
+        if trusted_root is not None or staging:
+            raise UsageError("a trusted root and the staging instance apply to keyless bundles, not to a public key")
         return KeyVerifier.from_file(key)
     if not identity or not issuer:
         raise UsageError("verifying a bundle needs a public key or a keyless identity and issuer", hint="trust")
+    if trusted_root is not None and staging:
+        raise UsageError("give a trusted root file or the staging instance, not both", hint="trusted_root_or_staging")
     return SigstoreVerifier.from_options(identity, issuer, trusted_root or embedded_trusted_root(staging))
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from registry._internal.safeio import read_raw
 from registry.errors import InputError, UsageError
 from registry.signing.methods import Signer, embedded_trusted_root, signer_from_options
 from registry.signing.policy import key_fingerprint
@@ -110,8 +111,10 @@ def set_policy(
         if public_key is not None:
             if identity or issuer:
                 raise UsageError("give a public key or a keyless identity and issuer, not both", hint="trust")
+            if trusted_root is not None or staging:
+                raise UsageError("a trusted root and the staging instance apply to a keyless policy, not to a public key")
             try:
-                pem = public_key.read_bytes()
+                pem = read_raw(public_key, "key")
             except OSError as exc:
                 raise InputError(f"{public_key}: cannot read") from exc
             key_fingerprint(pem, str(public_key))
@@ -126,7 +129,7 @@ def set_policy(
             from registry.signing._methods.sigstore_keyless import load_trusted_root
 
             load_trusted_root(Path(src))
-            reg.stage(rel, Path(src).read_bytes())
+            reg.stage(rel, read_raw(Path(src), "bundle"))
             policy = {"mode": "keyless", "identity": identity, "issuer": issuer, "trusted_root": rel}
         reg.doc["signing"] = policy
         return policy

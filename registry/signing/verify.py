@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from registry._internal.paths import confine
+from registry._internal.safeio import read_raw
 from registry.errors import Error, InputError, SignatureError
 from registry.signing._methods import INTOTO_PAYLOAD_TYPE
-from registry.signing._methods.model_signing_v1 import FolderVerifier
+from registry.signing._methods.model_signing_v1 import FolderVerifier, is_oms_statement, verify_single_file
 from registry.signing._methods.sigstore_keyless import check_subject
 from registry.signing.methods import Verifier, verifier_from_options
 from registry.signing.policy import TrustPolicy, policy_from_registry
@@ -49,7 +50,7 @@ def verify_entry_signature(
     except Error as exc:
         raise SignatureError(exc.diagnostics()) from exc
     try:
-        bundle_json = path.read_bytes()
+        bundle_json = read_raw(path, "bundle")
     except FileNotFoundError as exc:
         raise SignatureError(f"bundle {rel} is missing") from exc
     except OSError as exc:
@@ -98,9 +99,9 @@ def verify_bundle(
     ``key`` or ``identity``/``issuer``/``trusted_root``/``staging``.
     """
     try:
-        bundle_json = bundle.read_bytes()
+        bundle_json = read_raw(bundle, "bundle")
     except OSError as exc:
-        raise InputError(f"{bundle}: cannot read") from exc
+        raise InputError(f"{bundle}: cannot read ({exc.strerror})") from exc
     strict_json(bundle_json, f"bundle {bundle}")  # no duplicate keys, no deep nesting, before any parser sees it
     result: dict[str, Any] = {"bundle": str(bundle), "ok": True}
     if verifier is None:
@@ -114,7 +115,9 @@ def verify_bundle(
         verifier.verify_artifact(bundle_json, _read_artifact(artifact))
         return result
     ptype, payload = policy.verify_dsse(bundle_json, str(bundle))
-    if artifact is not None:
+    if artifact is not None and is_oms_statement(payload):
+        result.update(verify_single_file(payload, artifact))
+    elif artifact is not None:
         check_subject(payload, _read_artifact(artifact))
     result["payload_type"] = ptype
     with contextlib.suppress(SignatureError, KeyError, TypeError, AttributeError):
@@ -126,6 +129,6 @@ def _read_artifact(artifact: Path | None) -> bytes:
     if artifact is None:
         raise SignatureError("this bundle signs an artifact: give the artifact file to verify")
     try:
-        return artifact.read_bytes()
+        return read_raw(artifact, "model")
     except OSError as exc:
-        raise InputError(f"{artifact}: cannot read") from exc
+        raise InputError(f"{artifact}: cannot read ({exc.strerror})") from exc

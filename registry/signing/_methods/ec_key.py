@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry._internal.jsonio import loads_json
+from registry._internal.safeio import read_raw
 from registry.errors import InputError, SignatureError, UsageError
 from registry.signing._methods import BUNDLE_MEDIA_TYPE, INTOTO_PAYLOAD_TYPE, b64, pae, unb64
 
@@ -32,14 +33,15 @@ METHOD = "key"
 
 
 def load_private_key(path: Path, password: bytes | None = None) -> object:
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
     try:
-        key = load_pem_private_key(path.read_bytes(), password=password)
+        key = load_pem_private_key(read_raw(path, "key"), password=password)
     except FileNotFoundError as exc:
         raise InputError(f"{path}: no such key file") from exc
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # UnsupportedAlgorithm: e.g. an unknown curve
         raise InputError(f"{path}: not a readable PEM private key ({exc})") from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
         raise UsageError(f"{path}: tinyreg signs with ECDSA P-256 keys only")
@@ -106,9 +108,11 @@ def verify(bundle_json: bytes, public_pem: bytes) -> tuple[str, bytes]:
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
     ptype, payload, sig = parse(bundle_json)
+    from cryptography.exceptions import UnsupportedAlgorithm
+
     try:
         key = load_pem_public_key(public_pem)
-    except ValueError as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise SignatureError("pinned public key is not a PEM public key") from exc
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise SignatureError("pinned public key is not an EC key")
@@ -177,9 +181,9 @@ class KeyVerifier:
         from registry.signing.policy import KeyAnchor, key_fingerprint
 
         try:
-            pem = path.read_bytes()
+            pem = read_raw(path, "key")
         except OSError as exc:
-            raise InputError(f"{path}: cannot read") from exc
+            raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
         return cls(KeyAnchor(pem, key_fingerprint(pem, str(path))), str(path))
 
     def as_policy(self) -> TrustPolicy:

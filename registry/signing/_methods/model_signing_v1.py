@@ -306,3 +306,31 @@ class FolderVerifier:
             raise SignatureError(exc.diagnostics()) from exc
         compare(expected, actual)
         return {"payload_type": ptype, "files": len(expected), "ignore_paths": sorted(ignores)}
+
+
+def is_oms_statement(payload: bytes) -> bool:
+    """Whether a signed statement is an OpenSSF Model Signing v1.0 one (a folder or a single file)."""
+    import contextlib
+
+    from registry.errors import Error
+
+    with contextlib.suppress(Error, ValueError):
+        doc = loads_json(payload, "signed statement")
+        return isinstance(doc, dict) and doc.get("predicateType") == PREDICATE_TYPE
+    return False
+
+
+def verify_single_file(payload: bytes, artifact: Path) -> dict[str, Any]:
+    """An OpenSSF Model Signing v1.0 signature of one file: a single resource ``"."`` whose digest is the file's sha256
+    (the subject digest is the sha256 of that digest, as for a folder of one file); the subject name is the file name
+    the signer saw, reported but not required to match (``model_signing verify`` does not compare it)."""
+    from registry._internal.hashing import sha256_file
+
+    name, manifest, _ignores = manifest_from_statement(payload)
+    if [n for n, _ in manifest] != ["."]:
+        raise SignatureError(f"the statement signs a folder ({len(manifest)} resources), not the single file {artifact.name}; "
+                             "give the folder")
+    got = sha256_file(artifact).sha256
+    if manifest[0][1] != got:
+        raise SignatureError(f"{artifact.name}: sha256 {got[:16]}... is not the signed digest {manifest[0][1][:16]}...")
+    return {"format": "openssf-model-signing-v1.0", "subjects": [name], "files": 1}

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry._internal.jsonio import loads_json
+from registry._internal.safeio import read_raw
 from registry.errors import InputError, MissingDependency, SignatureError, UsageError
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ def trust_config(staging: bool = False, path: Path | None = None) -> object:
         raise MissingDependency("keyless signing", "sign") from exc
     if path is not None:
         try:
-            return ClientTrustConfig.from_json(path.read_text("utf-8"))
+            return ClientTrustConfig.from_json(read_raw(path, "bundle").decode("utf-8"))
         except (OSError, ValueError) as exc:
             raise InputError(f"{path}: not a Sigstore client trust config ({exc.__class__.__name__})") from exc
     return ClientTrustConfig.staging() if staging else ClientTrustConfig.production()
@@ -73,7 +74,7 @@ def load_trusted_root(trusted_root: Path | bytes, label: str | None = None) -> o
         raise MissingDependency("Sigstore verification", "sign") from exc
     name = label or (str(trusted_root) if isinstance(trusted_root, Path) else "trusted root")
     try:
-        data = trusted_root.read_bytes() if isinstance(trusted_root, Path) else trusted_root
+        data = read_raw(trusted_root, "bundle") if isinstance(trusted_root, Path) else trusted_root
         return TrustedRoot(trustroot_v1.TrustedRoot.from_json(data))
     except FileNotFoundError as exc:
         raise InputError(f"{name}: no such trusted root") from exc
@@ -195,7 +196,7 @@ class SigstoreVerifier:
         from registry.signing.policy import IdentityAnchor, canonical_root
 
         try:
-            root_bytes = trusted_root.read_bytes()
+            root_bytes = read_raw(trusted_root, "bundle")
         except OSError as exc:
             raise InputError(f"{trusted_root}: cannot read the trusted root") from exc
         load_trusted_root(root_bytes, str(trusted_root))
