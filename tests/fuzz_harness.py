@@ -446,9 +446,8 @@ def _setup_allowlist(folder: Path) -> list[bytes]:
 
 
 def _allowlist_target(case: Path) -> None:
-    from registry.runtime.ops import check_file
-
     from registry.onnx.allowlist import load_allowlist
+    from registry.runtime.ops import check_file
 
     allow = load_allowlist(case / "allow.json")
     check_file(case / "reg" / "dists_vgg16.onnx", allow)
