@@ -31,7 +31,16 @@ from registry.errors import Error, InputError, IntegrityError, SignatureError, p
 from registry.onnx.allowlist import VMAFX_PROFILE, Allowlist, check_model, load_allowlist
 from registry.onnx.inspect import ModelInfo, inspect_bytes
 from registry.store.document import Entry, Registry, read_registry
-from registry.store.layout import REGISTRY_NAME, SCHEMA_NAME, STAGING_DIR, card_rel, expected_files, int8_rel, sidecar_rel
+from registry.store.layout import (
+    REGISTRY_NAME,
+    SCHEMA_NAME,
+    STAGING_DIR,
+    card_rel,
+    expected_files,
+    fp16_rel,
+    int8_rel,
+    sidecar_rel,
+)
 from registry.store.schema import schema_errors
 from registry.store.types import declares_int8, has_int8, has_signature, is_adopted, is_smoke, pinned_files
 
@@ -446,6 +455,7 @@ class Subject:
     data: bytes | None = None  # the model's bytes, read once by the ``model`` check
     info: ModelInfo | None = None  # its parsed graph, when it parses
     int8_info: ModelInfo | None = None  # the int8 sibling's parsed graph, when the ``int8`` check read one
+    fp16_info: ModelInfo | None = None  # the fp16 sibling's parsed graph, when the ``fp16`` check read one
 
 
 @dataclass(frozen=True)
@@ -519,6 +529,10 @@ def _check_external(ctx: Context, s: Subject, rel: str, info: ModelInfo, ext_rol
                 ctx.check_file(s.id, ext_rel, "external data", pin.get("sha256"), pin.get("size"))
 
 
+# roles checked where their graph or sidecar is read, not by the ``files`` check
+GRAPH_ROLES = ("int8", "external_data", "int8_external_data", "fp16", "fp16_external_data", "sidecar")
+
+
 @check("schema", "registry", guarded=False)
 def check_schema(ctx: Context) -> None:
     """The registry document against its JSON schema (schemas/, one per schema_version)."""
@@ -548,7 +562,7 @@ def check_files(ctx: Context, s: Subject) -> None:
     if ctx.reg.is_legacy:
         return
     for rel, pin in sorted(s.pins.items()):
-        if rel == s.onnx or pin.get("role") in ("int8", "external_data", "int8_external_data", "sidecar"):
+        if rel == s.onnx or pin.get("role") in GRAPH_ROLES:
             continue  # checked with their graph / sidecar
         ctx.check_file(s.id, rel, str(pin.get("role", "file")), pin.get("sha256"), pin.get("size"))
     onnx_pin = s.pins.get(s.onnx)
@@ -621,13 +635,42 @@ def check_int8(ctx: Context, s: Subject) -> None:
         ctx.add(s.id, "quant", "static quantisation without a quant_calibration_set")
 
 
+@check("fp16", "entry")
+def check_fp16(ctx: Context, s: Subject) -> None:
+    """The fp16 sibling: pinned with role fp16, its graph on the allowlist, its gate record passed on these files."""
+    entry = s.entry
+    half = fp16_rel(s.onnx)
+    want = entry.get("fp16_sha256")
+    if not isinstance(want, str):
+        if entry.get("fp16") is not None:
+            ctx.add(s.id, "fp16", "an fp16 record but no fp16_sha256")
+        return  # a planted, unpinned .fp16.onnx is an unlisted file (reported with the others)
+    pin = s.pins.get(half)
+    if not ctx.reg.is_legacy and (pin is None or pin.get("role") != "fp16" or pin.get("sha256") != want):
+        ctx.add(s.id, "pins", f"files[] does not pin {half} with role fp16 and the entry's fp16_sha256")
+    data = ctx.read(s.id, half, "fp16 model", (pin or {}).get("size"))
+    if data is not None:
+        _check_pin(ctx, s.id, half, data, want, (pin or {}).get("size"), "fp16 model")
+        info = s.fp16_info = _parse(ctx, s.id, half, data)
+        if info is not None:
+            _check_allowlist(ctx, s.id, half, info, "fp16" if "fp16" in ctx.allow.profile_names() else "fp32")
+            _check_external(ctx, s, half, info, "fp16_external_data")
+    from registry.errors import UsageError
+    from registry.runtime.precision import check_gate
+
+    try:
+        check_gate(entry, "fp16")
+    except UsageError as exc:
+        ctx.add(s.id, "fp16", exc.diagnostics())
+
+
 @check("vmafx-runtime", "entry")
 def check_vmafx_runtime(ctx: Context, s: Subject) -> None:
     """In a folder the VMAFx fork consumes: its libvmaf runtime allowlist (the ``vmafx`` profile) accepts the graphs.
 
     An error for a graph tinyreg built (the entry names a family), a warning for the fork's own models.
     """
-    for rel, info in ((s.onnx, s.info), (int8_rel(s.onnx), s.int8_info)):
+    for rel, info in ((s.onnx, s.info), (int8_rel(s.onnx), s.int8_info), (fp16_rel(s.onnx), s.fp16_info)):
         if info is not None:
             _check_vmafx_runtime(ctx, s.id, rel, info, s.entry)
 

@@ -86,6 +86,9 @@ def used_files(reg: Registry, entry: Entry) -> dict[str, tuple[str, str]]:
     declared = declares_int8(entry)
     if declared or (root / i8).exists():
         _graph_files(root, i8, "int8", "int8_external_data", out)
+    half = layout.fp16_rel(onnx)
+    if isinstance(entry.get("fp16_sha256"), str) or (root / half).exists():
+        _graph_files(root, half, "fp16", "fp16_external_data", out)
     _add(root, layout.sidecar_rel(onnx), "sidecar", out, required=False)
     calib = entry.get("quant_calibration_set")
     if isinstance(calib, str):

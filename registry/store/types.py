@@ -34,7 +34,8 @@ __all__ = [
 
 Kind = Literal["fr", "nr", "filter"]
 QuantMode = Literal["fp32", "static", "dynamic", "qat"]
-FileRole = Literal["onnx", "external_data", "int8", "int8_external_data", "sidecar", "calibration", "gate_inputs", "signature"]
+FileRole = Literal["onnx", "external_data", "int8", "int8_external_data", "fp16", "fp16_external_data", "sidecar", "calibration",
+                   "gate_inputs", "signature"]
 
 # the quantisation modes that produce an int8 sibling (fp32 does not)
 INT8_MODES: tuple[str, ...] = ("static", "dynamic", "qat")
@@ -102,6 +103,7 @@ class EntryV2(TypedDict, total=False):
     quant_gate_inputs: str
     int8_sha256: str
     quant_accuracy_budget_plcc: float
+    fp16_sha256: str
     sigstore_bundle: str
     files: list[FilePin]
     io: dict[str, Any]
@@ -109,6 +111,7 @@ class EntryV2(TypedDict, total=False):
     provenance: Provenance
     # written by tinyreg beside the schema's own fields
     quant: dict[str, Any]
+    fp16: dict[str, Any]  # the fp16 sibling's gate record
     parity: dict[str, Any]
 
 
