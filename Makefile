@@ -55,6 +55,7 @@ docs: $(DEV)
 test: install oci-tools
 	$(BIN)/ruff check registry tests ai bench examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/tinyreg verify
 	$(BIN)/tinyreg pin --all --check
 	$(BIN)/tinyreg quant-gate --all
@@ -69,6 +70,8 @@ test-fast: install oci-tools
 lint: install
 	$(BIN)/ruff check registry tests ai bench examples
 	$(BIN)/mypy
+	# the layers of docs/architecture.md ([tool.importlinter] in pyproject.toml)
+	$(BIN)/lint-imports --no-logo
 	# workflows: zizmor (offline: no GitHub API) and actionlint, both installed by the dev extra
 	$(BIN)/zizmor --offline .github/workflows
 	$(BIN)/actionlint .github/workflows/*.yml

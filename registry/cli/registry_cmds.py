@@ -12,6 +12,7 @@ from registry.cli import _output as out
 from registry.cli._errors import command
 from registry.cli._options import AllowlistOpt, EntryIdArg, JsonOpt, OptionalEntryIdArg, Profile, RegistryOpt, find, need_id
 from registry.errors import EXIT_FINDINGS
+from registry.store.types import is_smoke
 
 
 @command
@@ -71,10 +72,9 @@ def show_cmd(entry_id: EntryIdArg, registry: RegistryOpt = None, as_json: JsonOp
     if as_json:
         out.emit({"entry": entry})
         return
-    if entry.get("smoke") is True:
+    if is_smoke(entry):
         out.line("WARNING: smoke placeholder (random weights; scores mean nothing)")
-    for k in sorted(entry):
-        v = entry[k]
+    for k, v in sorted(entry.items()):
         out.line(f"{k}: {json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v}")
 
 
@@ -114,12 +114,12 @@ def check_ops_cmd(
 ) -> None:
     """Check a graph against the op allowlist."""
     from registry.onnx.allowlist import load_allowlist, ort_reduced_config
-    from registry.onnx.ops import check_target
+    from registry.runtime.ops import check_target
 
     allow = load_allowlist(allowlist)
     if emit_ort_config:
         from registry.errors import RegistryNotFound
-        from registry.onnx.ops import registry_runtime_ops
+        from registry.runtime.ops import registry_runtime_ops
 
         profile_name = emit_ort_config.value
         allow.ops(profile_name)  # an unknown profile is a usage error before any model is read

@@ -38,7 +38,7 @@ def trust_cmd(
             out.line(f"trust policy {out_file}: trusts {pol.describe()}")
         return
     from registry.errors import UsageError
-    from registry.signing.entries import set_policy
+    from registry.signing.sign import set_policy
 
     if replace:
         raise UsageError("--replace applies to a consumer trust policy (--out FILE), not to the registry's own signing block")
@@ -66,12 +66,13 @@ def sign_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Sign entries (their whole row and every file they use) and the registry snapshot (key or keyless)."""
-    from registry.signing.entries import sign_entries
+    from registry.signing.methods import signer_from_options
+    from registry.signing.sign import sign_entries
 
     pw = os.environ.get("TINYREG_KEY_PASSWORD")
-    written = sign_entries(find(registry), None if all_ else need_id(entry_id), key=key,
-                           key_password=pw.encode() if pw else None, identity_token=identity_token, staging=staging,
-                           trust_config=trust_config, expires_in_days=expires_in)
+    signer = signer_from_options(key=key, key_password=pw.encode() if pw else None, identity_token=identity_token,
+                                 staging=staging, trust_config=trust_config)
+    written = sign_entries(find(registry), None if all_ else need_id(entry_id), signer=signer, expires_in_days=expires_in)
     if as_json:
         out.emit({"signed": list(written)})
     else:
@@ -92,10 +93,11 @@ def verify_bundle_cmd(
 ) -> None:
     """Verify any Sigstore bundle fully offline: a file, or a folder signed in the OpenSSF Model Signing format."""
     from registry.errors import UsageError
-    from registry.signing.entries import verify_bundle
+    from registry.signing.verify import verify_bundle
 
     if bundle == Path():
         raise UsageError("verify-bundle needs --bundle and either --key or --identity and --issuer")
+    # the verifier is built from the options once, after the bundle has been read (bad input is reported in that order)
     res = verify_bundle(bundle, artifact=artifact, identity=identity or None, issuer=issuer or None, key=key,
                         trusted_root=trusted_root, staging=staging)
     if as_json:

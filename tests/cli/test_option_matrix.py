@@ -161,7 +161,7 @@ def test_score_refuses_where_an_option_does_not_apply(param: str, mode: str, inp
 ])
 def test_modal_options_of_other_commands_are_refused(args: list[str], words: str, reg_path: Path, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.signing.test_sign import keypair
+    from tests.factories import keypair
 
     keypair(tmp_path, "k")
     (tmp_path / "b.json").write_text("{}")

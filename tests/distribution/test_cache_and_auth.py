@@ -17,7 +17,7 @@ from registry.distribution import pull, push
 from registry.distribution.oci import Ref, TransportError, credentials_for
 from registry.errors import InputError, UsageError
 from tests.distribution.conftest import OciServer, Proxy, respond, tree
-from tests.signing.test_trust import Signed
+from tests.factories import Signed
 
 
 @pytest.fixture

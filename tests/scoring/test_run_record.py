@@ -17,7 +17,7 @@ from registry.media.video import Selection
 from registry.scoring.dataset import DatasetOptions, score_dataset
 from registry.scoring.manifest import Shard
 from registry.scoring.results import PairOutcome, ResultsFile, encode
-from tests.signing.test_trust import cli
+from tests.factories import invoke_cli as cli
 from tests.video_factory import write_y4m_planes, yuv_frames
 
 

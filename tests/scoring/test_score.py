@@ -8,18 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from registry.errors import InputError, UsageError
 from registry.media.y4m import write_y4m
 from registry.scoring.score import score_images, score_videos
+from tests.factories import png
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def png(path: Path, arr: np.ndarray) -> Path:
-    Image.fromarray(np.clip(arr * 255 + 0.5, 0, 255).astype(np.uint8)).save(path)
-    return path
 
 
 @pytest.fixture
@@ -73,6 +68,7 @@ def test_score_videos(reg_path: Path, tmp_path: Path) -> None:
         score_videos("dists_vgg16", a, c, registry=reg_path)
 
 
+@pytest.mark.slow  # four fresh interpreters scoring (the warning itself: tests/runtime/test_loader.py)
 def test_cli_score_warns_on_smoke(reg_path: Path, images: tuple[Path, Path, Path], tmp_path: Path) -> None:
     ref, dist, small = images
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -14,7 +14,7 @@ import pytest
 from registry.errors import InputError, UsageError
 from registry.media.video import Scale, Selection
 from registry.scoring.score import score_images, score_videos
-from tests.scoring.test_score import png
+from tests.factories import png
 from tests.video_factory import growing_stream, write_y4m_planes, yuv_frames
 
 REPO = Path(__file__).resolve().parents[2]
