@@ -11,7 +11,8 @@ import typer
 
 from registry.cli import _output as out
 from registry.cli._errors import command
-from registry.cli._options import EntryIdArg, JsonOpt, OptionalEntryIdArg, QuantMode, RecordOpt, RegistryOpt, find, need_id
+from registry.cli._options import AllOpt, EntryIdArg, JsonOpt, OptionalEntryIdArg, QuantMode, RecordOpt, RegistryOpt, find, need_id
+from registry.cli._output import Result
 
 INPUTS_HINT = "pass --inputs FILE.npz"
 InputsOpt = Annotated[Path | None, typer.Option("--inputs", help="gate input set (.npz, one array per model input, samples "
@@ -45,17 +46,20 @@ def quantize_cmd(
         entry = quantize_entry(find(registry), entry_id, mode=mode.value if mode else None, calibration_dir=calibration,
                                inputs=inputs)
     g = entry["quant"]["gate"]
-    if as_json:
-        out.emit({"entry": entry_id, "quant": entry["quant"]})
-    else:
-        out.line(f"{entry_id}: {entry['quant_mode']} int8 -> {entry['onnx'][:-5]}.int8.onnx; drop {g['drop']:.5f} "
-                   f"(95% CI {g['drop_ci95'][0]:.5f}..{g['drop_ci95'][1]:.5f}, budget {g['budget']})")
+    lo, hi = g["drop_ci95"]
+    samples = f" on {g['samples']} samples" if "samples" in g else ""
+    placeholder = ("; the weights are a SMOKE PLACEHOLDER (random), so this says nothing about the real model"
+                   if entry.get("smoke") is True else "")
+    out.render(Result({"entry": entry_id, "quant": entry["quant"]}).line(
+        f"{entry_id}: {entry['quant_mode']} int8 -> {entry['onnx'][:-5]}.int8.onnx; drop = 1 - PLCC against fp32{samples} "
+        f"= {out.num(g['drop'], 3)} (95% CI {out.num(lo, 3)}..{out.num(hi, 3)}), within the budget {out.num(g['budget'], 3)}"
+        f"{placeholder}"))
 
 
 @command
 def quant_gate_cmd(
     entry_id: OptionalEntryIdArg = None,
-    all_: Annotated[bool, typer.Option("--all", help="every quantised entry")] = False,
+    all_: AllOpt = False,
     seed: Annotated[int, typer.Option(help="input and bootstrap seed")] = 0,
     record: RecordOpt = False,
     inputs: InputsOpt = None,
@@ -69,22 +73,26 @@ def quant_gate_cmd(
         run = gate(find(registry), None if all_ else need_id(entry_id), seed=seed, record=record, inputs=inputs)
     run.refused = [(e, f"{w} ({INPUTS_HINT})" if e in run.needs_inputs else w) for e, w in run.refused]
     results = run.results
-    if as_json:
-        out.emit({"results": [r.as_json() for r in results], "refused": [{"entry": e, "reason": w} for e, w in run.refused]},
-                 ok=run.exit_code == 0)
-    else:
-        for eid, why in run.refused:
-            out.warn(f"{eid}: not gated: {why}")
-        for r in results:
-            over = getattr(r, "over", None)
-            what = (f"over all output elements of {r.samples} samples (image-like output)" if over == "elements"
-                    else f"over {r.samples} samples" if over == "samples" else f"over {r.samples} pairs")
-            inputs_rel = str(getattr(r, "inputs", "") or "")
-            src = f" [inputs {inputs_rel}]" if inputs_rel else ""
-            out.line(f"{'PASS' if r.passed else 'FAIL'} {r.entry} ({r.mode}): drop {r.drop:.5f}, 95% CI "
-                       f"{r.drop_ci95[0]:.5f}..{r.drop_ci95[1]:.5f}, budget {r.budget}; PLCC {r.plcc:.5f} SROCC {r.srocc:.5f} "
-                       f"max|d| {r.max_abs_diff:.3g} {what}{src}")
-        if not results and not run.refused:
-            out.line("no quantised entries")
-    if run.exit_code:
-        raise typer.Exit(run.exit_code)
+    res = Result({"results": [r.as_json() for r in results], "refused": [{"entry": e, "reason": w} for e, w in run.refused]},
+                 ok=run.exit_code == 0, code=run.exit_code)
+    smoke = _smoke_entries(registry)
+    for eid, why in run.refused:
+        res.notes.append(f"{eid}: not gated: {why}")
+    from registry.cli._text import gate_words
+
+    for r in results:
+        res.line(f"{'PASS' if r.passed else 'FAIL'} {gate_words(r)}"
+                 + ("; the weights are a SMOKE PLACEHOLDER (random): this measures the quantiser, not the model"
+                    if r.entry in smoke else ""))
+    if not results and not run.refused:
+        res.line("no quantised entries")
+    out.render(res)
+
+
+def _smoke_entries(registry: Path | None) -> set[str]:
+    from registry.store.document import read_registry
+
+    try:
+        return {str(e.get("id")) for e in read_registry(find(registry)).entries if e.get("smoke") is True}
+    except Exception:  # the gate has already read the registry; this only adds words
+        return set()
