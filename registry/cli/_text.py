@@ -86,7 +86,7 @@ def worst_of(direction: str) -> str:
 def gate_words(r: Any) -> str:
     """One gate result in words: what was measured, on what, the budget, the interval and the verdict."""
     over = getattr(r, "over", None)
-    samples = (f"all output elements of {r.samples} samples" if over == "elements"
+    samples = (f"all output elements of {r.samples} samples (image-like output)" if over == "elements"
                else f"{r.samples} samples" if over == "samples" else f"{r.samples} sample pairs")
     lo, hi = r.drop_ci95
     verdict = (f"PASS: the 95% upper bound {num(hi, 3)} is within the budget {num(r.budget, 3)}" if r.passed

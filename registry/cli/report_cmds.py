@@ -15,6 +15,7 @@ from registry.cli._output import Result
 
 @command
 def report_cmd(
+    ctx: typer.Context,
     results: Annotated[Path | None, typer.Argument(help="a results file of 'score --manifest' (default: report the registry)",
                                                    show_default=False)] = None,
     out_file: Annotated[Path, typer.Option("--out", help="the HTML file to write (one file; it loads nothing)")] = Path(),
@@ -29,9 +30,8 @@ def report_cmd(
     if out_file == Path():
         raise UsageError("report needs --out FILE.html")
     if results is not None:
-        if trust is not None:
-            raise UsageError("--trust is for the registry report; a results file report takes no trust policy "
-                             "(unset TINYREG_TRUST or leave out RESULTS)")
+        if trust is not None and _given(ctx, "trust"):
+            raise UsageError("--trust is for the registry report; a results file report takes no trust policy")
         w = results_report(results, out_file, registry=registry)
         direction = f"; {w.direction}" if w.direction else "; direction unknown (no worst frame marked)"
         text = f"wrote {w.out}: {w.pairs} pairs ({w.failed} failed), {w.frames} frames{direction}"
@@ -40,3 +40,9 @@ def report_cmd(
         text = (f"wrote {w.out}: {w.entries} entries of {w.source}; verify {'OK' if w.ok else 'FAILED'}"
                 + ("" if trust else "; signatures not checked against a consumer policy (--trust FILE)"))
     out.render(Result(w.as_json()).line(text))
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether the option was given on the command line (an environment default such as TINYREG_TRUST is not)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"

@@ -257,3 +257,14 @@ def test_cli_report(reg_path: Path, tmp_path: Path) -> None:
         p = tinyreg(*args)
         assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr, (args, p.stderr)
     assert res.read_text().startswith('{"entry"')  # the results file is untouched
+
+
+def test_cli_results_report_with_ambient_trust_env(tmp_path: Path) -> None:
+    """TINYREG_TRUST in the environment is for verifying; it does not stop a results report (an explicit --trust does)."""
+    import os
+
+    res = write_results(tmp_path / "r.jsonl", {"a": curve(5)})
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TINYREG_TRUST": str(tmp_path / "policy.json")}
+    p = subprocess.run([sys.executable, "-m", "registry", "report", str(res), "--out", str(tmp_path / "r.html")],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
