@@ -89,8 +89,8 @@ def gate_words(r: Any) -> str:
     samples = (f"all output elements of {r.samples} samples (image-like output)" if over == "elements"
                else f"{r.samples} samples" if over == "samples" else f"{r.samples} sample pairs")
     lo, hi = r.drop_ci95
-    verdict = (f"PASS: the 95% upper bound {num(hi, 3)} is within the budget {num(r.budget, 3)}" if r.passed
-               else f"FAIL: the 95% upper bound {num(hi, 3)} is over the budget {num(r.budget, 3)}")
+    verdict = (f"the 95% upper bound {num(hi, 3)} is within the budget {num(r.budget, 3)}" if r.passed
+               else f"the 95% upper bound {num(hi, 3)} is over the budget {num(r.budget, 3)}")
     inputs = str(getattr(r, "inputs", "") or "")
     src = f"; inputs {inputs}" if inputs else ""
     return (f"{r.entry} ({r.mode} int8): drop = 1 - PLCC against fp32 on {samples} = {num(r.drop, 3)} "
