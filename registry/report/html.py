@@ -94,7 +94,21 @@ def kv_table(items: Iterable[tuple[str, Any]]) -> str:
 def _ticks(lo: float, hi: float, n: int = 4) -> list[float]:
     if hi <= lo:
         return [lo]
-    return [lo + (hi - lo) * i / n for i in range(n + 1)]
+    return [lo + (hi / 2 - lo / 2) * 2 * i / n if math.isfinite(hi - lo) else lo / n * (n - i) + hi / n * i for i in range(n + 1)]
+
+
+def _span(lo: float, hi: float) -> tuple[float, float]:
+    """A plot range with a width: a flat range is widened a little around its value (never to an infinity)."""
+    if hi / 2 - lo / 2 > max(abs(lo), abs(hi)) * 1e-12:
+        return lo, hi
+    d = max(abs(lo), abs(hi)) * 0.005 or 0.5
+    wide_lo, wide_hi = lo - d, hi + d
+    return (wide_lo if math.isfinite(wide_lo) else lo), (wide_hi if math.isfinite(wide_hi) else hi)
+
+
+def _frac(v: float, lo: float, hi: float) -> float:
+    """Where ``v`` lies between ``lo`` and ``hi`` (0..1), computed in halves so that no difference overflows."""
+    return (v / 2 - lo / 2) / (hi / 2 - lo / 2)
 
 
 W, H, ML, MR, MT, MB = 760, 190, 64, 14, 12, 30
@@ -112,8 +126,7 @@ def curve_svg(frames: np.ndarray, scores: np.ndarray, worst: tuple[int, float] |
         lo, hi = 0.0, 1.0
     else:
         lo, hi = float(finite.min()), float(finite.max())
-    if hi - lo < 1e-12:
-        lo, hi = lo - 0.5 * (abs(lo) or 1) * 0.01, hi + 0.5 * (abs(hi) or 1) * 0.01
+    lo, hi = _span(lo, hi)
     x0, x1 = (int(frames.min()), int(frames.max())) if len(frames) else (0, 1)
     if x1 == x0:
         x1 = x0 + 1
@@ -124,7 +137,7 @@ def curve_svg(frames: np.ndarray, scores: np.ndarray, worst: tuple[int, float] |
 
     def py(v: float) -> float:
         v = min(max(v, lo), hi) if math.isfinite(v) else (hi if v > 0 else lo)
-        return MT + (1 - (v - lo) / (hi - lo)) * ph
+        return MT + (1 - _frac(v, lo, hi)) * ph
 
     for t in _ticks(lo, hi):
         yy = py(t)
@@ -156,10 +169,10 @@ def histogram_svg(values: Sequence[float], label: str, bins: int = 20) -> str:
     body: list[str] = []
     pw, ph = W - ML - MR, H - MT - MB
     if len(v):
-        lo, hi = float(v.min()), float(v.max())
-        if hi - lo < 1e-12:
-            lo, hi = lo - 0.5, hi + 0.5
-        counts, edges = np.histogram(v, bins=bins, range=(lo, hi))
+        lo, hi = _span(float(v.min()), float(v.max()))
+        scale = max(abs(lo), abs(hi)) or 1.0  # binned in [-1, 1]: no bin width overflows
+        counts, edges_scaled = np.histogram(v / scale, bins=bins, range=(lo / scale, hi / scale))
+        edges = edges_scaled * scale
         top = max(1, int(counts.max()))
         bw = pw / bins
         for i, c in enumerate(counts):
@@ -169,7 +182,7 @@ def histogram_svg(values: Sequence[float], label: str, bins: int = 20) -> str:
         ticks = _ticks(lo, hi)
         for i, t in enumerate(ticks):
             anchor = "start" if i == 0 else "end" if i == len(ticks) - 1 else "middle"
-            body.append(f"<text x=\"{ML + (t - lo) / (hi - lo) * pw:.1f}\" y=\"{H - 10}\" text-anchor=\"{anchor}\">{num(t, 4)}</text>")
+            body.append(f"<text x=\"{ML + _frac(t, lo, hi) * pw:.1f}\" y=\"{H - 10}\" text-anchor=\"{anchor}\">{num(t, 4)}</text>")
         body.append(f"<text x=\"{ML - 6}\" y=\"{MT + 8}\" text-anchor=\"end\">{top}</text>"
                     f"<text x=\"{ML - 6}\" y=\"{MT + ph}\" text-anchor=\"end\">0</text>")
     else:

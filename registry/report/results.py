@@ -14,6 +14,7 @@ import json
 import math
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import numpy as np
 
 from registry.errors import InputError
 
-MAX_RESULTS_BYTES = 1 << 32  # 4 GiB: tens of millions of frame records
+MAX_RESULTS_BYTES = 1 << 30  # 1 GiB: about 15 million frame records
 
 
 @dataclass
@@ -83,24 +84,25 @@ class ResultsDoc:
         return [p for p in self.pairs.values() if p.error is not None]
 
 
-def _read_capped(path: Path, cap: int) -> bytes:
+def _lines(path: Path, cap: int) -> Iterator[tuple[int, bytes, bool]]:
+    """(line number, line, ends with a newline) of a regular file read under ``cap`` bytes, one line at a time."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
-    try:
-        st = os.fstat(fd)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_size > cap:
+        os.close(fd)
         if not stat.S_ISREG(st.st_mode):
             raise InputError(f"{path}: not a regular file")
-        if st.st_size > cap:
-            raise InputError(f"{path}: {st.st_size} bytes, over the {cap}-byte cap for a results file")
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read(cap + 1)
-        if len(data) > cap:
-            raise InputError(f"{path}: over the {cap}-byte cap for a results file")
-        return data
-    finally:
-        os.close(fd)
+        raise InputError(f"{path}: {st.st_size} bytes, over the {cap}-byte cap for a results file")
+    with os.fdopen(fd, "rb") as f:
+        seen = 0
+        for n, line in enumerate(f, 1):
+            seen += len(line)
+            if seen > cap:
+                raise InputError(f"{path}: over the {cap}-byte cap for a results file")
+            yield n, line.rstrip(b"\n"), line.endswith(b"\n")
 
 
 def _number(v: Any) -> float:
@@ -122,22 +124,17 @@ def _csv_record(row: dict[str, str]) -> dict[str, Any]:
 
 def read_results(path: Path, *, cap: int = MAX_RESULTS_BYTES) -> ResultsDoc:
     """Read a results file (JSON Lines, or CSV when the name ends in .csv) into per-pair curves."""
-    data = _read_capped(path, cap)
     doc = ResultsDoc(str(path))
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text, so not a tinyreg results file") from exc
-    lines = text.split("\n")
-    if lines and lines[-1] != "":
-        doc.torn = True  # no newline after the last line: a torn write, left out
-    lines = lines[:-1]
     is_csv = path.suffix.lower() == ".csv"
     header: list[str] | None = None
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for n, raw, complete in _lines(path, cap):
+        if not complete:
+            doc.torn = True  # no newline after the last line: a torn write, left out
+            break
         try:
+            line = raw.decode("utf-8")
+            if not line.strip():
+                continue
             if is_csv:
                 cells = next(csv.reader([line]))
                 if header is None:
@@ -151,7 +148,7 @@ def read_results(path: Path, *, cap: int = MAX_RESULTS_BYTES) -> ResultsDoc:
             if not isinstance(rec, dict):
                 raise ValueError("not an object")
             _take(doc, rec)
-        except (ValueError, TypeError, KeyError, RecursionError) as exc:
+        except (ValueError, TypeError, KeyError, RecursionError, csv.Error) as exc:
             raise InputError(f"{path}:{n}: not a tinyreg results record ({' '.join(str(exc).split())[:200]})") from exc
     return doc
 

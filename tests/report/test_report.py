@@ -244,18 +244,22 @@ def test_cli_report(reg_path: Path, tmp_path: Path) -> None:
     p = tinyreg("report", str(res), "--out", str(tmp_path / "r.html"), "--registry", str(reg_path))
     assert p.returncode == 0, p.stderr
     assert p.stdout == f"wrote {tmp_path / 'r.html'}: 1 pairs (0 failed), 30 frames; lower is better\n"
-    p = tinyreg("report", str(res), "--out", str(tmp_path / "r2.html"), "--json")
-    assert p.returncode == 0 and json.loads(p.stdout)["command"] == "report" and json.loads(p.stdout)["frames"] == 30
-    p = tinyreg("report", "--registry", str(reg_path), "--out", str(tmp_path / "reg.html"), "--json")
-    assert p.returncode == 0, p.stderr
-    assert json.loads(p.stdout)["entries"] == 1 and (tmp_path / "reg.html").is_file()
+    from typer.testing import CliRunner
+
+    from registry.cli import app
+
+    r = CliRunner().invoke(app, ["report", str(res), "--out", str(tmp_path / "r2.html"), "--json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["command"] == "report" and json.loads(r.stdout)["frames"] == 30
+    r = CliRunner().invoke(app, ["report", "--registry", str(reg_path), "--out", str(tmp_path / "reg.html"), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["entries"] == 1 and (tmp_path / "reg.html").is_file()
     # refused, one line, exit 2: no --out; --trust with a results file; a file that is not results; writing over the input
     for args in (["report", str(res)],
                  ["report", str(res), "--out", str(tmp_path / "x.html"), "--trust", str(tmp_path / "t.json")],
                  ["report", str(reg_path), "--out", str(tmp_path / "x.html")],
                  ["report", str(res), "--out", str(res)]):
-        p = tinyreg(*args)
-        assert p.returncode == 2 and len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr, (args, p.stderr)
+        r = CliRunner().invoke(app, args)
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr, (args, r.stderr)
     assert res.read_text().startswith('{"entry"')  # the results file is untouched
 
 
@@ -294,3 +298,52 @@ def test_quick_start_ends_with_the_report(reg_path: Path, tmp_path: Path) -> Non
     page = (tmp_path / "report.html").read_text()
     assert_inert(page)
     assert page.count("class=\"plot curve-plot\"") == 2 and "missing.y4m" in page
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400), st.sampled_from(["r.jsonl", "r.csv"]))
+def test_reader_never_crashes_on_arbitrary_bytes(data: bytes, name: str) -> None:
+    """Any bytes: a document or one InputError, never another exception (the reader is a parser of untrusted files)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / name
+        p.write_bytes(data)
+        try:
+            doc = read_results(p)
+        except InputError:
+            return
+        for c in doc.pairs.values():
+            assert len(c.frames) == len(c.scores)
+            c.stats()
+            c.worst(True)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.fixed_dictionaries({"type": st.sampled_from(["frame", "pair", "error", "run", "other"]),
+                                       "pair": st.text(max_size=8), "frame": st.integers(-5, 10**6),
+                                       "score": st.floats(allow_nan=True, allow_infinity=True)}), max_size=30))
+def test_reader_takes_any_records_in_any_order(recs: list[dict[str, object]]) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / "r.jsonl"
+        p.write_text("".join(json.dumps(r) + "\n" for r in recs))
+        doc = read_results(p)
+        assert doc.frames == sum(1 for r in recs if r["type"] == "frame")
+        assert doc.ignored == sum(1 for r in recs if r["type"] == "other")
+        from registry.report.html import esc
+        from registry.report.pages import Metric, results_html
+
+        assert_inert(results_html(doc, Metric("t", "lower is better")))
+        assert esc("<") == "&lt;"
+
+
+def test_extreme_but_finite_scores_draw(tmp_path: Path) -> None:
+    for pts in ([(0, -1.7e308), (1, 1.7e308), (2, 0.0)], [(0, 5e-324), (1, 5e-324)], [(0, 5.6e14)], [(0, 0.0), (1, 0.0)]):
+        p = write_results(tmp_path / "r.jsonl", {"a": pts, "b": pts}, run=lower_run())
+        results_report(p, tmp_path / "r.html")
+        page = (tmp_path / "r.html").read_text()
+        assert_inert(page)
+        coords = [str(v) for a, v in parse(page).attrs if a in ("points", "cx", "cy", "x", "y", "width", "height")]
+        assert not [c for c in coords if "nan" in c.lower() or "inf" in c.lower()], pts
