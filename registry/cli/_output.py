@@ -215,6 +215,10 @@ def text_of(res: Result, width: int | None = None, tty: bool = False) -> str:
             parts += [ln + "\n" for ln in b.lines(width, tty)]
         elif isinstance(b, Raw):
             parts.append(printable(b.text, keep_newlines=True))
+        elif tty and width and len(printable(b.text)) > width:
+            # a long line on a terminal breaks between words, never inside an id, a path or a number
+            parts += [ln + "\n" for ln in textwrap.wrap(printable(b.text), width, subsequent_indent="  ",
+                                                        break_long_words=False, break_on_hyphens=False)]
         else:
             parts.append(printable(b.text) + "\n")
     return "".join(parts)

@@ -186,7 +186,7 @@ def verify_text(report: Any) -> list[out.Block]:
         groups.sort(key=lambda g: (g.severity != "error", g.check, g.who if len(g.entries) == 1 else ""))
         blocks.append(out.Table(f"tinyreg verify: {report.registry}", ["severity", "entry", "check", "finding"],
                                 [[g.severity, g.who, g.check, g.message] for g in groups], frozenset({3})))
-        blocks += [out.Line(f"{g.who} ({g.check}: {g.message}): {g.listing}") for g in groups if len(g.entries) > 1]
+        blocks += [out.Line(f"{g.check}, {g.who}: {g.listing}") for g in groups if len(g.entries) > 1]
     n_err = len(report.errors)
     n_warn = len(report.findings) - n_err
     verdict = "OK" if report.ok else "FAILED"

@@ -108,6 +108,7 @@ def test_verify_text_groups_but_json_keeps_every_finding(vmafx_copy: Path) -> No
     n = len(sig)
     assert n >= 19 and f"{n} entries" in p.stdout
     assert all(f["entry"] in p.stdout for f in sig)  # every member is named in the text too
+    assert re.search(rf"^signature, {n} entries: [a-z0-9_]+, ", p.stdout, re.M)
 
 
 def test_score_line_words() -> None:
@@ -199,3 +200,32 @@ def test_commands_print_only_through_one_result() -> None:
             if isinstance(node, ast.If):
                 names = {n.id for n in ast.walk(node.test) if isinstance(n, ast.Name)}
                 assert names != {"as_json"}, f"{mod.name}:{node.lineno}: a branch on --json alone"
+
+
+def test_verify_on_an_80_column_terminal(vmafx_copy: Path) -> None:
+    """On a real terminal (a pty) of 80 columns: lines fit, only the finding column wraps, ids stay whole."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "80", "LINES": "50"}
+    p = subprocess.Popen([sys.executable, "-m", "registry", "verify", "--registry", str(vmafx_copy)], stdout=slave,
+                         stderr=subprocess.DEVNULL, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert p.wait(60) == 1
+    os.close(master)
+    text = b"".join(chunks).decode().replace("\r\n", "\n")
+    lines = text.splitlines()
+    ids = json.loads(tinyreg("verify", "--registry", str(vmafx_copy), "--json").stdout)["findings"]
+    assert lines[0].startswith("tinyreg verify: ") and all(len(ln) <= 80 for ln in lines[1:]), text  # the title: one path
+    words = set(text.replace(",", " ").split())
+    assert {f["entry"] for f in ids if f["entry"] != "-"} <= words  # every id whole somewhere, never split
+    assert any(re.match(r"^ {40,}\S", ln) for ln in lines)  # a wrapped finding continues in its own column
