@@ -146,11 +146,14 @@ def registry_html(report: Any, entries: list[dict[str, Any]], *, trust: str | No
         state, cls = _signature_state(e, by_entry.get(eid, []), trust)
         gate = (e.get("quant") or {}).get("gate") if isinstance(e.get("quant"), dict) else None
         gate_txt = _gate_text(gate) if isinstance(gate, dict) else "-"
+        par = e.get("parity")
+        par_txt = (f"{'PASS' if par.get('passed') is True else 'FAIL'}: max {_f(par.get('max_abs_diff'))} "
+                   f"(tolerance {_f(par.get('tolerance'))})" if isinstance(par, dict) else "not measured")
         rows.append([(esc(eid, ID_IN_TABLE), "id"), (esc(e.get("family", "-"), ID_IN_TABLE), ""),
                      ("SMOKE" if e.get("smoke") is True else "", "bad"),
-                     (esc(state), cls), (esc(gate_txt), ""), (f"{len(by_entry.get(eid, []))}", "n")])
+                     (esc(state), cls), (esc(gate_txt), ""), (esc(par_txt), ""), (f"{len(by_entry.get(eid, []))}", "n")])
     body.append("<h2>Entries</h2>")
-    body.append(table(["entry", "family", "placeholder", "signature", "int8 gate", "findings"], rows))
+    body.append(table(["entry", "family", "placeholder", "signature", "int8 gate", "parity", "findings"], rows))
     for e in entries:
         eid = str(e.get("id"))
         body.append(f"<h2>{esc(eid)}</h2>")

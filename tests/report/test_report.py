@@ -347,3 +347,23 @@ def test_extreme_but_finite_scores_draw(tmp_path: Path) -> None:
         assert_inert(page)
         coords = [str(v) for a, v in parse(page).attrs if a in ("points", "cx", "cy", "x", "y", "width", "height")]
         assert not [c for c in coords if "nan" in c.lower() or "inf" in c.lower()], pts
+
+
+def test_registry_report_under_a_trust_policy(tmp_path: Path) -> None:
+    """Signed entries read 'verified' under the consumer's policy; a tampered row reads as the failure verify found."""
+    from tests.signing.test_trust import make_signed
+
+    s = make_signed(tmp_path)
+    registry_report(s.reg, tmp_path / "ok.html", trust=s.policy)
+    page = (tmp_path / "ok.html").read_text()
+    assert_inert(page)
+    assert page.count("verified under the trust policy") >= 3 and "verify: OK" in page and "no trust policy given" not in page
+    doc = json.loads(s.reg.read_text())
+    doc["models"][0]["license"] = "tampered"
+    s.reg.write_text(json.dumps(doc))
+    w = registry_report(s.reg, tmp_path / "bad.html", trust=s.policy)
+    page = (tmp_path / "bad.html").read_text()
+    assert not w.ok and "verify: FAILED" in page
+    eid = doc["models"][0]["id"]
+    section = page.split(f"<h2>{eid}</h2>")[1].split("<h2>")[0]
+    assert "<h3>Signature</h3><p class=\"bad\">" in section
