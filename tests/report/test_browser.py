@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from registry.report.build import registry_report, results_report
 from tests.report.browser import open_page
 from tests.report.factory import curve, write_results
@@ -64,6 +66,7 @@ def test_registry_report_in_chromium(reg_path: Path, tmp_path: Path) -> None:
     assert load.screenshot is not None and load.screenshot.is_file()
 
 
+@pytest.mark.slow  # the harness's own check: rarely informative once it holds
 def test_the_browser_check_sees_requests_and_errors(tmp_path: Path) -> None:
     """The harness itself: a page that fetches and logs is caught (so the checks above can fail)."""
     bad = tmp_path / "bad.html"
