@@ -112,6 +112,11 @@ def _number(v: Any) -> float:
 
 
 def _csv_record(row: dict[str, str]) -> dict[str, Any]:
+    if row.get("type") == "run" and (row.get("run") or "").startswith("{"):
+        doc = json.loads(row["run"])  # a CSV file carries its run record as JSON in the run column
+        if not isinstance(doc, dict):
+            raise ValueError("run record is not an object")
+        return {**doc, "type": "run"}
     rec: dict[str, Any] = {k: v for k, v in row.items() if v not in ("", None)}
     for k in ("frame", "frames"):
         if k in rec:

@@ -367,3 +367,15 @@ def test_registry_report_under_a_trust_policy(tmp_path: Path) -> None:
     eid = doc["models"][0]["id"]
     section = page.split(f"<h2>{eid}</h2>")[1].split("<h2>")[0]
     assert "<h3>Signature</h3><p class=\"bad\">" in section
+
+
+def test_csv_run_record_in_its_run_column(tmp_path: Path) -> None:
+    """The CSV format keeps the run record as JSON in a 'run' column (and closing records' run digests and inputs)."""
+    p = tmp_path / "r.csv"
+    run = {"tinyreg_results": 1, "entry": "dists_vgg16", "model_sha256": "ab" * 32, "int8": False}
+    p.write_text("type,pair,frame,score,frames,mean,p5,p50,p95,min,error,run,inputs\n"
+                 + "run,,,,,,,,,,,\"" + json.dumps(run).replace('"', '""') + "\",\n"
+                 + "frame,a,0,0.25,,,,,,,,,\n"
+                 + "pair,a,,,1,0.25,0.25,0.25,0.25,0.25,,0123456789abcdef,\"{\"\"ref\"\": {}}\"\n")
+    doc = read_results(p)
+    assert doc.run == {**run, "type": "run"} and doc.pairs["a"].scores == [0.25] and doc.pairs["a"].summary is not None
