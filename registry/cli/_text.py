@@ -84,18 +84,32 @@ def worst_of(direction: str) -> str:
 
 
 def gate_words(r: Any) -> str:
-    """One gate result in words: what was measured, on what, the budget, the interval and the verdict."""
+    """One gate result in words: what was measured, on what, the budget, the interval and the verdict.
+
+    ``r`` is a gate result (entry, mode, samples, budget, drop, drop_ci95, plcc, srocc, max_abs_diff,
+    passed); an fp16 gate's ``max_abs_budget`` and ``nonfinite`` are said when the result has them.
+    """
     over = getattr(r, "over", None)
     samples = (f"all output elements of {r.samples} samples (image-like output)" if over == "elements"
                else f"{r.samples} samples" if over == "samples" else f"{r.samples} sample pairs")
-    lo, hi = r.drop_ci95
-    verdict = (f"the 95% upper bound {num(hi, 3)} is within the budget {num(r.budget, 3)}" if r.passed
-               else f"the 95% upper bound {num(hi, 3)} is over the budget {num(r.budget, 3)}")
+    mode = str(r.mode or "")
+    what = "fp16" if mode == "fp16" else "int8"
+    label = f"{r.entry} ({'fp16' if mode == 'fp16' else f'{mode} int8' if mode else 'int8'})"
     inputs = str(getattr(r, "inputs", "") or "")
     src = f"; inputs {inputs}" if inputs else ""
-    return (f"{r.entry} ({r.mode} int8): drop = 1 - PLCC against fp32 on {samples} = {num(r.drop, 3)} "
+    nonfinite = getattr(r, "nonfinite", 0) or 0
+    if nonfinite:
+        return f"{label}: {nonfinite} non-finite {what} outputs on {samples}, so no correlation is measured{src}"
+    lo, hi = r.drop_ci95
+    within = hi <= r.budget
+    verdict = f"the 95% upper bound {num(hi, 3)} is {'within' if within else 'over'} the budget {num(r.budget, 3)}"
+    limit = getattr(r, "max_abs_budget", None)
+    limit_txt = ""
+    if isinstance(limit, (int, float)):
+        limit_txt = f" ({'over' if r.max_abs_diff > limit else 'within'} its limit {num(limit, 3)})"
+    return (f"{label}: drop = 1 - PLCC against fp32 on {samples} = {num(r.drop, 3)} "
             f"(95% CI {num(lo, 3)}..{num(hi, 3)}); {verdict}; PLCC {num(r.plcc, 5)}, SROCC {num(r.srocc, 5)}, "
-            f"max |int8 - fp32| {num(r.max_abs_diff, 3)}{src}")
+            f"max |{what} - fp32| {num(r.max_abs_diff, 3)}{limit_txt}{src}")
 
 
 def count_words(total: int, parts: Sequence[tuple[int, str]], noun: str = "pairs") -> str:

@@ -229,3 +229,26 @@ def test_verify_on_an_80_column_terminal(vmafx_copy: Path) -> None:
     words = set(text.replace(",", " ").split())
     assert {f["entry"] for f in ids} <= words  # every id whole somewhere, never split
     assert any(re.match(r"^ {40,}\S", ln) for ln in lines)  # a wrapped finding continues in its own column
+
+
+def test_gate_words_fp16_limit_and_nonfinite() -> None:
+    @dataclass
+    class Fp16Gate:
+        entry: str = "dists_vgg16"
+        mode: str = "fp16"
+        samples: int = 64
+        budget: float = 0.001
+        drop: float = 1e-6
+        drop_ci95: tuple[float, float] = (5e-7, 2e-6)
+        plcc: float = 0.999999
+        srocc: float = 0.99999
+        max_abs_diff: float = 0.02
+        passed: bool = False
+        max_abs_budget: float = 0.01
+        nonfinite: int = 0
+
+    text = gate_words(Fp16Gate())
+    assert text.startswith("dists_vgg16 (fp16): drop = 1 - PLCC against fp32 on 64 sample pairs = 1e-06")
+    assert "within the budget 0.001" in text and "max |fp16 - fp32| 0.02 (over its limit 0.01)" in text
+    assert gate_words(Fp16Gate(nonfinite=3)) == ("dists_vgg16 (fp16): 3 non-finite fp16 outputs on 64 sample pairs, "
+                                                 "so no correlation is measured")
