@@ -252,3 +252,23 @@ def test_gate_words_fp16_limit_and_nonfinite() -> None:
     assert "within the budget 0.001" in text and "max |fp16 - fp32| 0.02 (over its limit 0.01)" in text
     assert gate_words(Fp16Gate(nonfinite=3)) == ("dists_vgg16 (fp16): 3 non-finite fp16 outputs on 64 sample pairs, "
                                                  "so no correlation is measured")
+
+
+def test_hostile_registry_text_in_tables_is_visible_not_executed(reg_path: Path) -> None:
+    doc = json.loads(reg_path.read_text())
+    doc["models"][0]["license"] = "MIT\x1b[2J\x1b]8;;http://evil\x07click\u202eevil"
+    reg_path.write_text(json.dumps(doc))
+    from typer.testing import CliRunner
+
+    r = CliRunner().invoke(app, ["list", "--registry", str(reg_path)])
+    assert r.exit_code == 0, r.output
+    assert "\x1b" not in r.stdout and "\u202e" not in r.stdout and "\x07" not in r.stdout
+    assert "MIT\\x1b[2J\\x1b]8;;http://evil\\x07click\\u202eevil" in r.stdout
+
+
+def test_score_line_with_non_finite_scores() -> None:
+    assert score_line(ScoreResult("e", "dists", False, "lower is better", [float("nan")])).startswith("DISTS (VGG-16): nan ")
+    line = score_line(ScoreResult("e", "dists", False, "lower is better", [float("nan"), 0.1, float("inf")]))
+    assert "worst frame 2: inf (max)" in line
+    line = score_line(ScoreResult("e", "dists", False, "lower is better", [float("nan"), float("nan")]))
+    assert "mean nan over 2 frames" in line and "worst frame" not in line
