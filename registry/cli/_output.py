@@ -5,15 +5,17 @@ hands it to :func:`render`, which prints it as JSON under ``--json`` and as text
 no command branches on ``--json`` itself.
 
 Text survives pipes and logs: tables are plain aligned columns (no box drawing, no cell
-folding). Ids, paths and numbers are never wrapped; on a terminal narrower than a table only
-the free-text columns a table names (a finding, a note) wrap, elsewhere lines are as long as
-their content. Numbers print with the digits that matter (:func:`num`).
+folding). Ids, paths and numbers are never wrapped: when stdout is not a terminal every line
+is as long as its content; on a terminal narrower than a table only the free-text columns a
+table names (a finding, an error) wrap, and a long line breaks between words. Numbers print
+with the digits that matter (:func:`num`).
 
 Every command takes ``--json``. Its stdout is then exactly one JSON object (sorted keys) with
 the same envelope: ``command`` (the command's name), ``ok`` (its verdict; false exactly when
 the exit code is not 0) and the command's own fields; on an error, ``error`` holds
-``message``, ``exit_code`` and, where the CLI knows one, ``hint``. Human output and the
-one-line error on stderr are the same with or without ``--json``.
+``message``, ``exit_code`` and, where the CLI knows one, ``hint``. Warnings and the one-line
+error on stderr are the same with or without ``--json``; notes (advice a script does not
+need) are printed in text mode only.
 """
 
 from __future__ import annotations
