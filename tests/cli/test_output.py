@@ -185,7 +185,8 @@ def test_every_repeated_option_is_one_alias() -> None:
                                                       repr(p.default) + repr(getattr(p, "envvar", None))))
     for flag in SHARED:
         assert flag in seen, flag
-        assert len(seen[flag]) == 1, (flag, seen[flag])
+        assert len(seen[flag]) == 1, (f"{flag} is declared in more than one way; use its alias from registry/cli/_options.py "
+                                      f"(e.g. TrustOpt, KeyOpt, RegistryOpt)", seen[flag])
 
 
 def test_commands_print_only_through_one_result() -> None:
@@ -196,7 +197,9 @@ def test_commands_print_only_through_one_result() -> None:
         tree = ast.parse(mod.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name):
-                assert not (node.func.value.id == "out" and node.func.attr in printing), f"{mod.name}:{node.lineno}"
+                assert not (node.func.value.id == "out" and node.func.attr in printing), (
+                    f"{mod.name}:{node.lineno}: out.{node.func.attr}() in a command; build one Result "
+                    "(registry.cli._output.Result: data for --json, .line()/.table() for text) and out.render() it")
             if isinstance(node, ast.If):
                 names = {n.id for n in ast.walk(node.test) if isinstance(n, ast.Name)}
                 assert names != {"as_json"}, f"{mod.name}:{node.lineno}: a branch on --json alone"
