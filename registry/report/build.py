@@ -38,13 +38,20 @@ def metric_for(doc: ResultsDoc, registry: Path | None) -> Metric:
 
     run = doc.run or {}
     family = run.get("family")
-    if not isinstance(family, str) and isinstance(run.get("entry"), str):
+    placeholder = False
+    if isinstance(run.get("entry"), str):
         try:
             from registry.store.document import find_registry, read_registry
 
-            family = read_registry(find_registry(registry)).get(str(run["entry"])).get("family")
+            row = read_registry(find_registry(registry)).get(str(run["entry"]))
+            files = row.get("files") if isinstance(row.get("files"), list) else []
+            digests = {row.get("sha256"), row.get("int8_sha256"), *(f.get("sha256") for f in files if isinstance(f, dict))}
+            # the entry is a placeholder, and the model that ran is one of its files (fp32 or a sibling)
+            placeholder = row.get("smoke") is True and run.get("model_sha256", row.get("sha256")) in digests
+            if not isinstance(family, str):
+                family = row.get("family")
         except Exception:  # no registry here, or the entry is gone: the direction stays unknown (the page says so)
-            family = None
+            pass
     title, direction = "", ""
     if isinstance(family, str):
         try:
@@ -55,7 +62,7 @@ def metric_for(doc: ResultsDoc, registry: Path | None) -> Metric:
     recorded = run.get("direction")
     if isinstance(recorded, str) and recorded.split(" ")[0] in ("lower", "higher"):
         direction = recorded
-    return Metric(title, direction)
+    return Metric(title, direction, placeholder)
 
 
 def _refuse_inside(out: Path, folder: Path) -> None:

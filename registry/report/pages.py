@@ -21,6 +21,7 @@ class Metric:
 
     title: str = ""
     direction: str = ""  # "lower is better" / "higher is better" / "" (unknown)
+    placeholder: bool = False  # the entry is a smoke placeholder (random weights)
 
     @property
     def lower_is_better(self) -> bool | None:
@@ -45,7 +46,7 @@ def results_html(doc: ResultsDoc, metric: Metric, *, source: str | None = None) 
     lower = metric.lower_is_better
     body = [f"<h1>tinyreg results: {esc(name)}</h1><p class=\"muted\">generated {_now()} from <code>{esc(doc.path)}</code></p>"]
     run = doc.run or {}
-    smoke = run.get("smoke") is True
+    smoke = run.get("smoke") is True or metric.placeholder
     if smoke:
         body.append("<div class=\"warn\">The model is a <b>SMOKE PLACEHOLDER</b> with random weights: these scores mean nothing.</div>")
     what = esc(metric.title) + " " if metric.title else ""

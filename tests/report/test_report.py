@@ -379,3 +379,14 @@ def test_csv_run_record_in_its_run_column(tmp_path: Path) -> None:
                  + "pair,a,,,1,0.25,0.25,0.25,0.25,0.25,,0123456789abcdef,\"{\"\"ref\"\": {}}\"\n")
     doc = read_results(p)
     assert doc.run == {**run, "type": "run"} and doc.pairs["a"].scores == [0.25] and doc.pairs["a"].summary is not None
+
+
+def test_placeholder_weights_are_said_on_the_page(reg_path: Path, tmp_path: Path) -> None:
+    """The run's entry is a smoke placeholder in the registry (and the model digest is that entry's): the page says so."""
+    sha = json.loads(reg_path.read_text())["models"][0]["sha256"]
+    res = write_results(tmp_path / "r.jsonl", {"a": curve(5)}, run={"entry": "dists_vgg16", "model_sha256": sha})
+    results_report(res, tmp_path / "r.html", registry=reg_path)
+    assert "SMOKE PLACEHOLDER" in (tmp_path / "r.html").read_text()
+    res = write_results(tmp_path / "r.jsonl", {"a": curve(5)}, run={"entry": "dists_vgg16", "model_sha256": "cd" * 32})
+    results_report(res, tmp_path / "r.html", registry=reg_path)  # a model that is none of the entry's files ran
+    assert "SMOKE PLACEHOLDER" not in (tmp_path / "r.html").read_text()
