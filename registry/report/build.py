@@ -44,7 +44,8 @@ def metric_for(doc: ResultsDoc, registry: Path | None) -> Metric:
             from registry.store.document import find_registry, read_registry
 
             row = read_registry(find_registry(registry)).get(str(run["entry"]))
-            files = row.get("files") if isinstance(row.get("files"), list) else []
+            listed = row.get("files")
+            files: list[Any] = listed if isinstance(listed, list) else []
             digests = {row.get("sha256"), row.get("int8_sha256"), *(f.get("sha256") for f in files if isinstance(f, dict))}
             # the entry is a placeholder, and the model that ran is one of its files (fp32 or a sibling)
             placeholder = row.get("smoke") is True and run.get("model_sha256", row.get("sha256")) in digests
