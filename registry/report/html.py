@@ -32,7 +32,8 @@ th{background:#f3f5f8}td.n{text-align:right;font-variant-numeric:tabular-nums;wh
 td.id,code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;overflow-wrap:anywhere}td.id{min-width:12ch}
 .muted{color:#5d6878}.bad{color:#b3261e;font-weight:600}.good{color:#1b7a3d;font-weight:600}
 .warn{background:#fff4e5;border:1px solid #f0b45b;padding:6px 10px;border-radius:4px;margin:8px 0}
-svg{display:block;margin:4px 0 10px;background:#fbfcfd;border:1px solid #e4e8ee}
+svg{display:block;margin:4px 0 10px;background:#fbfcfd;border:1px solid #e4e8ee;max-width:100%;height:auto}
+.scroll{overflow-x:auto;max-width:100%}
 svg text{font:11px system-ui,sans-serif;fill:#4a5565}
 .curve{fill:none;stroke:#2f6fdf;stroke-width:1.2}.point{fill:#2f6fdf}.worst{fill:#d93025}.bar{fill:#6b93d6}
 .grid{stroke:#e4e8ee;stroke-width:1}
@@ -78,7 +79,8 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[tuple[str, str]]], cls
     head = "".join(f"<th>{esc(c)}</th>" for c in columns)
     body = "".join("<tr>" + "".join(f"<td class=\"{c}\">{h}</td>" if c else f"<td>{h}</td>" for h, c in r) + "</tr>"
                    for r in rows)
-    return f"<table class=\"{cls}\"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return (f"<div class=\"scroll\"><table class=\"{cls}\"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+            "</div>")
 
 
 def kv_table(items: Iterable[tuple[str, Any]]) -> str:
