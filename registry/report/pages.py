@@ -11,6 +11,7 @@ from typing import Any
 from registry.report.html import curve_svg, esc, histogram_svg, kv_table, num, page, table
 from registry.report.results import ResultsDoc
 
+HEADING = 300  # characters of an id in a heading
 ID_IN_TABLE = 160  # characters of an id in a summary table (its own section shows more)
 MAX_PLOTS = 500  # pairs with a curve each; more pairs keep their summary row, the page says how many were left out
 
@@ -104,7 +105,7 @@ def results_html(doc: ResultsDoc, metric: Metric, *, source: str | None = None) 
         w = p.worst(lower)
         st = p.stats()
         note = f"; {st['nonfinite']} non-finite scores (NaN left out, inf at the edge)" if st["nonfinite"] else ""
-        body.append(f"<h3>{esc(p.pair)}</h3><p class=\"muted\">{len(y)} frame{'s' if len(y) != 1 else ''}{esc(note)}; "
+        body.append(f"<h3>{esc(p.pair, HEADING)}</h3><p class=\"muted\">{len(y)} frame{'s' if len(y) != 1 else ''}{esc(note)}; "
                     "x: frame, y: score</p>")
         body.append(curve_svg(x, y, w, f"scores per frame of pair {p.pair}"))
     if len(scored) > MAX_PLOTS:
@@ -157,7 +158,7 @@ def registry_html(report: Any, entries: list[dict[str, Any]], *, trust: str | No
     body.append(table(["entry", "family", "placeholder", "signature", "int8 gate", "parity", "findings"], rows))
     for e in entries:
         eid = str(e.get("id"))
-        body.append(f"<h2>{esc(eid)}</h2>")
+        body.append(f"<h2>{esc(eid, HEADING)}</h2>")
         if e.get("smoke") is True:
             body.append("<div class=\"warn\">SMOKE PLACEHOLDER: random weights; its scores and gate figures say nothing "
                         "about the real model.</div>")

@@ -60,9 +60,10 @@ def test_registry_report_in_chromium(reg_path: Path, tmp_path: Path) -> None:
     reg_path.write_text(json.dumps(doc))
     page = tmp_path / "registry.html"
     registry_report(reg_path, page)
-    load = open_page(page, tmp_path, COUNT)
+    load = open_page(page, tmp_path, COUNT, width=800)  # a narrow window and a 10 000-character id
     assert load.console_errors == [] and only_the_file(load.requests, page) == []
     assert load.dom["scripts"] == 0 and load.dom["imgs"] == 0
+    assert load.dom["width"] <= 800  # the page never scrolls sideways: long ids wrap, wide tables scroll inside
     assert load.screenshot is not None and load.screenshot.is_file()
 
 
