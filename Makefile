@@ -19,8 +19,8 @@ $(STAMP): pyproject.toml
 	# the LPIPS reference, for parity only; --no-deps because its unpinned torchvision
 	# requirement would replace the pinned CPU torch with a CUDA build
 	$(BIN)/python -m pip install $(PIP_FLAGS) -q --no-deps lpips==0.1.4
-	# the report's browser test opens the HTML in headless Debian chromium
-	command -v chromium || (apt-get update && apt-get install -y chromium chromium-driver)
+	# the report's browser test opens the HTML in headless chromium (Debian's; a runner's Chrome also does)
+	command -v chromium || command -v chromium-browser || command -v google-chrome || (apt-get update && apt-get install -y chromium)
 	touch $(STAMP)
 
 demo: install

@@ -26,7 +26,11 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
 
 
 def chromium() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    """$TINYREG_CHROMIUM, else Debian's chromium, else a chromium-browser or google-chrome on PATH."""
+    import os
+
+    exe = os.environ.get("TINYREG_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser") \
+        or shutil.which("google-chrome")
     if exe is None:
         pytest.fail("chromium is not installed (make install installs Debian's chromium for the report's browser test)")
     return exe
