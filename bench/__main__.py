@@ -12,9 +12,11 @@ Figures (all measured in this run, on this machine):
 * dataset scoring (bench/dataset.py): frames/s at 960x540 for the local engine (1 and 2 workers)
   and Ray, and the fastest CPU path against torch eager and torch bf16 autocast;
 * the int8 kernels (bench/int8_kernels.py): ISA flags and one conv's GOP/s, fp32 against int8
-  QDQ/QOperator, u8/s8 and s8/s8.
+  QDQ/QOperator, u8/s8 and s8/s8;
+* OCI push and pull of the real-size DISTS entry against ``skopeo copy`` and ``curl`` (bench/oci.py).
 
 ``python -m bench dataset`` runs only the dataset part (written to bench-results/dataset.json).
+``python -m bench oci`` runs only the OCI push/pull measurement (bench/oci.py; bench-results/oci.json).
 """
 
 from __future__ import annotations
@@ -184,6 +186,11 @@ def main() -> None:
     threads = os.cpu_count() or 1
     machine = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                "cpus": threads, "python": platform.python_version()}
+    if sys.argv[1:] == ["oci"]:
+        from bench.oci import main as oci_main
+
+        oci_main()
+        return
     if sys.argv[1:] == ["dataset"]:
         from bench.dataset import bench_dataset
 
@@ -212,6 +219,9 @@ def main() -> None:
         from bench.dataset import bench_dataset
 
         results["dataset"] = bench_dataset(Path(d), threads)
+        from bench.oci import bench_oci
+
+        results["oci"] = bench_oci(Path(d) / "oci")
     from bench.int8_kernels import conv_rates, cpu_flags
 
     results["int8_kernels"] = {"cpu": cpu_flags(), "conv": conv_rates(threads)}  # python -m bench.int8_kernels: the DISTS profile too
@@ -220,6 +230,9 @@ def main() -> None:
     (OUT / "bench.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     print_table(results)
     print_dataset(results["dataset"], [])
+    from bench.oci import print_oci
+
+    print_oci(results["oci"])
     print(f"\nwrote {OUT / 'bench.json'}")
 
 
@@ -304,6 +317,10 @@ def evaluate(res: dict[str, Any]) -> list[dict[str, Any]]:
             all(bounded) if bounded else None)
     if res.get("dataset"):
         t.extend(evaluate_dataset(res["dataset"]))
+    o = res.get("oci") or {}
+    for op in ("push", "pull"):
+        r = o.get(f"{op}_vs_skopeo")
+        add(f"tinyreg {op} vs skopeo copy (real-size DISTS)", f"{r:.2f}x" if r else "n/a", ">= 0.5x", (r >= 0.5) if r else None)
     q = res.get("quant")
     if q and "speedup" in q:
         add("int8 vs fp32 @960x540", f"{q['speedup']:.2f}x", ">= 1.5x", q["speedup"] >= 1.5)

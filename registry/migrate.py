@@ -32,7 +32,7 @@ from registry._internal.paths import confine
 from registry.errors import CheckFailed, Error, InputError, UsageError
 from registry.onnx.inspect import ModelInfo, inspect_bytes
 from registry.store.document import CURRENT_SCHEMA_VERSION, Entry, Registry, transaction
-from registry.store.layout import ROOT_FILES, STAGING_DIR, card_rel, int8_rel, sidecar_rel, trust_files
+from registry.store.layout import ROOT_FILES, SCHEMA_NAME, STAGING_DIR, card_rel, int8_rel, sidecar_rel, trust_files
 
 
 class MigrationRefused(CheckFailed):
@@ -73,6 +73,9 @@ class Migration:
     broken: dict[str, list[str]] = field(default_factory=dict)  # entry -> problems --skip-missing cannot skip
     left_out: list[str] = field(default_factory=list)
     unlisted: list[str] = field(default_factory=list)  # model files no kept entry loads, recorded with pins
+    # registry.schema.json, for the fork's CI gate: "extended", "written" (there was none),
+    # "unchanged" (already accepts what tinyreg writes) or "left as is: <why>"
+    schema_file: str = ""
 
     @property
     def refused(self) -> bool:
@@ -92,6 +95,7 @@ class Migration:
             "broken": {k: sorted(v) for k, v in sorted(self.broken.items())},
             "left_out": sorted(self.left_out),
             "unlisted": sorted(self.unlisted),
+            "schema_file": self.schema_file,
         }
 
     def refusal(self) -> str:
@@ -294,6 +298,35 @@ def _unlisted(root: Path, pinned: set[str]) -> list[dict[str, Any]]:
     return out
 
 
+def _schema_file(reg: Registry, out: Migration) -> bytes | None:
+    """New bytes for the folder's ``registry.schema.json`` (the fork's CI gate validates against it), or None.
+
+    The folder's own schema keeps every rule it has and also accepts schema_version 2 and exactly
+    the fields tinyreg writes (``store/folder_schema.py``); one without the VMAFx shape is left as
+    it is and reported, never replaced by a looser one.
+    """
+    from registry.store.folder_schema import UnrecognisedSchema, compat_schema, compat_schema_bytes
+
+    try:
+        current = reg.read_bytes(SCHEMA_NAME) if reg.exists(SCHEMA_NAME) else None
+        if current is None:
+            out.schema_file = "written"
+            return compat_schema_bytes(None)
+        base = loads_json(current, SCHEMA_NAME)
+        if not isinstance(base, dict):
+            raise UnrecognisedSchema("not a JSON object")
+        if compat_schema(base) == base:
+            out.schema_file = "unchanged"
+            return None
+        new = compat_schema_bytes(base)
+    except (Error, UnrecognisedSchema) as exc:
+        why = exc.diagnostics() if isinstance(exc, Error) else f"not the VMAFx schema shape ({exc})"
+        out.schema_file = f"left as is: {why}"
+        return None
+    out.schema_file = "extended"
+    return new
+
+
 def _plan(reg: Registry, out: Migration) -> tuple[list[_Prepared], list[Entry]]:
     tools = _tool_versions()
     prepared: list[_Prepared] = []
@@ -319,7 +352,14 @@ def migrate_registry(registry_path: Path, *, dry_run: bool = False, skip_missing
     with transaction(registry_path) as reg:
         out = Migration(str(registry_path), reg.schema_version, dry_run=dry_run)
         if reg.schema_version == CURRENT_SCHEMA_VERSION:
-            out.noop = True
+            # already version 2: only the fork's gate file may be missing or outdated (a folder
+            # tinyreg made, to be adopted by a VMAFx repository); otherwise nothing to do
+            schema_data = _schema_file(reg, out)
+            if schema_data is None or dry_run:
+                out.noop = schema_data is None
+                return out
+            reg.stage(SCHEMA_NAME, schema_data)
+            out.written = True
             return out
         if not reg.is_legacy:
             raise UsageError(f"{registry_path}: schema_version {reg.doc.get('schema_version')!r} cannot be migrated")
@@ -329,6 +369,7 @@ def migrate_registry(registry_path: Path, *, dry_run: bool = False, skip_missing
         pinned = {str(f["path"]) for p in prepared for f in p.row["files"]} | {card_rel(p.plan.id) for p in prepared}
         unlisted = _unlisted(reg.root, pinned | trust_files(reg.doc))
         out.unlisted = [u["path"] for u in unlisted]
+        schema_data = _schema_file(reg, out)
         if dry_run:
             return out
         if out.refused:
@@ -344,6 +385,8 @@ def migrate_registry(registry_path: Path, *, dry_run: bool = False, skip_missing
         for p in prepared:
             if p.sidecar_data is not None:
                 reg.stage(sidecar_rel(str(p.row["onnx"])), p.sidecar_data)
+        if schema_data is not None:
+            reg.stage(SCHEMA_NAME, schema_data)
         reg.doc["schema_version"] = CURRENT_SCHEMA_VERSION
         reg.doc["models"] = [p.row for p in prepared]
         reg.doc["migration"] = record

@@ -13,10 +13,10 @@ from registry._internal.hashing import check_pinned_file, sha256_bytes
 from registry._internal.jsonio import loads_json
 from registry._internal.paths import confine
 from registry.errors import Error, InputError, IntegrityError, SignatureError, printable
-from registry.onnx.allowlist import Allowlist, check_model, load_allowlist
+from registry.onnx.allowlist import VMAFX_PROFILE, Allowlist, check_model, load_allowlist
 from registry.onnx.inspect import ModelInfo, inspect_bytes
 from registry.store.document import Entry, Registry, read_registry
-from registry.store.layout import REGISTRY_NAME, STAGING_DIR, card_rel, expected_files, int8_rel, sidecar_rel
+from registry.store.layout import REGISTRY_NAME, SCHEMA_NAME, STAGING_DIR, card_rel, expected_files, int8_rel, sidecar_rel
 from registry.store.schema import schema_errors
 
 if TYPE_CHECKING:
@@ -207,6 +207,7 @@ def _check_graph(
     model_dir = ctx.reg.root / Path(rel).parent
     for v in check_model(info, ctx.allow, profile, model_dir=model_dir):
         ctx.add(eid, f"allowlist:{profile}", f"{rel}: {v}", ERROR if v.severity == "error" else WARNING)
+    _check_vmafx_runtime(ctx, eid, rel, info, entry)
     pins = _pins(entry)
     folder = str(Path(rel).parent)
     for loc in sorted({e.location for e in info.external}):
@@ -226,6 +227,79 @@ def _check_graph(
             else:
                 ctx.check_file(eid, ext_rel, "external data", pin.get("sha256"), pin.get("size"))
     return info
+
+
+def _vmafx_folder(reg: Registry) -> bool:
+    """A folder the VMAFx fork consumes: its own format, adopted by ``migrate``, or carrying its gate's schema file."""
+    return reg.is_legacy or isinstance(reg.doc.get("migration"), dict) or reg.exists(SCHEMA_NAME)
+
+
+def _check_vmafx_lookups(ctx: _Ctx) -> None:
+    """libvmaf's text lookups (``store/vmafx_scan.py``) must resolve every entry to its own bundle and sidecar values.
+
+    An error where tinyreg wrote the text (a schema_version 2 document; a sidecar of an entry with
+    a family): its writer guarantees the lookups, so a failure is a hand edit that breaks
+    ``--tiny-model-verify`` or the model's I/O names. A warning in the fork's own files.
+    """
+    from registry._internal.hashing import read_file
+    from registry.store.vmafx_scan import LOADER_CAP, ScanError, bundle_for, sidecar_reads
+
+    reg = ctx.reg
+    if not _vmafx_folder(reg):
+        return
+    text = read_file(reg.path)
+    severity = WARNING if reg.is_legacy else ERROR
+    if len(text) > LOADER_CAP:
+        ctx.add("-", "vmafx:loader", f"{REGISTRY_NAME} is {len(text)} bytes: libvmaf refuses a registry over 1 MiB", severity)
+        return
+    for entry in reg.entries:
+        eid, onnx = str(entry.get("id", "?")), entry.get("onnx")
+        if not isinstance(onnx, str):
+            continue
+        name = Path(onnx).name
+        want = entry.get("sigstore_bundle") if isinstance(entry.get("sigstore_bundle"), str) else None
+        try:
+            got = bundle_for(text, name)
+        except ScanError as exc:
+            ctx.add(eid, "vmafx:loader", f"libvmaf's bundle lookup of {name} fails ({exc})", severity)
+            continue
+        if got != want:
+            ctx.add(eid, "vmafx:loader", f"libvmaf resolves the bundle of {name} to {got!r}; the entry says {want!r}"
+                    + (" (libvmaf finds only models at the folder's root)" if name != onnx else ""), severity)
+        side = sidecar_rel(onnx)
+        try:
+            data = reg.read_bytes(side) if reg.exists(side) else None
+            doc = loads_json(data, side) if data is not None else None
+        except Error:
+            continue  # the sidecar check reports it
+        if not isinstance(doc, dict) or data is None:
+            continue
+        wrong = [f"{k} {v!r} (the sidecar says {doc.get(k)!r})" for k, v in sidecar_reads(data).items() if v != doc.get(k)]
+        if wrong:
+            ctx.add(eid, "vmafx:loader", f"libvmaf reads from {side}: {'; '.join(wrong)}",
+                    ERROR if isinstance(entry.get("family"), str) else WARNING)
+
+
+def _check_vmafx_runtime(ctx: _Ctx, eid: str, rel: str, info: ModelInfo, entry: Entry) -> None:
+    """What the VMAFx fork's libvmaf will refuse to load (its runtime allowlist, the ``vmafx`` profile).
+
+    Only in a folder VMAFx consumes: a schema_version 0/1 one, one ``migrate`` adopted (its
+    ``migration`` record) or one that carries the fork's gate file ``registry.schema.json``.
+    There a graph tinyreg built (the entry names a family) that libvmaf refuses is an error:
+    tinyreg must not hand the adopter something its runtime rejects. A VMAFx model its own
+    runtime already refuses (the fork's dynamic int8 siblings) is a warning: it was so before
+    tinyreg. Other registries are not checked against the fork (``check-ops --profile vmafx`` is).
+    """
+    if VMAFX_PROFILE not in ctx.allow.doc["profiles"]:
+        return  # a custom allowlist without the profile: nothing to say about the fork
+    if not _vmafx_folder(ctx.reg):
+        return
+    allowed = set().union(*ctx.allow.ops(VMAFX_PROFILE).values())
+    refused = sorted({n.op_type for n in info.nodes if n.op_type not in allowed})  # by name, as libvmaf checks
+    if not refused:
+        return
+    ctx.add(eid, f"allowlist:{VMAFX_PROFILE}", f"{rel}: the VMAFx runtime allowlist refuses {', '.join(refused)} "
+            "(libvmaf --tiny-model will not load this graph)", ERROR if isinstance(entry.get("family"), str) else WARNING)
 
 
 def _check_sidecar(ctx: _Ctx, eid: str, entry: Entry, info: ModelInfo | None) -> None:
@@ -494,6 +568,7 @@ def _verify(
     _guarded(ctx, "-", _check_policy, ctx)
     _guarded(ctx, "-", _check_collisions, ctx)
     _guarded(ctx, "-", _unlisted, ctx)
+    _guarded(ctx, "-", _check_vmafx_lookups, ctx)
     if policy is not None:
         _check_trust(ctx, policy, now)
     return report
@@ -518,8 +593,13 @@ def _check_trust(ctx: _Ctx, policy: TrustPolicy, now: datetime | None) -> None:
         ctx.add("-", "trust", f"a schema_version {reg.schema_version} registry cannot carry signatures; the trust policy refuses it")
         return
     known = {**ctx.digests, REGISTRY_NAME: sha256_file(reg.path).sha256}
+    from registry.distribution.state import check_pulled_entries, is_pulled_folder
+
     try:
-        check_registry_snapshot(reg.root, policy, doc=reg.doc, known=known, now=now)
+        if is_pulled_folder(reg.root):  # assembled by pull: entry by entry (docs/distribution.md)
+            check_pulled_entries(reg, reg.entries, now=now)
+        else:
+            check_registry_snapshot(reg.root, policy, doc=reg.doc, known=known, now=now)
     except SignatureError as exc:
         ctx.add("-", "snapshot", exc.diagnostics())
     for entry in reg.entries:

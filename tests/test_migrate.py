@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -74,6 +75,13 @@ def test_dry_run_text_and_json_write_nothing(vmafx_copy: Path) -> None:
     assert snapshot(vmafx_copy.parent) == before
 
 
+def keeps(new: Any, old: Any) -> bool:
+    """``new`` holds everything ``old`` holds (objects may have more keys; everything else is equal)."""
+    if isinstance(old, dict):
+        return isinstance(new, dict) and all(k in new and keeps(new[k], v) for k, v in old.items())
+    return bool(new == old)
+
+
 def test_skip_missing_round_trips_and_verify_is_clean(vmafx_copy: Path) -> None:
     folder = vmafx_copy.parent
     v1 = json.loads(vmafx_copy.read_text())
@@ -82,6 +90,7 @@ def test_skip_missing_round_trips_and_verify_is_clean(vmafx_copy: Path) -> None:
     assert p.returncode == 0, p.stderr
     for eid in LEFT_OUT:
         assert f"left out {eid}" in p.stdout
+    assert "registry.schema.json (the VMAFx gate validates against it): extended" in p.stdout
     v2 = json.loads(vmafx_copy.read_text())
     assert v2["schema_version"] == 2
     # every v1 field of every kept entry is equal; the only change is the opset that was reported
@@ -117,6 +126,12 @@ def test_skip_missing_round_trips_and_verify_is_clean(vmafx_copy: Path) -> None:
             continue
         if rel == "nr_metric_v1.json":
             assert data.replace(b'"opset": 17', b'"opset": 18') == after[rel]
+        elif rel == "registry.schema.json":  # the fork's gate file: every rule kept, version 2 and tinyreg's fields added
+            old, ext = json.loads(data), json.loads(after[rel])
+            assert ext["properties"]["schema_version"]["enum"] == [0, 1, 2]
+            ext["properties"]["schema_version"]["enum"] = [0, 1]
+            assert keeps(ext, old)
+            assert ext["additionalProperties"] is False and ext["$defs"]["model_entry"]["additionalProperties"] is False
         else:
             assert after[rel] == data, rel
     r = verify_registry(vmafx_copy)
@@ -273,3 +288,25 @@ def test_schema_version_0_migrates_and_an_entry_without_licence_is_named(vmafx_c
     assert v2["migration"]["from_schema_version"] == 0
     assert {e["provenance"]["adopted"]["from_schema_version"] for e in v2["models"]} == {0}
     assert verify_registry(vmafx_copy).ok
+
+
+def test_schema_file_dry_run_unrecognised_and_native(vmafx_copy: Path, reg_path: Path) -> None:
+    """The fork's gate file: reported by a dry run without a write, never replaced when it is not the
+    VMAFx shape, added to a version 2 folder tinyreg made (then a no-op)."""
+    from registry.migrate import migrate_registry
+
+    schema = vmafx_copy.parent / "registry.schema.json"
+    before = schema.read_bytes()
+    m = migrate_registry(vmafx_copy, dry_run=True, skip_missing=True)
+    assert m.schema_file == "extended" and schema.read_bytes() == before
+    schema.write_text('{"type": "object"}')
+    m = migrate_registry(vmafx_copy, skip_missing=True)
+    assert m.written and m.schema_file.startswith("left as is: not the VMAFx schema shape")
+    assert schema.read_text() == '{"type": "object"}'
+    assert not (reg_path.parent / "registry.schema.json").exists()
+    p = cli("migrate", "--registry", str(reg_path))
+    assert p.returncode == 0 and "registry.schema.json (the VMAFx gate's) was written" in p.stdout, p.stdout
+    ext = json.loads((reg_path.parent / "registry.schema.json").read_text())
+    assert ext["properties"]["schema_version"]["enum"] == [0, 1, 2]
+    p = cli("migrate", "--registry", str(reg_path))
+    assert p.returncode == 0 and "nothing to do" in p.stdout

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from registry.cli import hook_cmds, migrate_cmds, model_cmds, quant_cmds, registry_cmds, report_cmds, sign_cmds
+from registry.cli import hook_cmds, migrate_cmds, model_cmds, oci_cmds, quant_cmds, registry_cmds, report_cmds, sign_cmds
 
 app = typer.Typer(
     name="tinyreg",
@@ -38,6 +38,8 @@ for _name, _fn in (
     ("trust", sign_cmds.trust_cmd),
     ("sign", sign_cmds.sign_cmd),
     ("verify-bundle", sign_cmds.verify_bundle_cmd),
+    ("push", oci_cmds.push_cmd),
+    ("pull", oci_cmds.pull_cmd),
     ("report", report_cmds.report_cmd),
 ):
     app.command(_name)(_fn)

@@ -37,6 +37,7 @@ HINTS = {
     "scale": "--scale ref or --scale WxH resizes",
     "identity_token": "pass --identity-token or run in CI with 'id-token: write'",
     "calibration": "pass --calibration DIR",
+    "trust_or_unverified": "pass --trust FILE, or --unverified to take the entry unchecked",
 }
 
 

@@ -45,6 +45,7 @@ class QuantMode(StrEnum):
 class Profile(StrEnum):
     FP32 = "fp32"
     INT8 = "int8"
+    VMAFX = "vmafx"  # the VMAFx fork's runtime list, applied to every graph of an entry
 
 
 class Matrix(StrEnum):

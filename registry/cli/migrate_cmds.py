@@ -31,6 +31,9 @@ def migrate_cmd(
     res = Result(m.as_json(), ok=not m.refused)
     if m.noop:
         res.line(f"{m.registry}: already schema_version 2; nothing to do")
+    elif m.from_version == 2:
+        verb = "would be" if m.dry_run else "was"
+        res.line(f"{m.registry}: already schema_version 2; registry.schema.json (the VMAFx gate's) {verb} {m.schema_file}")
     else:
         verb = "would migrate" if m.dry_run else "migrated"
         res.line(f"{m.registry}: {verb} schema_version {m.from_version} -> 2 ({len(m.entries)} entries)")
@@ -45,6 +48,8 @@ def migrate_cmd(
             res.line(f"  left out {eid}: missing {', '.join(sorted(m.missing.get(eid, [])))} (row kept in 'migration')")
         for rel in m.unlisted:
             res.line(f"  loaded by no entry, pinned in 'migration': {rel}")
+        if m.schema_file:
+            res.line(f"  registry.schema.json (the VMAFx gate validates against it): {m.schema_file}")
         if m.refused:
             for eid, problems in sorted(m.broken.items()):
                 res.line(f"  cannot migrate {eid}: {'; '.join(problems)}")

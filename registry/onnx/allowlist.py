@@ -12,6 +12,9 @@ from registry._internal.jsonio import loads_json
 from registry.errors import InputError, UsageError
 from registry.onnx.inspect import STD_DOMAIN, ModelInfo, canon_domain
 
+GRAPH_PROFILES = ("fp32", "int8")  # each governs one graph of an entry (the float graph, its int8 sibling)
+VMAFX_PROFILE = "vmafx"  # the VMAFx fork's runtime allowlist: governs every graph libvmaf may load
+
 
 @dataclass(frozen=True)
 class Violation:

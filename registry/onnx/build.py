@@ -69,9 +69,23 @@ class GraphBuilder:
         """
         return self.reduce("ReduceMean", self.reduce("ReduceMean", x, [3]), [2])
 
+    def unstack(self, x: str, n: int, axis: int, name: str | None = None) -> list[str]:
+        """The ``n`` size-1 slices of ``x`` along ``axis``, with ``Slice`` (no ``Split``).
+
+        ``Slice`` copies elements, so results are bit-identical to ``Split``'s, and it is
+        on every runtime allowlist tinyreg targets (the VMAFx fork's runtime refuses ``Split``).
+        """
+        stem = name or self._fresh("unstack")
+        ax = self.const(f"{stem}.axes", [axis], np.int64)
+        outs = []
+        for i in range(n):
+            start = self.const(f"{stem}.start{i}", [i], np.int64)
+            end = self.const(f"{stem}.end{i}", [i + 1], np.int64)
+            outs.append(self.op1("Slice", [x, start, end, ax], name=f"{stem}_{i}"))
+        return outs
+
     def split2(self, x: str, axis: int = 0) -> tuple[str, str]:
-        sizes = self.const(self._fresh("split"), [1, 1], np.int64)
-        a, b = self.op("Split", [x, sizes], 2, axis=axis)
+        a, b = self.unstack(x, 2, axis)
         return a, b
 
     def build(

@@ -9,7 +9,7 @@ from typing import Any
 
 from registry._internal.hashing import read_file, read_pinned
 from registry._internal.paths import confine
-from registry.onnx.allowlist import Allowlist, Violation, check_model
+from registry.onnx.allowlist import GRAPH_PROFILES, Allowlist, Violation, check_model
 from registry.onnx.inspect import canon_domain, inspect_bytes
 from registry.store.document import find_registry, read_registry
 from registry.store.layout import int8_rel
@@ -41,9 +41,11 @@ def check_target(target: str, allow: Allowlist, profile: str | None, registry: P
     graphs = [(str(entry["onnx"]), entry.get("sha256"), "fp32")]
     if isinstance(entry.get("int8_sha256"), str):
         graphs.append((int8_rel(str(entry["onnx"])), entry["int8_sha256"], "int8"))
-    for rel, sha, prof in graphs:
-        if profile and profile != prof:
+    for rel, sha, role in graphs:
+        # fp32/int8 pick the graph they govern; any other profile (vmafx: a runtime's own list) checks every graph
+        if profile in GRAPH_PROFILES and profile != role:
             continue
+        prof = profile if profile and profile not in GRAPH_PROFILES else role
         path = confine(reg.root, rel)
         data = read_pinned(path, str(sha))
         info = inspect_bytes(data, rel)

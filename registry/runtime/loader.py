@@ -138,6 +138,10 @@ def load_entry(
     not expired, no older version than the last one seen) and the entry's bundle signs its
     whole row and every file loaded; ``verify_signature`` cannot switch that off.
 
+    ``entry_id`` may be ``oci://HOST/REPO:TAG`` (or ``@sha256:...``): the entry is pulled and
+    verified under the policy into the local cache first (docs/distribution.md), then loaded
+    from there with the same checks; a policy is required and ``registry`` must be None.
+
     Without a policy the registry vouches for itself: ``verify_signature`` None (default)
     verifies the entry's bundle when it has one and the registry records a signing
     policy; True requires a valid one.
@@ -146,6 +150,12 @@ def load_entry(
     from registry.store.document import reading
 
     policy = resolve_trust(trust)
+    if entry_id.startswith("oci://"):  # pulled and verified into the local cache first (docs/distribution.md)
+        from registry.distribution.puller import cached_registry
+
+        if registry is not None:
+            raise UsageError("an oci:// reference names its own registry; give no registry folder", hint="registry")
+        entry_id, registry = cached_registry(entry_id, trust=policy, now=now)
     path = find_registry(registry)
     if policy is not None:
         from registry.signing.snapshot import require_state_dir

@@ -100,7 +100,12 @@ def enforce_trust(
         raise SignatureError(f"a schema_version {reg.schema_version} registry cannot be signed; the trust policy refuses it")
     used = {**digests, layout.REGISTRY_NAME: sha256_bytes(registry_bytes).sha256}
     # the snapshot must sign registry.json and every file loaded, as read; other entries' files are not hashed
-    check_registry_snapshot(reg.root, policy, doc=reg.doc, now=now, only=used)
+    from registry.distribution.state import check_pulled_entries, is_pulled_folder
+
+    if is_pulled_folder(reg.root):  # a registry assembled by pull: entry by entry (docs/distribution.md)
+        check_pulled_entries(reg, [entry], now=now)
+    else:
+        check_registry_snapshot(reg.root, policy, doc=reg.doc, now=now, only=used)
     verify_entry_signature(reg, entry, policy=policy, digests=digests)
 
 

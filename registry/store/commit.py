@@ -88,13 +88,51 @@ def _landable(root: Path, rel: str, removal: bool) -> None:
         raise UsageError(f"{rel}: is a folder, not a file of the registry; nothing written")
 
 
-def commit(root: Path, files: Mapping[str, bytes | None], registry_bytes: bytes) -> None:
+def _copy_synced(src: Path, dest: Path, sha256: str, size: int) -> None:
+    """Stream ``src`` into a new ``dest`` (1 MiB at a time, hashed on the way); IntegrityError unless it is the pinned file."""
+    import hashlib
+    import stat
+
+    h = hashlib.sha256()
+    got = 0
+    fin = os.open(src, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fin).st_mode):
+            raise IntegrityError(f"{src}: a staged source is not a regular file")
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        try:
+            while got <= size:
+                chunk = os.read(fin, 1 << 20)
+                if not chunk:
+                    break
+                got += len(chunk)
+                h.update(chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    finally:
+        os.close(fin)
+    if got != size or h.hexdigest() != sha256:
+        raise IntegrityError(f"{src.name}: changed after it was checked (sha256 {h.hexdigest()[:16]}..., {got} bytes); nothing written")
+
+
+def commit(
+    root: Path, files: Mapping[str, bytes | None], registry_bytes: bytes,
+    sources: Mapping[str, tuple[Path, str, int]] | None = None,
+) -> None:
     """Land ``files`` (relative path -> bytes, or None to remove) and the new registry as one update.
 
-    The caller holds the exclusive lock of ``root``.
+    ``sources`` (relative path -> (file on disk, sha256, size)) are streamed in rather than held
+    in memory, and must still hash to their pin. The caller holds the exclusive lock of ``root``.
     """
+    sources = {k: v for k, v in (sources or {}).items() if k not in files}
     for rel, data in sorted(files.items()):
         _landable(root, rel, data is None)
+    for rel in sorted(sources):
+        _landable(root, rel, False)
     stage = root / STAGING_DIR
     if os.path.lexists(stage):
         recover(root)
@@ -107,6 +145,14 @@ def commit(root: Path, files: Mapping[str, bytes | None], registry_bytes: bytes)
             continue
         _write_synced(stage / str(i), data)
         items.append({"path": rel, "staged": str(i), "sha256": sha256_bytes(data).sha256})
+    for j, (rel, (src, sha, size)) in enumerate(sorted(sources.items()), start=len(files)):
+        confine(root, rel, what="staged file")
+        try:
+            _copy_synced(src, stage / str(j), sha, size)
+        except BaseException:
+            _remove_tree(stage)  # no journal yet: the update never happened
+            raise
+        items.append({"path": rel, "staged": str(j), "sha256": sha})
     _write_synced(stage / _NEW_REGISTRY, registry_bytes)
     journal = {"tinyreg_update": 1, "files": items, "registry_sha256": sha256_bytes(registry_bytes).sha256}
     _write_synced(stage / (JOURNAL + ".part"), json.dumps(journal, sort_keys=True).encode("utf-8"))

@@ -37,6 +37,9 @@ class Registry:
     # registry.json bytes; a hook may stage files (e.g. the snapshot signature over the final folder:
     # ``staged`` then holds every file of the update) but not change ``doc``
     before_commit: list[Callable[[Registry, bytes], None]] = field(default_factory=list, repr=False, compare=False)
+    # relative path -> (a file on disk, its sha256, its size): large files staged without holding them in
+    # memory (``stage_file``); commit streams each into place and refuses one that no longer hashes to its pin
+    staged_files: dict[str, tuple[Path, str, int]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def root(self) -> Path:
@@ -84,13 +87,24 @@ class Registry:
         from registry._internal.paths import confine
 
         confine(self.root, rel, what="artifact")
+        self.staged_files.pop(os.path.normpath(rel), None)
         self.staged[os.path.normpath(rel)] = bytes(data)
+
+    def stage_file(self, rel: str, source: Path, sha256: str, size: int) -> None:
+        """Stage the file ``source`` (hashing to ``sha256``, ``size`` bytes) for ``rel``, streamed on commit."""
+        from registry._internal.paths import confine
+
+        confine(self.root, rel, what="artifact")
+        key = os.path.normpath(rel)
+        self.staged.pop(key, None)
+        self.staged_files[key] = (source, sha256.lower(), size)
 
     def stage_remove(self, rel: str) -> None:
         """Remove ``rel`` (inside the registry folder) as part of this update."""
         from registry._internal.paths import confine
 
         confine(self.root, rel, what="artifact")
+        self.staged_files.pop(os.path.normpath(rel), None)
         self.staged[os.path.normpath(rel)] = None
 
     def read_bytes(self, rel: str) -> bytes:
@@ -102,6 +116,11 @@ class Registry:
             if data is None:
                 raise InputError(f"{rel}: no such file (removed in this update)")
             return data
+        if rel in self.staged_files:
+            from registry._internal.hashing import read_pinned
+
+            src, sha, size = self.staged_files[rel]
+            return read_pinned(src, sha, size)
         return read_file(confine(self.root, rel, what="file"), rel)
 
     def exists(self, rel: str) -> bool:
@@ -109,6 +128,8 @@ class Registry:
 
         if rel in self.staged:
             return self.staged[rel] is not None
+        if rel in self.staged_files:
+            return True
         try:
             return confine(self.root, rel, what="file").exists()
         except OSError:
@@ -120,6 +141,9 @@ class Registry:
 
         if rel in self.staged:
             return sha256_bytes(self.read_bytes(rel))
+        if rel in self.staged_files:
+            _src, sha, size = self.staged_files[rel]
+            return Digest(sha, size)  # checked again as commit streams it into place
         return sha256_file(confine(self.root, rel, what="file"))
 
 
@@ -166,17 +190,83 @@ def read_registry(path: str | os.PathLike[str]) -> Registry:
     return Registry(p, parse_registry_bytes(read_file(p), str(p)))
 
 
+# Keys that lead every object of registry.json, in this order; all other keys follow, sorted.
+# The VMAFx fork's C loader finds an entry's bundle by scanning the raw text: the "onnx" key
+# whose value is the model's file name, then the first "sigstore_bundle" before the next
+# occurrence of the string "onnx". With "sigstore_bundle" right after "onnx" nothing a row
+# holds (provenance.tools.onnx, a files[] role "onnx", a future field) can come between them.
+REGISTRY_LEADING_KEYS = ("id", "onnx", "sigstore_bundle")
+
+
+def ordered(value: Any, leading: tuple[str, ...] = ()) -> Any:
+    """``value`` with every object's keys in a defined order: ``leading`` (those present) first, then sorted."""
+    if isinstance(value, dict):
+        first = [k for k in leading if k in value]
+        rest = sorted(k for k in value if k not in leading)
+        return {k: ordered(value[k], leading) for k in first + rest}
+    if isinstance(value, list):
+        return [ordered(v, leading) for v in value]
+    return value
+
+
+# The strings libvmaf's scan looks for. In registry.json the raw text holds them only as a row's
+# own keys: anywhere else (a files[] role "onnx", provenance.tools.onnx, a note that is "onnx" or
+# ends in a quoted "onnx") their first letter is written as a \u escape, which every JSON reader
+# decodes to the same string. Otherwise a note "onnx" followed by "opset": 17 ends libvmaf's
+# lookup of every later entry (the value after the next ':' is not a string).
+SCAN_NEEDLES = ("onnx", "sigstore_bundle")
+_ROW_PATHS = (("models",), ("migration", "left_out"))  # lists whose items are registry rows
+
+
+def _json_str(s: str, raw: bool) -> str:
+    out = json.dumps(s, ensure_ascii=True)
+    if raw:
+        return out
+    for needle in SCAN_NEEDLES:
+        # the raw text holds '"needle"' for the string itself, or for one ending in a quote and the needle
+        if s == needle or s.endswith('"' + needle):
+            out = out[: len(out) - 1 - len(needle)] + f"\\u{ord(needle[0]):04x}" + needle[1:] + '"'
+    return out
+
+
+def _dump(value: Any, level: int, path: tuple[str, ...], row: bool) -> str:
+    if isinstance(value, str):
+        return _json_str(value, False)
+    pad, inner = "  " * level, "  " * (level + 1)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{inner}{_json_str(str(k), row and k in SCAN_NEEDLES)}: {_dump(v, level + 1, (*path, str(k)), False)}"
+                 for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        rows = path in _ROW_PATHS
+        return "[\n" + ",\n".join(f"{inner}{_dump(v, level + 1, (*path, '[]'), rows)}" for v in value) + "\n" + pad + "]"
+    return json.dumps(value)
+
+
 def dumps_registry(doc: Mapping[str, Any]) -> bytes:
-    """Stable, sorted JSON: keys sorted, models sorted by id, 2-space indent."""
+    """Stable JSON: models sorted by id, every object's keys in the defined order
+    (``REGISTRY_LEADING_KEYS`` first, the rest sorted), 2-space indent, ASCII, and the strings
+    libvmaf's text scan looks for only where they are a row's own keys (``SCAN_NEEDLES``).
+
+    Byte for byte what ``json.dumps(ordered(doc), indent=2)`` writes for a document without those
+    strings elsewhere; deterministic, and a fixed point (``dumps_registry(loads(out)) == out``).
+    Signatures never depend on it: signed statements are canonicalised on their own
+    (``signing/_methods.canonical``).
+    """
     out = copy.deepcopy(dict(doc))
     models = out.get("models")
     if isinstance(models, list):
         out["models"] = sorted(models, key=lambda m: str(m.get("id", "")) if isinstance(m, dict) else "")
-    return (json.dumps(out, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode("utf-8")
+    return (_dump(ordered(out, REGISTRY_LEADING_KEYS), 0, (), False) + "\n").encode("utf-8")
 
 
-def dumps_json(doc: Any) -> bytes:
-    return (json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=True) + "\n").encode("utf-8")
+def dumps_json(doc: Any, leading: tuple[str, ...] = ()) -> bytes:
+    """Stable JSON: ``leading`` keys first in every object, the rest sorted."""
+    return (json.dumps(ordered(doc, leading), indent=2, ensure_ascii=True) + "\n").encode("utf-8")
 
 
 def new_registry_doc() -> dict[str, Any]:
@@ -269,7 +359,7 @@ def transaction(path: Path, *, expect: Mapping[str, Any] | None = None) -> Itera
         before = dumps_registry(reg.doc)
         yield reg
         after = dumps_registry(reg.doc)
-        if after == before and not reg.staged and not reg.before_commit:
+        if after == before and not reg.staged and not reg.staged_files and not reg.before_commit:
             return
         schema.require_valid_registry(reg.doc, str(path))
         known = set(file_collisions(old.doc))
@@ -278,13 +368,13 @@ def transaction(path: Path, *, expect: Mapping[str, Any] | None = None) -> Itera
             eid, message = clash[0]
             raise UsageError(f"entry '{eid}': {message}; nothing written")
         for rel in sorted(_orphans(old, reg)):
-            if rel not in reg.staged and reg.exists(rel):
+            if rel not in reg.staged and rel not in reg.staged_files and reg.exists(rel):
                 reg.stage_remove(rel)
         for hook in reg.before_commit:
             hook(reg, after)
         if dumps_registry(reg.doc) != after:
             raise RuntimeError("a before_commit hook changed the registry document")
-        commit(reg.root, reg.staged, after)
+        commit(reg.root, reg.staged, after, sources=reg.staged_files)
 
 
 def file_collisions(doc: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -13,10 +13,18 @@ from registry.store.document import Entry, Registry, dumps_json, merge_entry, tr
 from registry.store.layout import sidecar_rel
 from registry.store.pins import ARTIFACT_FIELDS, compute_pins
 
+# The VMAFx fork's libvmaf reads a sidecar without a JSON parser: each of these keys as its first
+# occurrence anywhere in the text. They lead the document (and "name" is the model's, not the first
+# input's inside "io"); everything else follows, sorted.
+SIDECAR_LEADING_KEYS = ("name", "kind", "input_name", "output_name", "onnx_opset", "quant_mode")
+
 
 def sidecar_doc(entry: Mapping[str, Any]) -> dict[str, Any]:
     io = entry["io"]
+    opset = entry.get("opset")
     return {
+        "name": entry["id"],
+        **({"onnx_opset": opset} if isinstance(opset, int) and not isinstance(opset, bool) else {}),
         "tinyreg_sidecar_version": 1,
         "id": entry["id"],
         "kind": entry["kind"],
@@ -56,7 +64,7 @@ def refresh_entry(reg: Registry, entry_id: str) -> Entry:
     entry.update(compute_pins(reg, entry))
     if not reg.is_legacy and entry.get("io") and entry.get("input_conventions"):
         side = sidecar_rel(str(entry["onnx"]))
-        data = dumps_json(sidecar_doc(entry))
+        data = dumps_json(sidecar_doc(entry), SIDECAR_LEADING_KEYS)
         reg.stage(side, data)
         set_file_pin(entry, side, "sidecar", data)
     if not reg.is_legacy:

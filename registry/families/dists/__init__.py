@@ -38,7 +38,7 @@ ALPHA_BETA = WeightFile(
     size=12288,
 )
 
-OPS = onnx_ops("Add", "Concat", "Conv", "Div", "Mul", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Split", "Sqrt", "Sub")
+OPS = onnx_ops("Add", "Concat", "Conv", "Div", "Mul", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Slice", "Sqrt", "Sub")
 
 
 def build_smoke(opset: int = 17) -> Any:

@@ -54,7 +54,7 @@ LIN = WeightFile(
     size=7289,
 )
 
-OPS = onnx_ops("Add", "Concat", "Conv", "Div", "MaxPool", "Mul", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Split", "Sqrt", "Sub")
+OPS = onnx_ops("Add", "Concat", "Conv", "Div", "MaxPool", "Mul", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Slice", "Sqrt", "Sub")
 
 
 def build_lpips(

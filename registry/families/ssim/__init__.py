@@ -60,7 +60,7 @@ DATA_RANGE = 1.0
 C1 = (K1 * DATA_RANGE) ** 2
 C2 = (K2 * DATA_RANGE) ** 2
 
-OPS = onnx_ops("Add", "Concat", "Conv", "Div", "Mul", "ReduceMean", "Reshape", "Split", "Sub")
+OPS = onnx_ops("Add", "Concat", "Conv", "Div", "Mul", "ReduceMean", "Reshape", "Slice", "Sub")
 _STATS = 8  # x, y, x'^2, y'^2, d'^2, x', y', d' (x' = x - mean(x), d = x - y)
 
 
@@ -87,8 +87,7 @@ def build_ssim(opset: int = 17) -> Any:
     row = gb.const("window.row", np.broadcast_to(g.reshape(1, 1, 1, -1), (_STATS, 1, 1, g.size)))
     blur = gb.op1("Conv", [stack, col], name="window_cols", group=_STATS, kernel_shape=[g.size, 1])
     blur = gb.op1("Conv", [blur, row], name="window_rows", group=_STATS, kernel_shape=[1, g.size])
-    sizes = gb.const("moments.split", [1] * _STATS, np.int64)
-    ux, uy, exx, eyy, edd, ex, ey, ed = gb.op("Split", [blur, sizes], _STATS, name="local", axis=1)
+    ux, uy, exx, eyy, edd, ex, ey, ed = gb.unstack(blur, _STATS, axis=1, name="local")
     vx = gb.op1("Sub", [exx, gb.op1("Mul", [ex, ex])], name="var_ref")
     vy = gb.op1("Sub", [eyy, gb.op1("Mul", [ey, ey])], name="var_dist")
     vd = gb.op1("Sub", [edd, gb.op1("Mul", [ed, ed])], name="var_delta")  # = vx + vy - 2 vxy
