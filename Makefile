@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 # keeps an unpinned resolve from pulling several GB of CUDA wheels.
 PIP_FLAGS ?= --disable-pip-version-check
 
-.PHONY: install oci-tools demo test test-fast bench lint parity clean
+.PHONY: install oci-tools browser-tools demo test test-fast bench lint parity clean
 
 install: $(STAMP)
 
@@ -19,8 +19,6 @@ $(STAMP): pyproject.toml
 	# the LPIPS reference, for parity only; --no-deps because its unpinned torchvision
 	# requirement would replace the pinned CPU torch with a CUDA build
 	$(BIN)/python -m pip install $(PIP_FLAGS) -q --no-deps lpips==0.1.4
-	# the report's browser test opens the HTML in headless chromium (Debian's; a runner's Chrome also does)
-	command -v chromium || command -v chromium-browser || command -v google-chrome || (apt-get update && apt-get install -y chromium)
 	touch $(STAMP)
 
 # a real OCI registry (CNCF distribution) and an independent client for tests/distribution
@@ -28,13 +26,18 @@ $(STAMP): pyproject.toml
 oci-tools:
 	command -v docker-registry >/dev/null && command -v skopeo >/dev/null || (apt-get update && apt-get install -y docker-registry skopeo)
 
+# headless chromium for the report's browser test (tests/report; Debian's, or a CI runner's Chrome)
+browser-tools:
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null \
+		|| (apt-get update && apt-get install -y chromium)
+
 demo: install
 	$(BIN)/tinyreg list
 	$(BIN)/tinyreg verify
 	$(BIN)/tinyreg check-ops dists_vgg16
 	$(BIN)/tinyreg quant-gate --all
 
-test: install oci-tools
+test: install oci-tools browser-tools
 	$(BIN)/ruff check registry tests ai bench
 	$(BIN)/mypy
 	$(BIN)/tinyreg verify
@@ -43,7 +46,7 @@ test: install oci-tools
 	$(BIN)/python -m pytest -q
 
 # everything but the tests marked slow (pytest -m slow lists them); make test runs them all
-test-fast: install oci-tools
+test-fast: install oci-tools browser-tools
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: install
