@@ -520,8 +520,9 @@ def verify_registry(
     ``trust``: the consumer's trust policy file (None: ``$TINYREG_TRUST`` if set). With one,
     every entry and the registry snapshot must verify under it (``_check_trust``).
 
-    Holds the registry's shared lock throughout, so no writer's update is seen half done;
-    an update a killed writer left behind is completed (or discarded) first, and reported.
+    Holds the registry's shared lock throughout, so no writer's update is seen half done.
+    Changes nothing: a ``.tinyreg-update/`` a killed writer left (or someone planted) is an
+    error finding (check ``journal``); only a writer (``tinyreg recover``) deals with it.
     """
     from registry.signing.policy import resolve_trust
     from registry.store.document import reading
@@ -531,20 +532,10 @@ def verify_registry(
         from registry.signing.snapshot import require_state_dir
 
         require_state_dir()
-    entered = False
-    try:
-        with reading(path) as recovered:
-            entered = True
-            report = _verify(path, allowlist, policy, now)
-    except IntegrityError as exc:
-        if entered:
-            raise
-        # an interrupted update that cannot (or must not) be completed: a finding, the folder untouched
-        report = Report(str(path), None)
-        report.findings.append(Finding("-", "update", exc.diagnostics()))
-        return report
-    if recovered is not None:
-        report.findings.append(Finding("-", "update", recovered.describe(), ERROR if recovered.committed else WARNING))
+    with reading(path, tolerate_pending=True) as pending_update:  # readers never write: a journal is reported, not applied
+        report = _verify(path, allowlist, policy, now)
+    if pending_update is not None:
+        report.findings.append(Finding("-", "journal", pending_update))
     return report
 
 

@@ -199,3 +199,48 @@ def test_workflow_checks_trust_policy_of_the_base_branch() -> None:
     policy = "\n".join(str(s.get("run", "")) for s in jobs["trust-policy"]["steps"])
     assert "-- .tinyreg/" in policy and "trust-policy-approved" in str(jobs["trust-policy"])
     assert set(wf[True]["pull_request"]["types"]) >= {"labeled", "unlabeled", "synchronize"}  # yaml 1.1: 'on' is True
+
+
+def test_git_rm_cached_of_a_pinned_file_is_refused(repo: tuple[Path, dict[str, str]]) -> None:
+    """The file stays in the working tree, so a check of the working tree passed; the commit lacks it."""
+    r, env = repo
+    before = head(r, env)
+    git(r, "rm", "-q", "--cached", "model/tiny/dists_vgg16.onnx", env=env)
+    assert (r / "model" / "tiny" / "dists_vgg16.onnx").exists()
+    p = git(r, "commit", "-m", "untracked model", env=env, check=False)
+    assert p.returncode != 0 and "dists_vgg16.onnx" in p.stdout + p.stderr, p.stdout + p.stderr
+    assert head(r, env) == before
+
+
+def test_new_entry_whose_model_is_not_staged_is_refused(repo: tuple[Path, dict[str, str]]) -> None:
+    r, env = repo
+    before = head(r, env)
+    add_smoke(r / "model" / "tiny" / "registry.json", "ssim")
+    git(r, "add", "model/tiny/registry.json", "model/tiny/ssim_luma.json", "model/tiny/ssim_luma.md", env=env)
+    p = git(r, "commit", "-m", "entry without its model", env=env, check=False)
+    assert p.returncode != 0 and "ssim_luma.onnx" in p.stdout + p.stderr, p.stdout + p.stderr
+    assert head(r, env) == before
+    git(r, "add", "model/tiny/ssim_luma.onnx", env=env)  # the whole entry staged: it lands
+    p = git(r, "commit", "-m", "whole entry", env=env, check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_partially_staged_registry_is_checked_as_staged(repo: tuple[Path, dict[str, str]]) -> None:
+    """A broken registry.json staged, repaired only in the working tree: the commit would hold the broken one."""
+    r, env = repo
+    reg = r / "model" / "tiny" / "registry.json"
+    good = reg.read_text()
+    doc = json.loads(good)
+    doc["models"][0]["sha256"] = "0" * 64
+    reg.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    git(r, "add", "model/tiny/registry.json", env=env)
+    reg.write_text(good)
+    before = head(r, env)
+    p = git(r, "commit", "-m", "broken pin staged", env=env, check=False)
+    assert p.returncode != 0, p.stdout + p.stderr
+    assert head(r, env) == before
+    from registry.precommit import staged_tree
+
+    with staged_tree(reg) as staged:  # what the hook verifies: the index, exported
+        assert json.loads(staged.read_text())["models"][0]["sha256"] == "0" * 64
+        assert reg.parent not in staged.parents

@@ -28,6 +28,7 @@ for _name, _fn in (
     ("pin", registry_cmds.pin_cmd),
     ("check-ops", registry_cmds.check_ops_cmd),
     ("verify", registry_cmds.verify_cmd),
+    ("recover", registry_cmds.recover_cmd),
     ("migrate", migrate_cmds.migrate_cmd),
     ("add", model_cmds.add_cmd),
     ("export", model_cmds.export_cmd),

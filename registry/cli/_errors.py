@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -78,7 +79,19 @@ def command(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         out.begin(name, bool(kwargs.get("as_json")))
         try:
-            return fn(*args, **kwargs)
+            with warnings.catch_warnings():
+                shown = warnings.showwarning
+
+                def show(message: Any, category: type[Warning], *rest: Any, **kw: Any) -> None:
+                    from registry.store.commit import RecoveryWarning  # what a writer finished or discarded: one line
+
+                    if issubclass(category, RecoveryWarning):
+                        out.warn(str(message))
+                    else:
+                        shown(message, category, *rest, **kw)
+
+                warnings.showwarning = show
+                return fn(*args, **kwargs)
         except typer.Exit:
             raise
         except Error as exc:

@@ -97,7 +97,7 @@ StagingOpt = Annotated[bool, typer.Option("--staging", help="use the Sigstore st
 TrustOpt = Annotated[
     Path | None,
     typer.Option("--trust", envvar="TINYREG_TRUST", metavar="FILE",
-                 help="the consumer's trust policy (tinyreg trust --out); env TINYREG_TRUST"),
+                 help="the consumer's trust policy (tinyreg trust --out); env TINYREG_TRUST (set but empty is an error)"),
 ]
 EntryIdArg = Annotated[str, typer.Argument(help="entry id", show_default=False)]
 OptionalEntryIdArg = Annotated[str | None, typer.Argument(help="entry id (or --all)", show_default=False)]

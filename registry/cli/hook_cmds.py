@@ -28,7 +28,7 @@ def hook_cmd(
     registry: RegistryOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run a check when the staged changes touch the registry folder (deletions included).
+    """Run a check on the registry as it is being committed (the index, exported), when the staged changes touch it.
 
     Options after the check's name that this command does not know (e.g. --trust FILE) are
     passed on to it.
@@ -37,7 +37,7 @@ def hook_cmd(
 
     from registry.cli import app
     from registry.errors import UsageError
-    from registry.precommit import registry_touched
+    from registry.precommit import registry_touched, staged_tree
 
     path = find(registry)
     t = registry_touched(path)
@@ -45,15 +45,16 @@ def hook_cmd(
         out.warn(f"{check.value}: skipped, {t.reason}")
         out.render(Result({"check": check.value, "skipped": True, "reason": t.reason}))
         return
-    out.warn(f"{check.value}: {t.reason}")
-    try:
-        code = get_command(app).main([*_CHECKS[check], "--registry", str(path), *(["--json"] if as_json else []), *ctx.args],
-                                     prog_name="tinyreg",
-                                     standalone_mode=False)
-    except Exception as exc:  # an option the check does not take either (typer's vendored click UsageError)
-        fmt = getattr(exc, "format_message", None)
-        if not callable(fmt):
-            raise
-        raise UsageError(f"tinyreg {' '.join(_CHECKS[check])}: {fmt()}") from exc
+    out.warn(f"{check.value}: {t.reason}; checking the registry as it is being committed")
+    with staged_tree(path) as staged:  # the index (or the pushed tree), never the working tree
+        try:
+            code = get_command(app).main([*_CHECKS[check], "--registry", str(staged), *(["--json"] if as_json else []), *ctx.args],
+                                         prog_name="tinyreg",
+                                         standalone_mode=False)
+        except Exception as exc:  # an option the check does not take either (typer's vendored click UsageError)
+            fmt = getattr(exc, "format_message", None)
+            if not callable(fmt):
+                raise
+            raise UsageError(f"tinyreg {' '.join(_CHECKS[check])}: {fmt()}") from exc
     if isinstance(code, int) and code != 0:
         raise typer.Exit(code)

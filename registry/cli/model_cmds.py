@@ -27,6 +27,7 @@ from registry.cli._options import (
     RecordOpt,
     RegistryOpt,
     ScoreFormat,
+    TrustOpt,
     WeightOpt,
     find,
     weight_sources,
@@ -82,6 +83,7 @@ def parity_cmd(
     record: RecordOpt = False,
     cache_dir: CacheOpt = None,
     registry: RegistryOpt = None,
+    trust: TrustOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Compare the entry's ONNX with its family's reference implementation on representative samples."""
@@ -89,7 +91,7 @@ def parity_cmd(
 
     from registry.export.parity import parity_reference, parse_size, record_parity, run_parity
     from registry.families import get_family
-    from registry.runtime.loader import load
+    from registry.runtime.loader import load_entry
     from registry.store.document import read_registry
 
     sizes = [parse_size(s) for s in size] if size else None
@@ -99,13 +101,13 @@ def parity_cmd(
     reference = parity_reference(entry, fam, weight_sources(weight), cache_dir=cache_dir)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        session = load(entry_id, path)
+        session, verified = load_entry(entry_id, path, trust=trust)
     with out.progress("parity") as bar:
         task = bar.add_task("parity", total=None)
         result = run_parity(session, entry, fam, reference, pairs=pairs, sizes=sizes, tolerance=tolerance,
                             progress=lambda done, total: bar.update(task, completed=done, total=total))
     if record:
-        record_parity(path, result, model_sha256=str(entry.get("sha256")))
+        record_parity(path, result, row=verified)  # only onto the row whose model parity ran
     placeholder = "; the weights are a SMOKE PLACEHOLDER (random)" if entry.get("smoke") is True else ""
     out.render(Result({"parity": result.as_json(), "recorded": record}, ok=result.passed).line(
         f"{'PASS' if result.passed else 'FAIL'}: {result.pairs} samples ({', '.join(result.sizes)}), "
@@ -141,6 +143,8 @@ def score_cmd(
     max_pixels: Annotated[int, typer.Option(help="refuse images or frames over this many pixels (0: no cap)")] = DEFAULT_MAX_PIXELS,
     max_memory: Annotated[str | None, typer.Option(
         help="memory the model may use, e.g. 8G (default: refuse sizes whose estimate exceeds the available memory)")] = None,
+    trust: TrustOpt = None,
+    retry_errors: Annotated[bool, typer.Option("--retry-errors", help="dataset: score again the pairs --out records as errors")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Score two images, two videos frame by frame, or a dataset (--manifest) into a results file, with any entry."""
@@ -157,7 +161,10 @@ def score_cmd(
 
         return score_manifest(path, entry_id, manifest, results, fmt=fmt.value if fmt else "json", engine=engine.value,
                               workers=workers, shard=shard, start=start, frames=frames, every=every, scale=scale,
-                              matrix=matrix.value, int8=int8, provider=provider.value, ray_address=ray_address, **limits)
+                              matrix=matrix.value, int8=int8, provider=provider.value, ray_address=ray_address,
+                              trust=trust, retry_errors=retry_errors, **limits)
+    if retry_errors:
+        raise UsageError("--retry-errors applies to a dataset (--manifest ... --out FILE)")
     if fmt is ScoreFormat.JSONL:
         raise UsageError("--format jsonl is for dataset results (--manifest); use json or csv")
     if as_json and fmt is ScoreFormat.CSV:
@@ -165,11 +172,11 @@ def score_cmd(
     if fmt is ScoreFormat.JSON:
         out.begin("score", True)  # --format json: the --json document
     if ref_image and dist_image and not (ref or dist):
-        res = score_images(path, entry_id, ref_image, dist_image, **limits)
+        res = score_images(path, entry_id, ref_image, dist_image, trust=trust, **limits)
     elif ref and dist and not (ref_image or dist_image):
         with out.progress("frames") as bar:
             task = bar.add_task("frames", total=None)
-            res = score_videos(path, entry_id, ref, dist, matrix=matrix.value, **limits,
+            res = score_videos(path, entry_id, ref, dist, matrix=matrix.value, trust=trust, **limits,
                                progress=lambda done, total: bar.update(task, completed=done, total=total))
     else:
         raise UsageError("give REF DIST images, --ref A --dist B videos, or --manifest pairs.csv --out results.jsonl")

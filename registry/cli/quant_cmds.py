@@ -11,7 +11,18 @@ import typer
 
 from registry.cli import _output as out
 from registry.cli._errors import command
-from registry.cli._options import AllOpt, EntryIdArg, JsonOpt, OptionalEntryIdArg, QuantMode, RecordOpt, RegistryOpt, find, need_id
+from registry.cli._options import (
+    AllOpt,
+    EntryIdArg,
+    JsonOpt,
+    OptionalEntryIdArg,
+    QuantMode,
+    RecordOpt,
+    RegistryOpt,
+    TrustOpt,
+    find,
+    need_id,
+)
 from registry.cli._output import Result
 
 INPUTS_HINT = "pass --inputs FILE.npz"
@@ -30,6 +41,20 @@ def _inputs_hint() -> Iterator[None]:
         raise NoGateInputs(f"{exc.diagnostics()} ({INPUTS_HINT})") from exc
 
 
+def _trusted(path: Path, ids: list[str], trust: Path | None, *, int8: bool) -> None:
+    """With a consumer policy (--trust or TINYREG_TRUST), the models a quant command runs must verify under it first."""
+    from registry.runtime.loader import verified_entry
+    from registry.signing.policy import resolve_trust
+
+    policy = resolve_trust(trust)
+    if policy is None:
+        return
+    for eid in ids:
+        verified_entry(eid, path, trust=policy)
+        if int8:
+            verified_entry(eid, path, int8=True, trust=policy)
+
+
 @command
 def quantize_cmd(
     entry_id: EntryIdArg,
@@ -37,11 +62,13 @@ def quantize_cmd(
     calibration: Annotated[Path | None, typer.Option(help="folder of images to calibrate with (default: the family's)")] = None,
     inputs: InputsOpt = None,
     registry: RegistryOpt = None,
+    trust: TrustOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write <basename>.int8.onnx if it passes the gate; record mode, calibration and drop."""
     from registry.quant.quantize import quantize_entry
 
+    _trusted(find(registry), [entry_id], trust, int8=False)
     with _inputs_hint():
         entry = quantize_entry(find(registry), entry_id, mode=mode.value if mode else None, calibration_dir=calibration,
                                inputs=inputs)
@@ -64,13 +91,16 @@ def quant_gate_cmd(
     record: RecordOpt = False,
     inputs: InputsOpt = None,
     registry: RegistryOpt = None,
+    trust: TrustOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """int8 vs fp32 on representative inputs; pass only if the 95% upper bound of 1 - PLCC is within budget."""
-    from registry.quant.run import gate
+    from registry.quant.run import gate, quantised_ids
 
+    path = find(registry)
+    _trusted(path, quantised_ids(path) if all_ else [need_id(entry_id)], trust, int8=True)
     with _inputs_hint():
-        run = gate(find(registry), None if all_ else need_id(entry_id), seed=seed, record=record, inputs=inputs)
+        run = gate(path, None if all_ else need_id(entry_id), seed=seed, record=record, inputs=inputs)
     run.refused = [(e, f"{w} ({INPUTS_HINT})" if e in run.needs_inputs else w) for e, w in run.refused]
     results = run.results
     res = Result({"results": [r.as_json() for r in results], "refused": [{"entry": e, "reason": w} for e, w in run.refused]},

@@ -152,6 +152,27 @@ def check_ops_cmd(
 
 
 @command
+def recover_cmd(
+    discard: Annotated[bool, typer.Option("--discard", help="remove an update journal instead of completing it")] = False,
+    registry: RegistryOpt = None,
+    trust: TrustOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Deal with a .tinyreg-update/ journal: complete it if this machine's interrupted writer left it, else --discard it.
+
+    Readers (load, verify, pin --check, score, ...) never apply a journal; this writer does, and only
+    one bound to the registry.json it replaces and to a record kept outside the folder. With --trust,
+    what the journal lands is verified under that policy first.
+    """
+    from registry.store.commit import recover_folder
+
+    found = recover_folder(find(registry), discard=discard, trust=trust)
+    text = "nothing to recover" if found is None else found.describe()
+    out.render(Result({"recovered": None if found is None else {"committed": found.committed, "files": list(found.files),
+                                                                "reason": found.reason}}).line(text))
+
+
+@command
 def verify_cmd(
     registry: RegistryOpt = None,
     allowlist: AllowlistOpt = None,

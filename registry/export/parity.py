@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import platform
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -129,11 +129,14 @@ def run_parity(
     )
 
 
-def record_parity(registry_path: Path, result: ParityResult, *, model_sha256: str | None = None) -> None:
-    """Record ``result`` in its entry; ``model_sha256`` (the fp32 model parity ran on) refuses a changed entry."""
+def record_parity(registry_path: Path, result: ParityResult, *, model_sha256: str | None = None,
+                  row: Mapping[str, Any] | None = None) -> None:
+    """Record ``result`` in its entry; ``row`` (the entry parity ran on, as verified with the model bytes) or at
+    least ``model_sha256`` (the fp32 model parity ran on) refuses a changed entry."""
+    from registry.store.document import expect_row
     from registry.store.entries import update_entry
 
     rec = result.as_json()
     rec.pop("entry")
-    update_entry(registry_path, result.entry, {"parity": rec},
-                 expect={result.entry: model_sha256} if model_sha256 else None)
+    expect = expect_row(row) if row is not None else ({result.entry: model_sha256} if model_sha256 else None)
+    update_entry(registry_path, result.entry, {"parity": rec}, expect=expect)

@@ -239,17 +239,22 @@ def _require_v2(reg: Registry) -> None:
                          "files, which schema_version 2 has ('tinyreg migrate' converts the registry)")
 
 
-def pin_input_set(registry_path: Path, entry_id: str, s: InputSet, extra: dict[str, Any] | None = None,
+def pin_input_set(registry_path: Path, entry: Entry, s: InputSet, extra: dict[str, Any] | None = None,
                   artifacts: dict[str, bytes] | None = None) -> Entry:
-    """Copy the set into the registry folder and pin it (role ``gate_inputs``), with ``extra`` fields, in one update."""
+    """Copy the set into the registry folder and pin it (role ``gate_inputs``), with ``extra`` fields, in one update.
+
+    ``entry`` is the row the caller computed ``extra`` and ``artifacts`` from: if the entry is no longer
+    that row when the update would land, nothing is written (ConflictError).
+    """
+    from registry.store.document import expect_row
     from registry.store.entries import write_entry
 
-    reg = read_registry(registry_path)
-    entry = reg.get(entry_id)
+    entry_id = str(entry["id"])
     rel = inputs_rel(str(entry["onnx"]))
     files = dict(artifacts or {})
     files[rel] = s.data
-    return write_entry(registry_path, {"id": entry_id, FIELD: rel, **(extra or {})}, files, new_artifact=False)
+    return write_entry(registry_path, {"id": entry_id, FIELD: rel, **(extra or {})}, files, new_artifact=False,
+                       expect=expect_row(entry))
 
 
 def gate_on_inputs(registry_path: Path, entry_id: str, *, inputs: Path | None = None, seed: int = 0) -> InputGateResult:
@@ -267,7 +272,7 @@ def gate_on_inputs(registry_path: Path, entry_id: str, *, inputs: Path | None = 
     res = judge(entry, verified_model_bytes(reg, entry), verified_model_bytes(reg, entry, int8=True), s.arrays, seed=seed,
                 inputs=rel, inputs_sha256=sha256_bytes(s.data).sha256)
     if s.new:
-        pin_input_set(registry_path, entry_id, s)
+        pin_input_set(registry_path, entry, s)
     return res
 
 
@@ -332,7 +337,7 @@ def quantize_on_inputs(registry_path: Path, entry_id: str, *, inputs: Path | Non
               "gate": res.as_json()}
     artifacts = {int8_rel(str(entry["onnx"])): q}
     artifacts.update(_sidecar_int8(reg, entry, q))
-    return pin_input_set(registry_path, entry_id, s, {"quant_mode": "dynamic", "quant": record, "int8_sha256": sha256_bytes(q).sha256},
+    return pin_input_set(registry_path, entry, s, {"quant_mode": "dynamic", "quant": record, "int8_sha256": sha256_bytes(q).sha256},
                          artifacts)
 
 

@@ -154,6 +154,7 @@ def quantize_entry(
     from registry.onnx.inspect import inspect_bytes
     from registry.quant.gate import Gate
     from registry.runtime.loader import verified_model_bytes
+    from registry.store.document import expect_row
     from registry.store.entries import write_entry
 
     path = find_registry(registry)
@@ -213,4 +214,4 @@ def quantize_entry(
     else:
         fields["quant_calibration_set"] = None
     # the registry was read without the lock tens of seconds ago: commit only if the fp32 model is still that one
-    return write_entry(path, fields, artifacts, new_artifact=False, expect={entry_id: str(entry["sha256"])})
+    return write_entry(path, fields, artifacts, new_artifact=False, expect=expect_row(entry))

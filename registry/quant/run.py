@@ -48,6 +48,7 @@ def gate(registry_path: Path, entry_id: str | None, *, seed: int = 0, record: bo
     from registry.quant.inputs import NoGateInputs
 
     run = GateRun()
+    read = read_registry(registry_path)  # the rows the gates compute from: a record lands only onto the same row
     if entry_id is not None:
         run.results.append(_gate_one(registry_path, entry_id, seed, inputs))
     else:
@@ -61,15 +62,17 @@ def gate(registry_path: Path, entry_id: str | None, *, seed: int = 0, record: bo
                 run.needs_inputs.append(i)
             except Error as exc:
                 run.refused.append((i, exc.diagnostics()))
-    reg = read_registry(registry_path)
     if record:
         from registry.store.entries import update_entry
 
         for r in run.results:
-            gated = reg.get(r.entry)
+            gated = read.get(r.entry)
             quant = dict(gated.get("quant") or {})
             quant["gate"] = r.as_json()
-            # the gate ran on these two models: record only if both are still the entry's
-            expect = {r.entry: {"sha256": gated.get("sha256"), "int8_sha256": gated.get("int8_sha256")}}
-            update_entry(registry_path, r.entry, {"quant": quant}, expect=expect)
+            # the gate ran on these models, budget and contract: record only if they are still the entry's. The input
+            # set too, unless it was given now (then the gate pinned it itself, in its own update, just before)
+            keys = ["sha256", "int8_sha256", "quant_accuracy_budget_plcc", "quant_mode", "family", "io"]
+            if inputs is None:
+                keys += ["quant_gate_inputs", "files"]
+            update_entry(registry_path, r.entry, {"quant": quant}, expect={r.entry: {k: gated.get(k) for k in keys}})
     return run

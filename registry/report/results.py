@@ -57,8 +57,9 @@ class PairCurve:
         ok = y[np.isfinite(y)]
         out: dict[str, float | int] = {"frames": len(y), "nonfinite": int(len(y) - len(ok))}
         if len(ok):
-            p5, p50, p95 = (float(v) for v in np.percentile(ok, [5, 50, 95]))
-            out.update(mean=float(ok.mean()), p5=p5, p50=p50, p95=p95, min=float(ok.min()), max=float(ok.max()))
+            with np.errstate(over="ignore", invalid="ignore"):  # scores near the float limits: an infinite mean, said as such
+                p5, p50, p95 = (float(v) for v in np.percentile(ok, [5, 50, 95]))
+                out.update(mean=float(ok.mean()), p5=p5, p50=p50, p95=p95, min=float(ok.min()), max=float(ok.max()))
         return out
 
 

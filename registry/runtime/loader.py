@@ -17,7 +17,9 @@ from registry.store.document import Entry, Registry, find_registry, parse_regist
 from registry.store.layout import int8_rel
 
 if TYPE_CHECKING:
-    from registry.signing.policy import TrustPolicy
+    from registry.signing.policy import NoPolicy, TrustPolicy
+
+    Trust = str | os.PathLike[str] | TrustPolicy | NoPolicy | None
 
 
 # onnxruntime execution providers: names, or (name, options) pairs
@@ -108,7 +110,7 @@ def load(
     providers: Providers | None = None,
     session_options: Any = None,
     verify_signature: bool | None = None,
-    trust: str | os.PathLike[str] | TrustPolicy | None = None,
+    trust: Trust = None,
     now: datetime | None = None,
 ) -> Any:
     """An ``onnxruntime.InferenceSession`` for ``entry_id``; see ``load_entry``."""
@@ -124,7 +126,7 @@ def load_entry(
     providers: Providers | None = None,
     session_options: Any = None,
     verify_signature: bool | None = None,
-    trust: str | os.PathLike[str] | TrustPolicy | None = None,
+    trust: Trust = None,
     now: datetime | None = None,
 ) -> tuple[Any, Entry]:
     """(``onnxruntime.InferenceSession``, the entry's row as verified) for ``entry_id``, or IntegrityError on any mismatch.
@@ -145,6 +147,32 @@ def load_entry(
     Without a policy the registry vouches for itself: ``verify_signature`` None (default)
     verifies the entry's bundle when it has one and the registry records a signing
     policy; True requires a valid one.
+    """
+    data, entry, _ = verified_entry(entry_id, registry, int8=int8, verify_signature=verify_signature, trust=trust, now=now)
+    if entry.get("smoke") is True:
+        warnings.warn(
+            f"'{entry_id}' is a SMOKE PLACEHOLDER with random weights; its scores mean nothing",
+            SmokeModelWarning,
+            stacklevel=3,
+        )
+    return session_from_bytes(data, entry_id, session_options=session_options, providers=providers), entry
+
+
+def verified_entry(
+    entry_id: str,
+    registry: str | os.PathLike[str] | None = None,
+    *,
+    int8: bool = False,
+    verify_signature: bool | None = None,
+    trust: Trust = None,
+    now: datetime | None = None,
+) -> tuple[bytes, Entry, str]:
+    """(self-contained model bytes, the entry's row, the sha256 of the model file loaded), all checked as
+    ``load_entry`` describes, without creating a session (a driver checks this before it ships work).
+
+    ``trust`` NO_POLICY: the caller resolved that there is no consumer policy (a worker never
+    falls back to its own ``$TINYREG_TRUST``). A ``.tinyreg-update/`` in the folder is refused
+    (PendingUpdate): readers never apply a journal.
     """
     from registry.signing.policy import resolve_trust
     from registry.store.document import reading
@@ -177,13 +205,8 @@ def load_entry(
             from registry.signing.entries import verify_entry_signature
 
             verify_entry_signature(reg, entry, digests=digests)
-    if entry.get("smoke") is True:
-        warnings.warn(
-            f"'{entry_id}' is a SMOKE PLACEHOLDER with random weights; its scores mean nothing",
-            SmokeModelWarning,
-            stacklevel=3,
-        )
-    return session_from_bytes(data, entry_id, session_options=session_options, providers=providers), entry
+    model_rel = int8_rel(str(entry["onnx"])) if int8 else str(entry["onnx"])
+    return data, entry, digests[model_rel]
 
 
 def session_from_bytes(data: bytes, source: str, *, session_options: Any = None, providers: Providers | None = None) -> Any:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry.errors import UsageError
 from registry.media.limits import DEFAULT_MAX_PIXELS
 from registry.media.video import Scale, Selection, check_matrix
 from registry.scoring.engines import ENGINES, ScoreConfig, check_int8, providers_for, run_local, run_ray, split_cores
 from registry.scoring.manifest import Shard, read_manifest
-from registry.scoring.results import ResultsFile, fmt_for
+from registry.scoring.results import ResultsFile, fmt_for, same_inputs
 from registry.store.document import find_registry, read_registry
+
+if TYPE_CHECKING:
+    from registry.runtime.loader import Trust
 
 
 @dataclass
@@ -53,10 +56,24 @@ class DatasetOptions:
     cores: int | None = None  # default os.cpu_count()
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     max_memory: int | None = None  # per worker
+    trust: Trust = None  # the consumer's trust policy (a file, a TrustPolicy; None: $TINYREG_TRUST if set)
+    retry_errors: bool = False  # score again the pairs the file records as errors
 
 
-def prepare(registry: Path | None, entry_id: str, opts: DatasetOptions) -> tuple[ScoreConfig, dict[str, Any]]:
-    """Check everything that can be checked before any work (entry, int8 gate, provider) and build the worker config."""
+def run_record(cfg: ScoreConfig, model_sha256: str) -> dict[str, Any]:
+    """What the results of this run are results of: the model actually run and every option that changes a score."""
+    from registry import __version__
+
+    return {"tinyreg_results": 1, "entry": cfg.entry_id, "model_sha256": model_sha256, "int8": cfg.int8,
+            "provider": cfg.provider, "tinyreg": __version__, "matrix": cfg.matrix, "selection": asdict(cfg.selection),
+            "scale": asdict(cfg.scale), "max_pixels": cfg.max_pixels, "max_memory": cfg.max_memory}
+
+
+def prepare(registry: Path | None, entry_id: str, opts: DatasetOptions) -> tuple[ScoreConfig, dict[str, Any], str]:
+    """Check everything that can be checked before any work (entry, int8 gate, provider, the model's bytes and
+    signature under the consumer's policy) and build the worker config, which carries that policy.
+
+    Returns (config, the entry's row as verified, sha256 of the model file the workers will run)."""
     if opts.engine not in ENGINES:
         raise UsageError(f"engine {opts.engine!r}: use {' or '.join(ENGINES)}")
     check_matrix(opts.matrix)
@@ -67,11 +84,22 @@ def prepare(registry: Path | None, entry_id: str, opts: DatasetOptions) -> tuple
     if opts.int8:
         check_int8(entry)
     providers_for(opts.provider)
+    from registry.runtime.loader import verified_entry
+    from registry.signing.policy import policy_document, resolve_trust
+
+    policy = resolve_trust(opts.trust)  # once, here; every worker gets this very policy, never its own environment
+    _, verified, model_sha256 = verified_entry(str(entry["id"]), path, int8=opts.int8, trust=policy if policy else _none())
     threads = split_cores(opts.workers, opts.cores)[1]
     cfg = ScoreConfig(str(path), str(entry["id"]), str(entry.get("family")), int8=opts.int8, provider=opts.provider,
                       threads=threads, matrix=opts.matrix, selection=opts.selection, scale=opts.scale,
-                      max_pixels=opts.max_pixels, max_memory=opts.max_memory)
-    return cfg, entry
+                      max_pixels=opts.max_pixels, max_memory=opts.max_memory, trust=policy_document(policy))
+    return cfg, verified, model_sha256
+
+
+def _none() -> Any:
+    from registry.signing.policy import NO_POLICY
+
+    return NO_POLICY
 
 
 @dataclass(frozen=True)
@@ -111,20 +139,33 @@ def auto_workers(family: str, cores: int, largest: tuple[int, int] | None, max_m
     return max(1, min(cores, budget // max(1, int(model.estimate(*largest)))))
 
 
+def _done(record: dict[str, Any] | None, spec: Any, retry_errors: bool) -> bool:
+    """A pair is done when its file records it, of these very inputs (and not as an error to retry)."""
+    if record is None or (retry_errors and record.get("type") == "error"):
+        return False
+    return same_inputs(record, spec.ref, spec.dist)
+
+
 def score_dataset(registry: Path | None, entry_id: str, manifest: Path, out: Path, opts: DatasetOptions = DatasetOptions(),
                   *, on_start: Callable[[int | None], None] | None = None,
                   on_frames: Callable[[int], None] | None = None) -> DatasetReport:
     """Score the shard's pairs not yet in ``out``; append each pair's records as it finishes, in manifest order.
 
+    ``out`` starts with the run record (shard 0; see scoring/results.py); an existing ``out`` of another
+    run (entry, model bytes, provider, options, tinyreg version) is refused. A pair recorded from inputs
+    that have changed since is scored again (its new records follow; the last one counts), and with
+    ``opts.retry_errors`` so is a pair recorded as an error.
+
     ``on_start(total_frames or None)`` is called once the work is known; ``on_frames(n)`` as frames are scored.
     A pair that fails is recorded as an ``error`` record and the run goes on.
     """
-    cfg, entry = prepare(registry, entry_id, opts)
+    cfg, entry, model_sha256 = prepare(registry, entry_id, opts)
     fmt = fmt_for(out, opts.fmt)
     specs = opts.shard.take(read_manifest(manifest))
     cores = opts.cores or os.cpu_count() or 1
-    with ResultsFile(out, fmt) as results:
-        todo = [s for s in specs if s.pair not in results.done]
+    run = run_record(cfg, model_sha256)
+    with ResultsFile(out, fmt, run, write_run=opts.shard.index == 0) as results:
+        todo = [s for s in specs if not _done(results.done.get(s.pair), s, opts.retry_errors)]
         seen = probe(todo, opts.selection, opts.max_pixels)
         workers = opts.workers if opts.workers > 0 else auto_workers(cfg.family, cores, seen.largest, opts.max_memory)
         workers = max(1, min(workers, len(todo)))  # fewer pairs than workers: the spare cores go to the workers there are

@@ -41,6 +41,9 @@ class ScoreConfig:
     scale: Scale = field(default_factory=Scale)
     max_pixels: int | None = DEFAULT_MAX_PIXELS  # frames over this are refused from the header (None: no cap)
     max_memory: int | None = None  # bytes the model may use per worker (None: what is available)
+    # the consumer's trust policy as resolved once by the driver: the policy document itself (JSON), never a
+    # path or an environment variable the worker would read on its own node; None: the driver found no policy
+    trust: str | None = None
 
 
 def check_int8(entry: dict[str, Any]) -> None:
@@ -93,18 +96,21 @@ class PairWorker:
 
     def __init__(self, cfg: ScoreConfig) -> None:
         from registry.scoring.score import Scorer
+        from registry.signing.policy import policy_from_document
 
         self.cfg = cfg
         self.scorer = Scorer(Path(cfg.registry), cfg.entry_id, int8=cfg.int8,
                              providers=providers_for(cfg.provider), session_options=_session_options(cfg),
-                             max_memory=cfg.max_memory)
+                             max_memory=cfg.max_memory, trust=policy_from_document(cfg.trust))
         if cfg.provider == "cuda" and self.scorer.session.get_providers()[0] != "CUDAExecutionProvider":
             raise UsageError("provider 'cuda': onnxruntime could not start its CUDA provider here (no usable GPU?)")
 
     def run(self, spec: PairSpec, on_frame: Callable[[], None] | None = None) -> PairOutcome:
         from registry.media.video import aligned_frames, open_video
+        from registry.scoring.results import fingerprint
 
-        out = PairOutcome(spec.pair)
+        inputs = fingerprint(spec.ref, spec.dist)  # what the scores are of (read before the frames are)
+        out = PairOutcome(spec.pair, inputs=inputs)
         try:
             with open_video(spec.ref, self.cfg.matrix, max_pixels=self.cfg.max_pixels) as a, \
                     open_video(spec.dist, self.cfg.matrix, max_pixels=self.cfg.max_pixels) as b:
@@ -115,9 +121,10 @@ class PairWorker:
             if not out.scores:
                 raise UsageError("no frames selected")
         except Error as exc:
-            return PairOutcome(spec.pair, error=exc.diagnostics())
+            return PairOutcome(spec.pair, error=exc.diagnostics(), inputs=inputs)
         except Exception as exc:  # a decoder or model failure on one pair must not end the run
-            return PairOutcome(spec.pair, error=f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            return PairOutcome(spec.pair, error=f"{exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+                               inputs=inputs)
         return out
 
 
@@ -131,16 +138,22 @@ def split_cores(workers: int, cores: int | None = None) -> tuple[int, int]:
 # ---------------------------------------------------------------- local: this process or a process pool
 
 _WORKER: PairWorker | None = None
+_FATAL: Error | None = None
 _TICKS: Any = None
 
 
 def _init_pool_worker(cfg: ScoreConfig, ticks: Any) -> None:
-    global _WORKER, _TICKS
+    global _WORKER, _TICKS, _FATAL
     _TICKS = ticks
-    _WORKER = PairWorker(cfg)
+    try:
+        _WORKER = PairWorker(cfg)
+    except Error as exc:  # e.g. the policy refuses the model: fail the run with this error, not a broken pool
+        _FATAL = exc
 
 
 def _pool_run(spec: PairSpec) -> PairOutcome:
+    if _FATAL is not None:
+        raise _FATAL
     assert _WORKER is not None
     return _WORKER.run(spec, on_frame=lambda: _TICKS.put(1))
 
@@ -196,14 +209,33 @@ class RayPairScorer:
         c = dict(cfg)
         c["selection"] = Selection(**c["selection"])
         c["scale"] = Scale(**c["scale"])
-        self.worker = PairWorker(ScoreConfig(**c))
+        # an actor that cannot load the model (a refused signature above all) must fail the run, at once: Ray
+        # would restart a constructor that raises without end, so the refusal is handed back with the first batch
+        self.fatal: dict[str, str] | None = None
+        self.worker: PairWorker | None = None
+        try:
+            self.worker = PairWorker(ScoreConfig(**c))
+        except Error as exc:
+            self.fatal = {"error": exc.__class__.__name__, "message": exc.diagnostics()}
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         results = []
+        if self.worker is None:
+            return {"index": list(batch["index"]), "result": [json.dumps({"fatal": self.fatal})] * len(batch["index"])}
         for i, pair, ref, dist in zip(batch["index"], batch["pair"], batch["ref"], batch["dist"], strict=True):
             o = self.worker.run(PairSpec(int(i), str(pair), Path(str(ref)), Path(str(dist))))
-            results.append(json.dumps({"pair": o.pair, "scores": o.scores, "error": o.error}))
+            results.append(json.dumps({"pair": o.pair, "scores": o.scores, "error": o.error, "inputs": o.inputs}))
         return {"index": list(batch["index"]), "result": results}
+
+
+def _actor_error(fatal: dict[str, str]) -> Error:
+    """The tinyreg error an actor reported (its class by name from registry.errors, else UsageError)."""
+    import registry.errors as errors
+
+    cls = getattr(errors, str(fatal.get("error")), None)
+    if not (isinstance(cls, type) and issubclass(cls, Error)) or cls in (errors.MissingWeight, errors.MissingDependency):
+        cls = UsageError
+    return cls(f"a Ray worker refused to run: {fatal.get('message')}")
 
 
 def run_ray(cfg: ScoreConfig, pairs: list[PairSpec], workers: int, address: str | None = None,
@@ -247,7 +279,9 @@ def run_ray(cfg: ScoreConfig, pairs: list[PairSpec], workers: int, address: str 
             num_cpus=max(1, cfg.threads), batch_format="numpy")
         for row in ds.iter_rows():
             d = json.loads(row["result"])
-            o = PairOutcome(d["pair"], [(int(i), float(s)) for i, s in d["scores"]], d["error"])
+            if d.get("fatal"):
+                raise _actor_error(d["fatal"])
+            o = PairOutcome(d["pair"], [(int(i), float(s)) for i, s in d["scores"]], d["error"], d["inputs"])
             if on_frames:
                 on_frames(len(o.scores))
             yield o

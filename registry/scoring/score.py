@@ -19,7 +19,7 @@ from registry.media.limits import DEFAULT_MAX_PIXELS
 from registry.store.document import find_registry, read_registry
 
 if TYPE_CHECKING:
-    from registry.runtime.loader import Providers  # the loader imports onnxruntime lazily; types only
+    from registry.runtime.loader import Providers, Trust  # the loader imports onnxruntime lazily; types only
 
 
 @dataclass
@@ -47,7 +47,7 @@ class Scorer:
     """A loaded model plus its family, which turns inputs into model feeds (the family is read from the entry)."""
 
     def __init__(self, registry: Path | None, entry_id: str, *, int8: bool = False, providers: Providers | None = None,
-                 session_options: Any = None, max_memory: int | None = None) -> None:
+                 session_options: Any = None, max_memory: int | None = None, trust: Trust = None) -> None:
         from registry.export.core import check_entry_contract
         from registry.families import get_family
         from registry.runtime.loader import SmokeModelWarning, load_entry
@@ -67,7 +67,7 @@ class Scorer:
             warnings.simplefilter("ignore", SmokeModelWarning)  # reported by the caller, once
             # the contract and the smoke warning come from the row verified with the bytes (and signature, with a trust policy)
             self.session, self.entry = load_entry(str(entry["id"]), path, int8=int8, providers=providers,
-                                                  session_options=session_options)
+                                                  session_options=session_options, trust=trust)
         check_entry_contract(self.entry, self.fam)
         self.family = fam_name
 
@@ -103,15 +103,15 @@ class Scorer:
 
 def score_images(
     registry: Path | None, entry_id: str, ref: Path, dist: Path, *,
-    max_pixels: int | None = DEFAULT_MAX_PIXELS, max_memory: int | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS, max_memory: int | None = None, trust: Trust = None,
 ) -> ScoreResult:
-    """Score one image pair.
+    """Score one image pair (``trust``: the consumer's policy, as ``registry.load``).
 
     Both headers are read first: a pair over ``max_pixels`` (None: no cap), of different sizes,
     or whose memory estimate exceeds ``max_memory`` (default: the memory available now) is
     refused before any pixel is decoded.
     """
-    s = Scorer(registry, entry_id, max_memory=max_memory)
+    s = Scorer(registry, entry_id, max_memory=max_memory, trust=trust)
     res = s.result()
     (hr, wr), (hd, wd) = image_size(ref, max_pixels=max_pixels), image_size(dist, max_pixels=max_pixels)
     if (hr, wr) != (hd, wd):
@@ -131,8 +131,9 @@ def score_videos(
     progress: Callable[[int, int], None] | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     max_memory: int | None = None,
+    trust: Trust = None,
 ) -> ScoreResult:
-    """Score two videos frame by frame.
+    """Score two videos frame by frame (``trust``: the consumer's policy, as ``registry.load``).
 
     Both are opened first (a Y4M file is indexed whole): a truncated or malformed frame in either,
     a file without frames, frames over ``max_pixels``, different sizes or frame counts, or a memory
@@ -141,7 +142,7 @@ def score_videos(
     """
     from registry.media.video import Selection, aligned_frames, open_video
 
-    s = Scorer(registry, entry_id, max_memory=max_memory)
+    s = Scorer(registry, entry_id, max_memory=max_memory, trust=trust)
     res = s.result()
     if ref.suffix.lower() == ".y4m" and dist.suffix.lower() == ".y4m":
         from registry.media.y4m import Y4MReader

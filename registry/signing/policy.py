@@ -183,15 +183,53 @@ def load_policy(path: str | os.PathLike[str]) -> TrustPolicy:
     return parse_policy(data, str(p))
 
 
-def resolve_trust(trust: str | os.PathLike[str] | TrustPolicy | None) -> TrustPolicy | None:
-    """The policy to enforce: the one given, else ``$TINYREG_TRUST`` if set, else None."""
+class NoPolicy:
+    """The driver's decision that there is no consumer policy: a worker given it never reads its own environment."""
+
+    def __repr__(self) -> str:
+        return "NO_POLICY"
+
+    def __reduce__(self) -> str:
+        return "NO_POLICY"  # unpickles to the one instance
+
+
+NO_POLICY = NoPolicy()
+
+
+def policy_document(policy: TrustPolicy | None) -> str | None:
+    """The policy as JSON text for a worker (the document itself, never a path the worker may not have)."""
+    return None if policy is None else json.dumps({"source": policy.source, "policy": policy.as_json()}, sort_keys=True)
+
+
+def policy_from_document(text: str | None) -> TrustPolicy | NoPolicy:
+    """What ``policy_document`` made, back as the policy to enforce (NO_POLICY for None)."""
+    if text is None:
+        return NO_POLICY
+    doc = loads_json(text, "the trust policy sent to this worker")
+    if not isinstance(doc, dict) or not isinstance(doc.get("policy"), dict):
+        raise InputError("the trust policy sent to this worker is not one")
+    return parse_policy(json.dumps(doc["policy"]).encode(), str(doc.get("source", "policy")))
+
+
+def resolve_trust(trust: str | os.PathLike[str] | TrustPolicy | NoPolicy | None) -> TrustPolicy | None:
+    """The policy to enforce: the one given, else ``$TINYREG_TRUST`` if set, else None.
+
+    Resolve it once, in the driver, and pass the TrustPolicy on (workers included): a worker
+    must never fall back to its own environment. A set-but-empty variable is InputError.
+    """
     if isinstance(trust, TrustPolicy):
         return trust
+    if isinstance(trust, NoPolicy):
+        return None
     if trust is None:
         env = os.environ.get(ENV_VAR)
-        if not env:
+        if env is None:
             return None
+        if not env.strip():  # set but empty: a policy was meant and got lost; never "no policy"
+            raise InputError(f"{ENV_VAR} is set but empty; name a trust policy file or unset it")
         trust = env
+    if not str(trust).strip():
+        raise InputError("the trust policy path is empty; name a trust policy file")
     return load_policy(trust)
 
 

@@ -1,53 +1,198 @@
-"""Whole-folder updates: stage every file, journal, commit, roll forward after a crash.
+"""Whole-folder updates: stage every file, journal, commit; only a writer finishes what a writer left.
 
 A transaction's files never touch the registry folder while its body runs. On commit
 they are written under ``.tinyreg-update/`` (each fsynced), with the new ``registry.json``
-and a journal; the journal's atomic appearance is the point of no return. The journal
-is then applied: new files renamed into place, ``registry.json`` replaced last, files
-nothing refers to any more removed, the staging folder removed. A writer killed at any
-point leaves either no journal (the update never happened: its remains are discarded)
-or a complete one (the update is rolled forward). Whoever takes the registry lock next,
-reader or writer, completes or discards it before reading, so nobody reads a folder
-that is half old and half new.
+and a journal; then a record of that journal is written OUTSIDE the folder (under the
+state dir, ``$TINYREG_STATE_DIR``), and the journal's atomic appearance is the point of no
+return. The journal is then applied: new files renamed into place, ``registry.json``
+replaced last, files nothing refers to any more removed, the staging folder and the
+record removed.
+
+A journal is data in a folder anyone may edit (a pull request can commit one), so:
+
+* **Readers never write.** ``load``, ``verify``, ``pin --check`` ... take the shared lock and,
+  if ``.tinyreg-update/`` is there, change nothing: ``verify`` reports it (check ``journal``),
+  ``load`` refuses (IntegrityError naming it and ``tinyreg recover``).
+* **Only a writer repairs, and only a journal provably left by an interrupted local writer**:
+  its record must be in this user's state dir (outside the folder), name this folder and the
+  sha256 of the journal; the journal must name the sha256 of the ``registry.json`` it replaces
+  (the pre-image: what is there now) and of every staged file, and each staged file must have
+  it. Under a trust policy the post-image must verify before anything is renamed. Anything
+  else is refused (``tinyreg recover --discard`` removes it), never applied. A staging folder
+  without a journal never committed: a writer discards it (nothing of it had landed).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
+import hashlib
 import json
 import os
 import re
+import secrets
+import shutil
+import stat
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from registry._internal.atomic import folder_lock, fsync_dir, relock
+from registry._internal.atomic import folder_lock, fsync_dir
 from registry._internal.hashing import sha256_bytes
 from registry._internal.jsonio import loads_json
 from registry._internal.paths import confine
-from registry.errors import InputError, IntegrityError, UsageError
+from registry.errors import Error, InputError, IntegrityError, UsageError
 from registry.store.layout import REGISTRY_NAME, STAGING_DIR
 
+if TYPE_CHECKING:
+    from registry.signing.policy import TrustPolicy
+
 JOURNAL = "journal.json"
+JOURNAL_VERSION = 2
+RECORD_FORMAT = "tinyreg-update-record"
 _STAGED_NAME = re.compile(r"[0-9]{1,9}")
 # What a writer may land: the schema's relative-path rule (no hidden component: never `.git/...`).
 _LANDABLE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 _NEW_REGISTRY = "registry.json.new"
+_DOC_CAP = 16 << 20  # a journal or record larger than this is not one tinyreg wrote
+REPAIR = "tinyreg recover"  # the command that deals with a journal (a writer)
+
+
+class PendingUpdate(IntegrityError):
+    """A ``.tinyreg-update/`` is in the folder; a reader does not touch it."""
+
+
+class UnboundJournal(IntegrityError):
+    """A journal that cannot be shown to be this machine's interrupted writer's: never applied."""
 
 
 @dataclass(frozen=True)
 class Recovery:
-    """What the lock holder found left by an interrupted writer, and did about it."""
+    """What a writer found left by an interrupted writer, and did about it."""
 
     committed: bool  # True: rolled forward to the new registry; False: discarded (the old one stands)
     files: tuple[str, ...]
+    reason: str = ""  # why it was discarded
 
     def describe(self) -> str:
         if self.committed:
             return (f"completed an update that was interrupted after it committed ({len(self.files)} files: "
                     f"{', '.join(self.files[:5])}{', ...' if len(self.files) > 5 else ''})")
-        return "discarded the remains of an update that was interrupted before it committed (the registry was unchanged)"
+        return f"discarded {STAGING_DIR}/ ({self.reason or 'an update interrupted before it committed'}); the registry was unchanged"
+
+
+def describe_pending(root: Path) -> str:
+    """The line a reader reports for a staging folder it found (and did not touch)."""
+    what = "an update journal" if os.path.lexists(root / STAGING_DIR / JOURNAL) else "the remains of an update"
+    return (f"{root / STAGING_DIR}: {what} is in the registry folder (left by an interrupted writer, or planted); "
+            f"readers never apply it and the registry stands as registry.json says; '{REPAIR}' completes it if this "
+            f"machine's writer left it, '{REPAIR} --discard' removes it")
+
+
+# ---------------------------------------------------------------- state kept outside the folder
+
+
+def _state_dir() -> Path:
+    env = os.environ.get("TINYREG_STATE_DIR")
+    if env is not None:
+        if not env.strip():
+            raise InputError("TINYREG_STATE_DIR is set but empty; unset it or name a folder")
+        return Path(env)
+    xdg = os.environ.get("XDG_STATE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "state") / "tinyreg"
+
+
+def record_path(root: Path) -> Path:
+    """Where the record of ``root``'s update journal lives: this user's state dir, never inside the folder."""
+    key = hashlib.sha256(str(root.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return _state_dir() / "updates" / f"{key}.json"
+
+
+def _outside(root: Path, path: Path) -> bool:
+    r, p = root.resolve(), path.resolve()
+    return r != p and r not in p.parents
+
+
+def _writable_record_dir(root: Path) -> Path:
+    folder = record_path(root).parent
+    if not _outside(root, folder):
+        raise UsageError(f"state dir {folder} lies inside the registry folder {root}; set TINYREG_STATE_DIR elsewhere")
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise InputError(f"state dir {folder} cannot be created ({exc.strerror}); set TINYREG_STATE_DIR") from exc
+    return folder
+
+
+def _read_capped(path: Path, what: str) -> bytes:
+    """A regular file's bytes (no symlink, no FIFO, at most _DOC_CAP); IntegrityError otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise UnboundJournal(f"{path}: {what} is unreadable ({exc.strerror})") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnboundJournal(f"{path}: {what} is not a regular file")
+        if st.st_size > _DOC_CAP:
+            raise UnboundJournal(f"{path}: {what} is larger than tinyreg writes")
+        chunks = []
+        while True:
+            b = os.read(fd, 1 << 20)
+            if not b:
+                break
+            chunks.append(b)
+        return b"".join(chunks)[:_DOC_CAP + 1]
+    finally:
+        os.close(fd)
+
+
+def _file_sha256(path: Path, what: str) -> str:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as exc:
+        raise UnboundJournal(f"{path}: {what} is unreadable ({exc.strerror})") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnboundJournal(f"{path}: {what} is not a regular file")
+        h = hashlib.sha256()
+        while True:
+            b = os.read(fd, 1 << 20)
+            if not b:
+                break
+            h.update(b)
+        return h.hexdigest()
+    finally:
+        os.close(fd)
+
+
+def _registry_sha256(root: Path) -> str | None:
+    reg = root / REGISTRY_NAME
+    if not os.path.lexists(reg):
+        return None
+    return _file_sha256(reg, REGISTRY_NAME)
+
+
+def _drop_record(root: Path) -> None:
+    with contextlib.suppress(FileNotFoundError, Error):
+        os.unlink(record_path(root))
+
+
+def _write_record(root: Path, journal_bytes: bytes, pre: str | None) -> None:
+    from registry._internal.atomic import write_atomic
+
+    folder = _writable_record_dir(root)
+    record = {"format": RECORD_FORMAT, "version": 1, "root": str(root.resolve()), "pre_registry_sha256": pre,
+              "journal_sha256": sha256_bytes(journal_bytes).sha256}
+    try:
+        write_atomic(folder / record_path(root).name, json.dumps(record, sort_keys=True).encode(), mode=0o600)
+    except OSError as exc:
+        raise InputError(f"state dir {folder}: cannot write ({exc.strerror}); set TINYREG_STATE_DIR") from exc
+
+
+# ---------------------------------------------------------------- writing an update
 
 
 def _write_synced(path: Path, data: bytes) -> None:
@@ -62,7 +207,10 @@ def _write_synced(path: Path, data: bytes) -> None:
 
 
 def _remove_tree(folder: Path) -> None:
-    """Remove the staging folder (no symlink is followed)."""
+    """Remove the staging folder (no symlink is followed; a symlink or file in its place is unlinked)."""
+    if folder.is_symlink() or not folder.is_dir():
+        os.unlink(folder)
+        return
     for dirpath, dirnames, filenames in os.walk(folder, topdown=False):
         for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
             os.unlink(os.path.join(dirpath, name))
@@ -126,7 +274,8 @@ def commit(
     """Land ``files`` (relative path -> bytes, or None to remove) and the new registry as one update.
 
     ``sources`` (relative path -> (file on disk, sha256, size)) are streamed in rather than held
-    in memory, and must still hash to their pin. The caller holds the exclusive lock of ``root``.
+    in memory, and must still hash to their pin. The caller holds the exclusive lock of ``root``
+    (``locked(root, exclusive=True)``, which has dealt with any earlier staging folder).
     """
     sources = {k: v for k, v in (sources or {}).items() if k not in files}
     for rel, data in sorted(files.items()):
@@ -135,7 +284,9 @@ def commit(
         _landable(root, rel, False)
     stage = root / STAGING_DIR
     if os.path.lexists(stage):
-        recover(root)
+        raise UnboundJournal(describe_pending(root))
+    pre = _registry_sha256(root)
+    _writable_record_dir(root)  # before anything is staged: a state dir that cannot hold the record is refused first
     os.mkdir(stage, 0o755)
     items: list[dict[str, object]] = []
     for i, (rel, data) in enumerate(sorted(files.items())):
@@ -154,38 +305,27 @@ def commit(
             raise
         items.append({"path": rel, "staged": str(j), "sha256": sha})
     _write_synced(stage / _NEW_REGISTRY, registry_bytes)
-    journal = {"tinyreg_update": 1, "files": items, "registry_sha256": sha256_bytes(registry_bytes).sha256}
-    _write_synced(stage / (JOURNAL + ".part"), json.dumps(journal, sort_keys=True).encode("utf-8"))
+    journal = {"tinyreg_update": JOURNAL_VERSION, "nonce": secrets.token_hex(16), "files": items,
+               "pre_registry_sha256": pre, "registry_sha256": sha256_bytes(registry_bytes).sha256}
+    journal_bytes = json.dumps(journal, sort_keys=True).encode("utf-8")
+    _write_synced(stage / (JOURNAL + ".part"), journal_bytes)
+    _write_record(root, journal_bytes, pre)  # outside the folder, before the point of no return
     os.replace(stage / (JOURNAL + ".part"), stage / JOURNAL)
-    fsync_dir(stage)  # the point of no return: from here on the update is rolled forward
+    fsync_dir(stage)  # the point of no return: from here on a writer rolls the update forward
     _apply(root, stage, journal)
+    _drop_record(root)
 
 
-def _apply(root: Path, stage: Path, journal: Mapping[str, object]) -> None:
-    items = journal.get("files")
-    if not isinstance(items, list):
-        raise IntegrityError(f"{stage / JOURNAL}: not a tinyreg update journal")
+def _apply(root: Path, stage: Path, journal: Mapping[str, Any]) -> None:
+    """Land a journal already checked (by commit(), which wrote it, or by _bound_journal)."""
     touched: set[Path] = set()
     removals: list[Path] = []
-    for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("path"), str):
-            raise IntegrityError(f"{stage / JOURNAL}: not a tinyreg update journal")
-        if not _LANDABLE.fullmatch(item["path"]):  # e.g. `.git/hooks/pre-commit` where the registry is a repo root
-            raise IntegrityError(f"{stage / JOURNAL}: path {item['path']!r} is not one tinyreg writes; "
-                                 "remove the staging folder by hand after a look")
+    for item in journal["files"]:
         target = confine(root, item["path"], what="journal path")
         if item.get("remove") is True:
             removals.append(target)
             continue
-        staged = item.get("staged")
-        # a journal is data in a folder anyone may edit: a staged name is one of the index names
-        # commit() writes, never a path that could move a file from elsewhere into the registry
-        if not isinstance(staged, str) or not _STAGED_NAME.fullmatch(staged):
-            raise IntegrityError(f"{stage / JOURNAL}: staged name {staged!r} is not one tinyreg writes; "
-                                 "remove the staging folder by hand after a look")
-        src = stage / staged
-        if src.is_symlink():
-            raise IntegrityError(f"{src}: a staged file is a symlink; remove the staging folder by hand after a look")
+        src = stage / item["staged"]
         if os.path.lexists(src):  # absent: already moved before the interruption
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(src, target)
@@ -193,8 +333,6 @@ def _apply(root: Path, stage: Path, journal: Mapping[str, object]) -> None:
     for folder in sorted(touched):
         fsync_dir(folder)
     new_reg = stage / _NEW_REGISTRY
-    if new_reg.is_symlink():
-        raise IntegrityError(f"{new_reg}: is a symlink; remove the staging folder by hand after a look")
     if os.path.lexists(new_reg):
         os.replace(new_reg, root / REGISTRY_NAME)  # the registry last: it names what is now there
         fsync_dir(root)
@@ -220,55 +358,208 @@ def pending(root: Path) -> bool:
     return os.path.lexists(root / STAGING_DIR)
 
 
-def recover(root: Path) -> Recovery | None:
-    """Roll a committed update forward, or discard an uncommitted one; None when there is none.
+# ---------------------------------------------------------------- what a writer may finish
 
+
+def _bound_journal(root: Path, stage: Path) -> tuple[dict[str, Any], bool]:
+    """(the journal, whether anything of it has landed) if it is provably this machine's interrupted
+    writer's and its every byte is the one it names; UnboundJournal (with the reason) otherwise."""
+    jpath = stage / JOURNAL
+    jbytes = _read_capped(jpath, "the update journal")
+    try:
+        journal = loads_json(jbytes, str(jpath))
+    except InputError as exc:
+        raise UnboundJournal(f"{jpath}: not a journal tinyreg writes ({exc.diagnostics()})") from exc
+    if not isinstance(journal, dict) or journal.get("tinyreg_update") != JOURNAL_VERSION:
+        raise UnboundJournal(f"{jpath}: not a journal this tinyreg writes (no pre-image binding)")
+    rpath = record_path(root)
+    if not _outside(root, rpath.parent):
+        raise UnboundJournal(f"{jpath}: the state dir {rpath.parent} lies inside the registry folder, so it cannot vouch for it")
+    if not os.path.lexists(rpath):
+        raise UnboundJournal(f"{jpath}: no writer of this user on this machine recorded it ({rpath} is absent)")
+    st = os.lstat(rpath)
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+        raise UnboundJournal(f"{rpath}: the update record is not a private regular file of this user")
+    try:
+        record = loads_json(_read_capped(rpath, "the update record"), str(rpath))
+    except InputError as exc:
+        raise UnboundJournal(f"{rpath}: unreadable update record ({exc.diagnostics()})") from exc
+    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT or record.get("root") != str(root.resolve()):
+        raise UnboundJournal(f"{rpath}: the update record is not one for this registry folder")
+    if record.get("journal_sha256") != sha256_bytes(jbytes).sha256:
+        raise UnboundJournal(f"{jpath}: not the journal this machine's writer recorded (its sha256 differs)")
+    pre, post = journal.get("pre_registry_sha256"), journal.get("registry_sha256")
+    if record.get("pre_registry_sha256") != pre or not (pre is None or (isinstance(pre, str) and _HEX64.fullmatch(pre))):
+        raise UnboundJournal(f"{jpath}: its pre-image is not the one recorded")
+    if not isinstance(post, str) or not _HEX64.fullmatch(post):
+        raise UnboundJournal(f"{jpath}: names no sha256 for the registry it lands")
+    now = _registry_sha256(root)
+    new_reg = stage / _NEW_REGISTRY
+    landed = not os.path.lexists(new_reg)
+    if not landed:
+        if now != pre:
+            raise UnboundJournal(f"{jpath}: replaces a registry.json (sha256 {str(pre)[:16]}...) that is not the one here "
+                                 f"({str(now)[:16]}...)")
+        if _file_sha256(new_reg, "the staged registry") != post:
+            raise UnboundJournal(f"{new_reg}: not the registry the journal names")
+    elif now != post:
+        raise UnboundJournal(f"{jpath}: registry.json is neither the one it replaces nor the one it lands")
+    items = journal.get("files")
+    if not isinstance(items, list):
+        raise UnboundJournal(f"{jpath}: not a tinyreg update journal")
+    seen: set[str] = set()
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("path"), str) or item["path"] in seen:
+            raise UnboundJournal(f"{jpath}: not a tinyreg update journal")
+        rel = item["path"]
+        seen.add(rel)
+        if not _LANDABLE.fullmatch(rel):  # e.g. `.git/hooks/pre-commit` where the registry is a repo root
+            raise UnboundJournal(f"{jpath}: path {rel!r} is not one tinyreg writes")
+        target = confine(root, rel, what="journal path")
+        if item.get("remove") is True:
+            continue
+        staged, want = item.get("staged"), item.get("sha256")
+        # a staged name is one of the index names commit() writes, never a path that could move a file from elsewhere
+        if not isinstance(staged, str) or not _STAGED_NAME.fullmatch(staged):
+            raise UnboundJournal(f"{jpath}: staged name {staged!r} is not one tinyreg writes")
+        if not isinstance(want, str) or not _HEX64.fullmatch(want):
+            raise UnboundJournal(f"{jpath}: {rel} has no sha256")
+        src = stage / staged
+        if os.path.lexists(src):
+            if _file_sha256(src, f"staged file for {rel}") != want:
+                raise UnboundJournal(f"{src}: staged bytes for {rel} are not the ones the journal names")
+        else:
+            landed = True
+            if not os.path.lexists(target) or _file_sha256(target, rel) != want:
+                raise UnboundJournal(f"{jpath}: {rel} is neither staged nor landed with the sha256 it names")
+    return journal, landed
+
+
+def _only_plain(root: Path) -> Any:
+    """copytree's ``ignore``: the staging folder, and anything but folders, regular files and symlinks (a FIFO would
+    block the copy; verify reports what is missing from the copy as it would report the special file)."""
+
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        out = [STAGING_DIR] if Path(folder) == root else []
+        for n in names:
+            mode = os.lstat(os.path.join(folder, n)).st_mode
+            if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+                out.append(n)
+        return out
+
+    return ignore
+
+
+def _verify_post_image(root: Path, stage: Path, journal: Mapping[str, Any], policy: TrustPolicy) -> None:
+    """Build the folder the journal would leave in a temporary copy and verify it under ``policy``."""
+    from registry.verify import verify_registry  # lazy: verify is an application over the store
+
+    with tempfile.TemporaryDirectory(prefix="tinyreg-post-image-") as tmp:
+        copy = Path(tmp) / "registry"
+        shutil.copytree(root, copy, symlinks=True, ignore=_only_plain(root))
+        for item in journal["files"]:
+            dst = copy / item["path"]
+            if item.get("remove") is True:
+                with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                    os.unlink(dst)
+                continue
+            src = stage / item["staged"]
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(dst)
+            shutil.copyfile(src if os.path.lexists(src) else root / item["path"], dst, follow_symlinks=False)
+        if os.path.lexists(stage / _NEW_REGISTRY):
+            shutil.copyfile(stage / _NEW_REGISTRY, copy / REGISTRY_NAME, follow_symlinks=False)
+        report = verify_registry(copy / REGISTRY_NAME, trust=policy)
+    if not report.ok:
+        first = report.errors[0]
+        raise UnboundJournal(f"{stage / JOURNAL}: the registry it would land does not verify under the trust policy "
+                             f"({first.entry}: {first.message}); nothing applied")
+
+
+def recover(root: Path, *, policy: TrustPolicy | None = None, discard: bool = False) -> Recovery | None:
+    """Finish what this machine's interrupted writer left, or discard what never committed; None when there is none.
+
+    A journal that is not provably this machine's writer's (see the module docstring) is refused
+    (UnboundJournal), or removed with ``discard``. ``discard`` on a journal that already landed
+    part of its files is refused (removing it would leave a mix): run it without ``discard``.
     The caller holds the exclusive lock of ``root``.
     """
     stage = root / STAGING_DIR
     if not os.path.lexists(stage):
+        _drop_record(root)  # a record whose update finished or never began
         return None
     if stage.is_symlink() or not stage.is_dir():
-        raise IntegrityError(f"{stage}: not a staging folder tinyreg made; remove it by hand after a look")
-    journal_path = stage / JOURNAL
-    if not journal_path.exists():
+        if not discard:
+            raise UnboundJournal(f"{stage}: not a staging folder tinyreg made; '{REPAIR} --discard' removes it after a look")
+        _remove_tree(stage)
+        return Recovery(False, (), "not a staging folder tinyreg made")
+    if not os.path.lexists(stage / JOURNAL):
         _remove_tree(stage)
         fsync_dir(root)
-        return Recovery(False, ())
+        _drop_record(root)
+        return Recovery(False, (), "no journal: the update never committed")
     try:
-        journal = loads_json(journal_path.read_bytes(), str(journal_path))
-    except (OSError, InputError) as exc:
-        raise IntegrityError(f"{journal_path}: unreadable update journal ({exc})") from exc
-    if not isinstance(journal, dict):
-        raise IntegrityError(f"{journal_path}: not a tinyreg update journal")
-    items = journal.get("files") if isinstance(journal.get("files"), list) else []
-    files = tuple(str(i.get("path")) for i in items if isinstance(i, dict))  # type: ignore[union-attr]
+        journal, landed = _bound_journal(root, stage)
+    except UnboundJournal as exc:
+        if not discard:
+            raise UnboundJournal(f"{exc.diagnostics()}; refusing to apply it ('{REPAIR} --discard' removes it after a look)") from exc
+        _remove_tree(stage)
+        fsync_dir(root)
+        return Recovery(False, (), exc.diagnostics())
+    if discard:
+        if landed:
+            raise UsageError(f"{stage}: the interrupted update already landed part of its files; discarding it would leave "
+                             f"a mix of old and new: complete it instead ('{REPAIR}')")
+        _remove_tree(stage)
+        fsync_dir(root)
+        _drop_record(root)
+        return Recovery(False, (), "discarded on request before any of it landed")
+    if policy is not None:
+        _verify_post_image(root, stage, journal, policy)
+    files = tuple(str(i["path"]) for i in journal["files"])
     _apply(root, stage, journal)
+    _drop_record(root)
     return Recovery(True, files)
 
 
-@contextlib.contextmanager
-def locked(root: Path, *, exclusive: bool) -> Iterator[Recovery | None]:
-    """The registry lock, for readers and writers, with any interrupted update completed first.
+def _env_policy() -> TrustPolicy | None:
+    from registry.signing.policy import resolve_trust  # lazy: only when a journal is found
 
-    Yields what was recovered (None almost always). A reader that finds an interrupted
-    update and cannot complete it (a read-only folder) gets IntegrityError rather than
-    a folder that is half old and half new.
-    """
-    with folder_lock(root, exclusive=exclusive) as fd:
+    return resolve_trust(None)
+
+
+@contextlib.contextmanager
+def locked(root: Path, *, exclusive: bool, policy: TrustPolicy | None = None) -> Iterator[Recovery | None]:
+    """The registry lock. A writer (``exclusive``) first finishes or discards what an interrupted writer
+    left (see ``recover``; under ``policy``, else ``$TINYREG_TRUST`` if set); a reader that finds a
+    staging folder gets PendingUpdate and changes nothing (readers never write)."""
+    with folder_lock(root, exclusive=exclusive):
         found: Recovery | None = None
         if pending(root):
             if not exclusive:
-                relock(fd, exclusive=True)
-            try:
-                found = recover(root)
-            except OSError as exc:
-                if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-                    raise IntegrityError(
-                        f"{root}: an update was interrupted ({root / STAGING_DIR} is there) and this process cannot "
-                        f"complete it ({exc.strerror}); any tinyreg writer with write access to the folder completes it"
-                    ) from exc
-                raise
-            if not exclusive:
-                relock(fd, exclusive=False)
+                raise PendingUpdate(describe_pending(root))
+            found = recover(root, policy=policy if policy is not None else _env_policy())
+            if found is not None:
+                import warnings
+
+                warnings.warn(found.describe(), RecoveryWarning, stacklevel=3)
         yield found
+
+
+class RecoveryWarning(UserWarning):
+    """A writer completed or discarded what an interrupted writer left."""
+
+
+def recover_folder(registry_path: Path, *, discard: bool = False,
+                   trust: str | os.PathLike[str] | TrustPolicy | None = None) -> Recovery | None:
+    """``tinyreg recover``: the writer that deals with a ``.tinyreg-update/`` (see ``recover``); None when there is none.
+
+    ``trust`` (None: ``$TINYREG_TRUST`` if set): the post-image must verify under it before anything lands.
+    """
+    from registry.signing.policy import resolve_trust
+
+    policy = resolve_trust(trust)
+    root = Path(registry_path).parent
+    with folder_lock(root, exclusive=True):
+        return recover(root, policy=policy, discard=discard)

@@ -9,14 +9,11 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from registry._internal.hashing import Digest, read_file, sha256_bytes, sha256_file
 from registry.errors import ConflictError, InputError, RegistryNotFound, SmokeOverwriteError, UsageError
 from registry.store.layout import REGISTRY_NAME, ROOT_FILES, entry_files, trust_files
-
-if TYPE_CHECKING:
-    from registry.store.commit import Recovery
 
 DEFAULT_SUBDIR = Path("model") / "tiny"
 CURRENT_SCHEMA_VERSION = 2
@@ -287,15 +284,29 @@ def init_registry(folder: Path) -> Path:
 
 
 @contextmanager
-def reading(path: str | os.PathLike[str]) -> Iterator[Recovery | None]:
+def reading(path: str | os.PathLike[str], *, tolerate_pending: bool = False) -> Iterator[str | None]:
     """Hold the registry's shared lock while reading several of its files (``verify``, ``load``).
 
-    Yields what had to be recovered from an interrupted writer first (almost always None).
+    Readers never write: a ``.tinyreg-update/`` left in the folder is not applied. It raises
+    PendingUpdate (IntegrityError), or with ``tolerate_pending`` is yielded as the line to
+    report (``verify``: the folder is read as registry.json says); otherwise yields None.
+    No writer is half way through while the shared lock is held, so a staging folder seen
+    here is one a writer left behind or someone planted.
     """
-    from registry.store.commit import locked
+    from registry._internal.atomic import folder_lock
+    from registry.store.commit import PendingUpdate, describe_pending, pending
 
-    with locked(Path(path).parent, exclusive=False) as found:
-        yield found
+    root = Path(path).parent
+    with folder_lock(root, exclusive=False):
+        note = describe_pending(root) if pending(root) else None
+        if note is not None and not tolerate_pending:
+            raise PendingUpdate(note)
+        yield note
+
+
+def expect_row(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """``expect`` for a writer that computed from the whole row ``entry``: any change to it refuses the update."""
+    return {str(entry["id"]): copy.deepcopy(dict(entry))}
 
 
 def _expected_changed(reg: Registry, expect: Mapping[str, Any]) -> None:
@@ -304,6 +315,8 @@ def _expected_changed(reg: Registry, expect: Mapping[str, Any]) -> None:
         row = reg.find(eid)
         if row is None:
             raise ConflictError(f"entry '{eid}' was removed while this command ran; nothing written")
+        if fields.get("id") == eid:  # the whole row as read (expect_row): a field added since counts too
+            fields.update({k: None for k in row if k not in fields})
         for key, value in sorted(fields.items()):
             if row.get(key) != value:
                 raise ConflictError(
@@ -334,8 +347,9 @@ def transaction(path: Path, *, expect: Mapping[str, Any] | None = None) -> Itera
 
     Two processes in a transaction on the same registry serialise on the lock, and
     each re-reads under it, so neither loses the other's rows. ``expect`` (entry id ->
-    the sha256 of the fp32 model the caller computed from, or a mapping of fields ->
-    values) refuses the update if that entry changed since the caller read it.
+    the sha256 of the fp32 model the caller computed from, a mapping of fields ->
+    values, or the whole row as read: ``expect_row``) refuses the update if that entry
+    changed since the caller read it. Every write computed from an entry passes it.
 
     Nothing touches the disk while the body runs: files are staged
     (``reg.stage``/``reg.stage_remove``; ``reg.read_bytes`` sees them). When the body

@@ -18,7 +18,7 @@ from tests import onnx_factory as f
 
 REPO = Path(__file__).resolve().parents[2]
 COMMANDS = ["add", "check-ops", "export", "hook", "init", "list", "migrate", "parity", "pin", "pull", "push", "quant-gate", "quantize",
-            "report", "score", "show", "sign", "trust", "verify", "verify-bundle"]
+            "recover", "report", "score", "show", "sign", "trust", "verify", "verify-bundle"]
 
 
 def invoke(*args: str, cwd: Path | None = None) -> Result:

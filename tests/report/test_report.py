@@ -135,7 +135,6 @@ def test_empty_results_file(tmp_path: Path) -> None:
     assert_inert(page)
 
 
-@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # the writer's own percentiles of inf
 def test_nan_and_inf_scores(tmp_path: Path) -> None:
     pts = [(0, 0.1), (1, float("nan")), (2, float("inf")), (3, 0.2), (4, float("-inf")), (5, 0.15)]
     p = tmp_path / "r.jsonl"

@@ -51,7 +51,8 @@ def dataset(tmp_path: Path) -> Path:
 
 
 def records(path: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    """The pair records of a results file (the run record, first line of shard 0, left out)."""
+    return [r for r in (json.loads(line) for line in path.read_text().splitlines()) if r["type"] != "run"]
 
 
 def run(reg: Path, manifest: Path, out: Path, **kw: object) -> object:
@@ -100,7 +101,7 @@ def test_records_errors_and_summary(reg_path: Path, dataset: Path, tmp_path: Pat
             assert [f["frame"] for f in frames] == [0, 1, 2] and r["frames"] == 3
             assert r["mean"] == pytest.approx(scores.mean()) and r["min"] == scores.min()
             assert r["p50"] == pytest.approx(np.median(scores)) and r["p5"] <= r["p50"] <= r["p95"]
-            assert set(r) == {"type", "pair", "frames", "mean", "p5", "p50", "p95", "min"}
+            assert set(r) == {"type", "pair", "frames", "mean", "p5", "p50", "p95", "min", "run", "inputs"}
     # the pixel cap reaches every worker: each pair is refused from its header, recorded, and the run goes on
     capped = tmp_path / "capped.jsonl"
     rep = run(reg_path, dataset, capped, max_pixels=500)
@@ -187,7 +188,9 @@ def test_csv_format(reg_path: Path, dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "r.csv"
     run(reg_path, dataset, out, fmt="csv")
     rows = out.read_text().splitlines()
-    assert rows[0] == "type,pair,frame,score,frames,mean,p5,p50,p95,min,error"
+    assert rows[0] == "type,pair,frame,score,frames,mean,p5,p50,p95,min,error,run,inputs"
+    assert rows[1].startswith("run,") and '""entry"":""dists_vgg16""' in rows[1]
+    del rows[1]
     assert sum(r.startswith("frame,") for r in rows) == 3 * N_PAIRS and sum(r.startswith("error,") for r in rows) == 3
     jl = tmp_path / "r.jsonl"
     run(reg_path, dataset, jl)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from registry.errors import ConflictError, SchemaError, UsageError
+from registry.store.commit import PendingUpdate, UnboundJournal, recover_folder
 from registry.store.document import dumps_registry, new_registry_doc, read_registry, transaction
 from registry.store.entries import write_entry
 from registry.store.layout import STAGING_DIR
@@ -94,11 +95,16 @@ def test_writer_killed_after_each_step_leaves_old_or_new(reg_path: Path, tmp_pat
         shutil.rmtree(folder)
         shutil.copytree(pristine, folder)
         finished = _killed_after(k, replace_model, reg_path)
-        report = verify_registry(reg_path)  # the next reader completes or discards what the killed writer left
+        left = snapshot(folder)
+        report = verify_registry(reg_path)  # a reader reports what the killed writer left and changes nothing
+        assert snapshot(folder) == left, f"killed after step {k}: verify changed the folder"
+        if (folder / STAGING_DIR).exists():
+            assert "journal" in [x.check for x in report.errors], (k, report.errors)
+        recover_folder(reg_path)  # the next writer completes or discards it
         after = snapshot(folder)
         assert after in (old, new), f"killed after step {k}: a mix of old and new ({sorted(set(after) ^ set(old))})"
         seen["old" if after == old else "new"] += 1
-        assert not [x for x in report.errors if x.check != "update"], (k, report.errors)
+        assert not verify_registry(reg_path).errors, k
         if finished:
             break
     else:
@@ -106,7 +112,7 @@ def test_writer_killed_after_each_step_leaves_old_or_new(reg_path: Path, tmp_pat
     assert seen["old"] >= 3 and seen["new"] >= 3, seen  # killed both before and after its commit point
 
 
-def test_interrupted_update_is_reported_and_completed_by_load(reg_path: Path, tmp_path: Path) -> None:
+def test_interrupted_update_is_refused_by_readers_and_completed_by_a_writer(reg_path: Path, tmp_path: Path) -> None:
     import registry
 
     quantised_entry(reg_path)
@@ -121,13 +127,14 @@ def test_interrupted_update_is_reported_and_completed_by_load(reg_path: Path, tm
         k += 1
     assert journal.exists()
     copy = journal.parent.parent
+    left = snapshot(copy)
     r = verify_registry(copy / "registry.json")
-    assert [x.check for x in r.errors] == ["update"] and "completed an update" in r.errors[0].message
-    assert not (copy / STAGING_DIR).exists()
-    # the same state again, now met by load first
-    shutil.rmtree(copy)
-    shutil.copytree(folder, copy)
-    assert not _killed_after(k, replace_model, copy / "registry.json")
+    assert [x.check for x in r.errors] == ["journal"] and "tinyreg recover" in r.errors[0].message
+    with pytest.raises(PendingUpdate, match="tinyreg recover"):
+        registry.load("q", copy / "registry.json")
+    assert snapshot(copy) == left  # readers never write
+    found = recover_folder(copy / "registry.json")  # the writer completes it: its record is in this user's state dir
+    assert found is not None and found.committed
     with pytest.warns(UserWarning):
         registry.load("q", copy / "registry.json")
     assert read_registry(copy / "registry.json").get("q")["opset"] == 18 and not (copy / STAGING_DIR).exists()
@@ -312,7 +319,13 @@ def test_planted_journal_cannot_move_files_from_outside_the_registry(reg_path: P
     journal = {"tinyreg_update": 1, "registry_sha256": "0" * 64,
                "files": [{"path": target, "staged": staged, "sha256": "0" * 64}]}
     (stage / "journal.json").write_text(json.dumps(journal))
+    left = snapshot(folder)
     report = verify_registry(reg_path)
-    assert not report.ok and any("staging folder" in f.message for f in report.errors)
-    assert outside.read_text() == "secret" and not (folder / target).exists()
+    assert not report.ok and [f.check for f in report.errors] == ["journal"]
+    assert snapshot(folder) == left
+    with pytest.raises(UnboundJournal, match="refusing to apply it"):
+        recover_folder(reg_path)  # a writer: not bound to this machine's writer, never applied
+    assert snapshot(folder) == left
+    recover_folder(reg_path, discard=True)
+    assert outside.read_text() == "secret" and not (folder / target).exists() and not stage.exists()
     assert reg_path.read_bytes() == before
