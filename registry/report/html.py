@@ -88,7 +88,7 @@ def kv_table(items: Iterable[tuple[str, Any]]) -> str:
 
     rows = []
     for k, v in items:
-        text = json.dumps(v, sort_keys=True, default=str) if isinstance(v, (dict, list)) else str(v)
+        text = v if isinstance(v, str) else json.dumps(v, sort_keys=True, default=str)  # JSON's words: false, null
         rows.append([(esc(k), "id"), (esc(text), "id")])
     return table(["field", "value"], rows)
 

@@ -389,3 +389,10 @@ def test_placeholder_weights_are_said_on_the_page(reg_path: Path, tmp_path: Path
     res = write_results(tmp_path / "r.jsonl", {"a": curve(5)}, run={"entry": "dists_vgg16", "model_sha256": "cd" * 32})
     results_report(res, tmp_path / "r.html", registry=reg_path)  # a model that is none of the entry's files ran
     assert "SMOKE PLACEHOLDER" not in (tmp_path / "r.html").read_text()
+
+
+def test_run_record_values_in_json_words(tmp_path: Path) -> None:
+    res = write_results(tmp_path / "r.jsonl", {"a": curve(3)}, run={"entry": "x", "int8": False, "max_memory": None, "n": 2})
+    results_report(res, tmp_path / "r.html")
+    page = (tmp_path / "r.html").read_text()
+    assert ">false<" in page and ">null<" in page and "False" not in page and "None" not in page
