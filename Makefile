@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 # keeps an unpinned resolve from pulling several GB of CUDA wheels.
 PIP_FLAGS ?= --disable-pip-version-check
 
-.PHONY: install oci-tools browser-tools demo test test-fast bench lint parity clean
+.PHONY: install oci-tools browser-tools demo test test-fast bench lint parity fuzz clean
 
 install: $(STAMP)
 
@@ -55,6 +55,11 @@ lint: install
 	# workflows: zizmor (offline: no GitHub API) and actionlint, both installed by the dev extra
 	$(BIN)/zizmor --offline .github/workflows
 	$(BIN)/actionlint .github/workflows/*.yml
+
+# the fuzz harness over every format tinyreg reads, for TINYREG_FUZZ_SECONDS in all (default 30 min; make test
+# runs it for about a second a format); failing inputs are kept in .fuzz-crashes/
+fuzz: install
+	TINYREG_FUZZ_SECONDS=$${TINYREG_FUZZ_SECONDS:-1800} $(BIN)/python -m tests.fuzz_harness --crashes .fuzz-crashes
 
 bench: install oci-tools
 	$(BIN)/python -m bench

@@ -29,6 +29,7 @@ from typing import Any
 from registry._internal.hashing import sha256_bytes, sha256_file
 from registry._internal.jsonio import loads_json
 from registry._internal.paths import confine
+from registry._internal.safeio import read_raw
 from registry.errors import CheckFailed, Error, InputError, UsageError
 from registry.onnx.inspect import ModelInfo, inspect_bytes
 from registry.store.document import CURRENT_SCHEMA_VERSION, Entry, Registry, transaction
@@ -122,7 +123,7 @@ def _tool_versions() -> dict[str, str]:
 def _read(root: Path, rel: str, what: str) -> bytes | None:
     path = confine(root, rel, what=what)
     try:
-        return path.read_bytes()
+        return read_raw(path, "document")
     except FileNotFoundError:
         return None
     except IsADirectoryError:
@@ -392,8 +393,53 @@ def migrate_registry(registry_path: Path, *, dry_run: bool = False, skip_missing
         reg.doc["migration"] = record
         for p in prepared:
             write_card(reg, p.row)
+        problems = verify_staged(reg)
+        if problems:
+            raise MigrationRefused(f"{registry_path}: the migrated registry would not pass verify; nothing written: "
+                                   + "; ".join(problems))
         out.written = True
         return out
+
+
+def verify_staged(reg: Registry) -> list[str]:
+    """The errors ``verify`` would report on the registry this update leaves (staged files and document), verify before you write.
+
+    The result is laid out in a temporary folder (hard links where the file system allows, copies
+    otherwise, nothing but regular files) and checked by the very checks ``verify`` runs; the registry
+    folder itself is not touched.
+    """
+    import shutil
+    import tempfile
+
+    from registry.store.document import dumps_registry
+    from registry.store.layout import REGISTRY_NAME
+    from registry.verify import ERROR, _verify
+
+    root = reg.root
+    with tempfile.TemporaryDirectory(prefix="tinyreg-migrate-check-") as tmp:
+        dst = Path(tmp)
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if d != STAGING_DIR and not os.path.islink(os.path.join(dirpath, d))]
+            here = Path(dirpath).relative_to(root)
+            (dst / here).mkdir(parents=True, exist_ok=True)
+            for name in filenames:
+                src = Path(dirpath) / name
+                if os.path.islink(src) or not src.is_file():
+                    continue  # verify on the real folder reports these; the check needs only regular files
+                try:
+                    os.link(src, dst / here / name)
+                except OSError:
+                    shutil.copyfile(src, dst / here / name)
+        for rel, data in reg.staged.items():
+            target = dst / rel
+            target.unlink(missing_ok=True)
+            if data is not None:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+        (dst / REGISTRY_NAME).unlink(missing_ok=True)
+        (dst / REGISTRY_NAME).write_bytes(dumps_registry(reg.doc))
+        report = _verify(dst / REGISTRY_NAME, None)
+    return [f"{f.entry}: {f.message}" for f in report.findings if f.severity == ERROR]
 
 
 def check_round_trip(before: dict[str, Any], after: dict[str, Any]) -> list[str]:

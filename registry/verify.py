@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from registry._internal.hashing import check_pinned_file, sha256_bytes
 from registry._internal.jsonio import loads_json
 from registry._internal.paths import confine
+from registry._internal.safeio import open_regular
 from registry.errors import Error, InputError, IntegrityError, SignatureError, printable
 from registry.onnx.allowlist import VMAFX_PROFILE, Allowlist, check_model, load_allowlist
 from registry.onnx.inspect import ModelInfo, inspect_bytes
@@ -132,8 +133,7 @@ class _Ctx:
         if path is None:
             return None
         try:
-            with open(path, "rb") as fh:
-                actual = os.fstat(fh.fileno()).st_size
+            with open_regular(path) as (fh, actual):  # a FIFO, device or socket is refused without blocking
                 if isinstance(size, int) and not isinstance(size, bool) and actual != size:
                     self.add(eid, "pins", f"{what} {rel}: size {actual} != pinned {size}")
                     if actual > MAX_DOCUMENT_READ:  # small enough to look into for more findings, or not read at all
@@ -612,7 +612,7 @@ def _guarded(ctx: _Ctx, eid: str, fn: Any, *args: Any) -> None:
         fn(*args)
     except Error as exc:
         ctx.add(eid, "input", exc.diagnostics())
-    except (OSError, ValueError, RecursionError) as exc:
+    except (OSError, ValueError, RecursionError, TypeError, KeyError, AttributeError) as exc:  # a field of the wrong type
         ctx.add(eid, "input", f"cannot check ({type(exc).__name__}: {' '.join(str(exc).split())})")
 
 

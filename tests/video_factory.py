@@ -75,3 +75,32 @@ def encode(path: Path, frames: list[list[np.ndarray]], pix_fmt: str, codec: str 
                 c.mux(pkt)
         for pkt in s.encode():
             c.mux(pkt)
+
+
+def growing_stream(path: Path, codec: str, sizes: list[tuple[int, int]], frames_each: int = 3) -> Path:
+    """A raw elementary stream (``h264`` Annex B or ``mjpeg``) whose frame size changes mid-stream: one encode per size,
+    concatenated, so the header (the first frame's size) says nothing of the frames that follow."""
+    import io
+
+    import av
+
+    fmt = {"h264": "h264", "libx264": "h264", "mjpeg": "mjpeg"}[codec]
+    pix = "yuvj420p" if codec == "mjpeg" else "yuv420p"
+    chunks = []
+    for w, h in sizes:
+        buf = io.BytesIO()
+        with av.open(buf, "w", format=fmt) as c:
+            s = c.add_stream(codec, rate=25)
+            s.width, s.height, s.pix_fmt = w, h, pix
+            for i in range(frames_each):
+                img = np.zeros((h, w, 3), np.uint8)
+                img[..., 0] = (np.arange(w)[None, :] * 3 + i * 7) % 256
+                img[..., 1] = (np.arange(h)[:, None] * 5) % 256
+                f = av.VideoFrame.from_ndarray(img, format="rgb24").reformat(format=pix)
+                for pkt in s.encode(f):
+                    c.mux(pkt)
+            for pkt in s.encode():
+                c.mux(pkt)
+        chunks.append(buf.getvalue())
+    path.write_bytes(b"".join(chunks))
+    return path

@@ -1,4 +1,4 @@
-"""The one sha256 helper: stream files, hash bytes, read pinned bytes."""
+"""The one sha256 helper: stream files, hash bytes, read pinned bytes (all through ``safeio``)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from registry.errors import InputError, IntegrityError
-
-_CHUNK = 1 << 20
+from registry._internal.safeio import CAPS, open_regular, read_capped, unreadable
+from registry.errors import IntegrityError
 
 
 @dataclass(frozen=True)
@@ -22,44 +21,55 @@ def sha256_bytes(data: bytes | bytearray | memoryview) -> Digest:
     return Digest(hashlib.sha256(data).hexdigest(), len(data))
 
 
-def _unreadable(name: str, exc: OSError) -> InputError:
-    if isinstance(exc, FileNotFoundError):
-        return InputError(f"{name}: no such file")
-    if isinstance(exc, IsADirectoryError):
-        return InputError(f"{name}: is a directory, not a file")
-    return InputError(f"{name}: cannot read ({exc.strerror})")
+def _unreadable(name: str, exc: OSError) -> Exception:
+    return unreadable(name, exc)
 
 
-def sha256_file(path: str | os.PathLike[str]) -> Digest:
-    """Stream a file through sha256 (no full read into memory)."""
+def sha256_file(path: str | os.PathLike[str], cap: int = CAPS["model"]) -> Digest:
+    """Stream a regular file through sha256 (no full read into memory, at most ``cap`` bytes)."""
+    from registry.errors import InputError
+
+    name = str(path)
     try:
-        with open(path, "rb") as fh:
-            h = hashlib.file_digest(fh, "sha256")
-            size = fh.tell()
+        with open_regular(path, label=name) as (fh, size):
+            if size > cap:
+                raise InputError(f"{name}: {size} bytes, more than the {cap} bytes tinyreg hashes of such a file")
+            h = hashlib.sha256()
+            n = 0
+            while n <= cap:
+                chunk = fh.read(1 << 20)
+                if not chunk:
+                    break
+                h.update(chunk)
+                n += len(chunk)
     except OSError as exc:
-        raise _unreadable(str(path), exc) from exc
-    return Digest(h.hexdigest(), size)
+        raise _unreadable(name, exc) from exc
+    if n > cap:
+        raise InputError(f"{name}: grew past {cap} bytes while it was hashed")
+    return Digest(h.hexdigest(), n)
 
 
 def _mismatch(name: str, got: Digest, sha256: str) -> IntegrityError:
     return IntegrityError(f"{name}: sha256 {got.sha256[:16]}... != pinned {sha256[:16]}...; refusing to load")
 
 
-def read_pinned(path: Path, sha256: str, size: int | None = None) -> bytes:
-    """Read a file once, hash those bytes, and return them only if they match.
+def read_pinned(path: Path, sha256: str, size: int | None = None, cap: int = CAPS["model"]) -> bytes:
+    """Read a regular file once, hash those bytes, and return them only if they match.
 
     The size pin is compared first (one ``fstat`` of the open file), so a huge
-    file pinned small is refused without being read. The caller parses or loads
-    exactly the returned buffer, so what was hashed is what is used (no second
-    open by path).
+    file pinned small is refused without being read; FIFOs, devices and sockets are
+    refused without blocking. The caller parses or loads exactly the returned buffer,
+    so what was hashed is what is used (no second open by path).
     """
     try:
-        with open(path, "rb") as fh:
-            actual = os.fstat(fh.fileno()).st_size
+        with open_regular(path, label=path.name) as (fh, actual):
             if size is not None and actual != size:
                 raise IntegrityError(f"{path.name}: size {actual} != pinned {size}; refusing to load")
+            limit = cap if size is None else size
+            if actual > limit:
+                raise IntegrityError(f"{path.name}: {actual} bytes, more than {limit}; refusing to load")
             # never more than the pin allows (the file may grow while it is read)
-            data = fh.read() if size is None else fh.read(size + 1)
+            data = fh.read(limit + 1)
     except FileNotFoundError as exc:
         raise IntegrityError(f"{path.name}: pinned file is missing") from exc
     except OSError as exc:
@@ -72,18 +82,27 @@ def read_pinned(path: Path, sha256: str, size: int | None = None) -> bytes:
     return data
 
 
-def check_pinned_file(path: Path, sha256: str, size: int | None = None) -> Digest:
+def check_pinned_file(path: Path, sha256: str, size: int | None = None, cap: int = CAPS["model"]) -> Digest:
     """Stream ``path`` through sha256 after comparing its size pin; raise IntegrityError on a mismatch.
 
-    Never reads a file whose size already disagrees with its pin.
+    Never reads a file whose size already disagrees with its pin, nor anything but a regular file.
     """
     try:
-        with open(path, "rb") as fh:
-            actual = os.fstat(fh.fileno()).st_size
+        with open_regular(path, label=path.name) as (fh, actual):
             if size is not None and actual != size:
                 raise IntegrityError(f"{path.name}: size {actual} != pinned {size}")
-            h = hashlib.file_digest(fh, "sha256")
-            got = Digest(h.hexdigest(), fh.tell())
+            limit = cap if size is None else size
+            if actual > limit:
+                raise IntegrityError(f"{path.name}: {actual} bytes, more than {limit}")
+            h = hashlib.sha256()
+            n = 0
+            while n <= limit:
+                chunk = fh.read(1 << 20)
+                if not chunk:
+                    break
+                h.update(chunk)
+                n += len(chunk)
+            got = Digest(h.hexdigest(), n)
     except FileNotFoundError as exc:
         raise IntegrityError(f"{path.name}: pinned file is missing") from exc
     except OSError as exc:
@@ -95,9 +114,6 @@ def check_pinned_file(path: Path, sha256: str, size: int | None = None) -> Diges
     return got
 
 
-def read_file(path: Path, label: str | None = None) -> bytes:
-    """Read a whole file or raise InputError with one clear line."""
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise _unreadable(label or str(path), exc) from exc
+def read_file(path: Path, label: str | None = None, cap: int | str = "document") -> bytes:
+    """Read a whole regular file of at most ``cap`` bytes (a number or a ``safeio.CAPS`` kind) or raise InputError."""
+    return read_capped(path, cap, label=label or str(path))

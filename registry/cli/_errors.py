@@ -32,7 +32,7 @@ HINTS = {
     "trust": "give --key PUB.pem, or --identity and --issuer",
     "trusted_root": "pass --trusted-root FILE",
     "trusted_root_or_staging": "give --trusted-root or --staging, not both",
-    "expires_in": "--expires-in DAYS, at least 1",
+    "expires_in": "--expires-in DAYS, 1 to 3660",
     "max_memory": "or --max-memory SIZE on the command line",
     "max_pixels": "raise the cap with --max-pixels N, 0 for none",
     "scale": "--scale ref or --scale WxH resizes",
@@ -99,6 +99,15 @@ def command(fn: F) -> F:
             out.die(exc.diagnostics(), exc.exit_code, hint_text(exc))
         except KeyboardInterrupt:
             out.die("interrupted", 130)
+        except ImportError as exc:  # an optional extra that is not installed: one line naming it, exit 2
+            from registry._internal.deps import missing_dependency
+
+            _chain(exc)
+            dep = missing_dependency(exc)
+            if dep is None:
+                out.die(f"internal error (ImportError: {' '.join(str(exc).split())})", EXIT_INTERNAL)
+            else:
+                out.die(dep.diagnostics(), dep.exit_code)
         except (OSError, ValueError) as exc:
             _chain(exc)
             out.die(" ".join(str(exc).split()) or type(exc).__name__, EXIT_USAGE)

@@ -244,8 +244,9 @@ def progress(label: str) -> Any:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+    # no bar where stderr is not a terminal: rich would leave an empty line beside a failure's one line
     return Progress(printable(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True,
-                    console=Console(stderr=True))
+                    console=Console(stderr=True), disable=not sys.stderr.isatty())
 
 
 def rate_progress(label: str, unit: str = "frames") -> Any:
@@ -259,4 +260,4 @@ def rate_progress(label: str, unit: str = "frames") -> Any:
             return Text(f"{task.speed:.2f} {unit}/s" if task.speed else f"- {unit}/s")
 
     return Progress(label, BarColumn(), MofNCompleteColumn(), Rate(), TimeElapsedColumn(), TimeRemainingColumn(),
-                    console=Console(stderr=True), transient=True)
+                    console=Console(stderr=True), transient=True, disable=not sys.stderr.isatty())

@@ -6,6 +6,7 @@ family from the entry.
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -116,8 +117,59 @@ def parity_cmd(
         f"worst: {result.worst_pair}{placeholder}"))
 
 
+IMAGES, VIDEOS, DATASET = "an image pair (REF DIST)", "videos (--ref/--dist)", "a dataset (--manifest)"
+_ALL = frozenset({IMAGES, VIDEOS, DATASET})
+_FRAMES = frozenset({VIDEOS, DATASET})
+# every parameter of ``score`` -> the modes that honour it; given anywhere else it is refused, never ignored
+# (tests/cli/test_option_matrix.py holds every option of every command to a row of such a table)
+SCORE_MODES: dict[str, frozenset[str]] = {
+    "entry_id": _ALL, "registry": _ALL, "as_json": _ALL, "fmt": _ALL, "int8": _ALL, "max_pixels": _ALL, "max_memory": _ALL,
+    "ref_image": frozenset({IMAGES}), "dist_image": frozenset({IMAGES}),
+    "ref": frozenset({VIDEOS}), "dist": frozenset({VIDEOS}),
+    "matrix": _FRAMES, "start": _FRAMES, "frames": _FRAMES, "every": _FRAMES, "scale": _FRAMES,
+    "manifest": frozenset({DATASET}), "results": frozenset({DATASET}), "engine": frozenset({DATASET}),
+    "workers": frozenset({DATASET}), "shard": frozenset({DATASET}), "provider": frozenset({DATASET}),
+    "ray_address": frozenset({DATASET}), "retry_errors": frozenset({DATASET}), "trust": _ALL,
+}
+
+
+def _given(ctx: Any, defaults: dict[str, Any], values: dict[str, Any]) -> list[str]:
+    """Parameters the user gave: from the command line or environment where click knows, else those off their default."""
+    out_: list[str] = []
+    for name, value in values.items():
+        src = ctx.get_parameter_source(name) if ctx is not None else None
+        if src is not None:
+            if src.name in ("COMMANDLINE", "ENVIRONMENT"):
+                out_.append(name)
+        elif value != defaults.get(name):
+            out_.append(name)
+    return out_
+
+
+def _flag(ctx: Any, name: str) -> str:
+    for p in ctx.command.params if ctx is not None else []:
+        if p.name == name:
+            return str(p.opts[0]) if p.param_type_name == "option" else str(getattr(p, "metavar", None) or name).upper()
+    return "--" + name.replace("_", "-")
+
+
+def refuse_inapplicable(mode: str, given: list[str], ctx: Any = None) -> None:
+    """One line for the first given option that ``mode`` does not honour, saying where it applies."""
+    from registry.errors import UsageError
+
+    for name in given:
+        modes = SCORE_MODES[name]
+        if mode not in modes:
+            where = " and ".join(m for m in (IMAGES, VIDEOS, DATASET) if m in modes)
+            raise UsageError(f"{_flag(ctx, name)} applies to {where}, not to {mode}")
+
+
+MAX_COUNT = 1 << 40  # numeric options (pixels, frames, workers) beyond this are typos, never intent
+
+
 @command
 def score_cmd(
+    ctx: typer.Context,
     entry_id: EntryIdArg,
     ref_image: Annotated[Path | None, typer.Argument(help="reference image", show_default=False)] = None,
     dist_image: Annotated[Path | None, typer.Argument(help="distorted image", show_default=False)] = None,
@@ -152,9 +204,14 @@ def score_cmd(
     from registry.scoring.memory import parse_bytes
     from registry.scoring.score import score_images, score_videos
 
-    if max_pixels < 0:
-        raise UsageError("--max-pixels must be 0 (no cap) or positive")
+    for flag, value, low in (("--max-pixels", max_pixels, 0), ("--workers", workers, 0), ("--start", start, 0),
+                             ("--every", every, 1), ("--frames", 1 if frames is None else frames, 1)):
+        if not low <= value <= MAX_COUNT:
+            raise UsageError(f"{flag} {value}: out of range ({low} to {MAX_COUNT})")
     limits: dict[str, Any] = {"max_pixels": max_pixels or None, "max_memory": parse_bytes(max_memory) if max_memory else None}
+    values = {k: v for k, v in locals().items() if k in SCORE_MODES}
+    mode = DATASET if manifest is not None else VIDEOS if (ref is not None or dist is not None) else IMAGES
+    refuse_inapplicable(mode, _given(ctx, _SCORE_DEFAULTS, values), ctx)
     path = find(registry)
     if manifest is not None:
         from registry.cli._dataset import score_manifest
@@ -172,11 +229,14 @@ def score_cmd(
     if fmt is ScoreFormat.JSON:
         out.begin("score", True)  # --format json: the --json document
     if ref_image and dist_image and not (ref or dist):
-        res = score_images(path, entry_id, ref_image, dist_image, trust=trust, **limits)
+        res = score_images(path, entry_id, ref_image, dist_image, int8=int8, trust=trust, **limits)
     elif ref and dist and not (ref_image or dist_image):
+        from registry.media.video import Scale, Selection
+
         with out.progress("frames") as bar:
             task = bar.add_task("frames", total=None)
-            res = score_videos(path, entry_id, ref, dist, matrix=matrix.value, trust=trust, **limits,
+            res = score_videos(path, entry_id, ref, dist, matrix=matrix.value, int8=int8, selection=Selection(start, frames, every),
+                               scale=Scale.parse(scale), trust=trust, **limits,
                                progress=lambda done, total: bar.update(task, completed=done, total=total))
     else:
         raise UsageError("give REF DIST images, --ref A --dist B videos, or --manifest pairs.csv --out results.jsonl")
@@ -204,7 +264,7 @@ def score_line(res: Any) -> str:
     except Exception:  # a family that no longer imports still names itself
         title = str(res.family)
     direction = str(res.direction or "direction unknown")
-    precision = str(getattr(res, "precision", None) or "fp32")
+    precision = str(getattr(res, "precision", None) or ("int8" if getattr(res, "int8", False) else "fp32"))
     how = f"({direction} {arrow(direction)})"
     if len(res.scores) == 1:
         what = f"{out.num(res.scores[0], 6)} {how}"
@@ -214,7 +274,15 @@ def score_line(res: Any) -> str:
         y = np.asarray(res.scores, np.float64)
         lower = direction.startswith("lower")
         worst = int(np.nanargmax(y) if lower else np.nanargmin(y)) if np.isfinite(y).any() else None
-        worst_txt = f", worst frame {worst}: {out.num(float(y[worst]), 6)} ({worst_of(direction)})" if worst is not None else ""
+        numbers = res.frame_numbers() if hasattr(res, "frame_numbers") else list(range(len(y)))  # --start/--every keep their numbers
+        worst_txt = (f", worst frame {numbers[worst]}: {out.num(float(y[worst]), 6)} ({worst_of(direction)})"
+                     if worst is not None else "")
         what = f"mean {out.num(float(np.mean(y)), 6)} over {len(y)} frames {how}{worst_txt}"
     smoke = " -- SMOKE PLACEHOLDER: random weights, the score means nothing" if res.smoke else ""
     return f"{title}: {what}, {precision}, entry {res.entry}{smoke}"
+
+
+_SCORE_DEFAULTS: dict[str, Any] = {
+    name: (p.default if p.default is not inspect.Parameter.empty else None)
+    for name, p in inspect.signature(score_cmd).parameters.items()
+}

@@ -38,9 +38,11 @@ def init_cmd(folder: Annotated[Path, typer.Argument(help="folder to hold registr
 @command
 def list_cmd(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
     """List the entries of the registry."""
+    from registry.signing.state import SIGNED, signature_state
     from registry.store.document import read_registry
 
     reg = read_registry(find(registry))
+    sig = {id(e): signature_state(reg, e) for e in reg.entries}  # what verify would find, never the row's claim
     rows = [
         {
             "id": e.get("id"),
@@ -50,7 +52,8 @@ def list_cmd(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
             "onnx": e.get("onnx"),
             "opset": e.get("opset"),
             "quant_mode": e.get("quant_mode", "fp32"),
-            "signed": bool(e.get("sigstore_bundle")),
+            "signed": sig[id(e)] == SIGNED,
+            "signature": sig[id(e)],
             "license": e.get("license"),
         }
         for e in sorted(reg.entries, key=lambda e: str(e.get("id")))
@@ -60,7 +63,7 @@ def list_cmd(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
         f"{reg.path} (schema_version {reg.schema_version}, {len(rows)} entries)",
         ["id", "kind", "smoke", "onnx", "opset", "quant", "signed", "license"],
         [[str(r["id"]), str(r["kind"]), "SMOKE" if r["smoke"] else "", str(r["onnx"]), str(r["opset"] or ""),
-          str(r["quant_mode"]), "yes" if r["signed"] else "", str(r["license"] or "")] for r in rows],
+          str(r["quant_mode"]), str(r["signature"]), str(r["license"] or "")] for r in rows],
     )
     out.render(res)
 

@@ -52,6 +52,9 @@ def trust_cmd(
     from registry.errors import UsageError
     from registry.signing.entries import set_policy
 
+    if replace:
+        raise UsageError("--replace applies to a consumer trust policy (--out FILE), not to the registry's own signing block")
+
     if key and len(key) > 1:
         raise UsageError("the registry's own signing block pins one key; several keys need --out FILE")
     policy = set_policy(find(registry), public_key=key[0] if key else None, identity=identity, issuer=issuer,

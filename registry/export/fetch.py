@@ -249,7 +249,7 @@ def fetch_pinned(
                 with contextlib.suppress(OSError):
                     path.unlink()
             raise IntegrityError(f"{source}: {actual} bytes does not match the pinned size {size}")
-    data = read_file(path, source)
+    data = read_file(path, source, cap="model")
     got = sha256_bytes(data).sha256
     if got != sha256:
         if is_url(source):

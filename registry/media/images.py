@@ -7,7 +7,11 @@ shift. Everything is deterministic for a given seed.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import logging
+import os
+import struct
 import threading
 import warnings
 from collections.abc import Iterator
@@ -110,6 +114,35 @@ _PIL_LOCK = threading.Lock()
 _WIDE_MODES = {"I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 65535.0}
 
 
+_NULL_HANDLER = logging.NullHandler()
+# what Pillow's decoders raise on damaged files besides OSError: e.g. SyntaxError for a broken PNG chunk, struct.error
+# and EOFError for short headers, IndexError/ZeroDivisionError/KeyError/TypeError for inconsistent header fields
+_DECODER_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, ZeroDivisionError, KeyError, TypeError)
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Discard what C decoders write to file descriptor 2 while they run (libtiff prints e.g. "Fax3SetupState: ..."
+    before Pillow raises): tinyreg's own line says what went wrong, and one line is all a failure prints."""
+    import sys
+    import tempfile
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def check_pixels(width: int, height: int, max_pixels: int | None, source: object) -> None:
     """InputError when ``width x height`` is over the cap (``None``: no cap)."""
     if max_pixels is not None and width * height > max_pixels:
@@ -123,13 +156,19 @@ def _open(path: Path, max_pixels: int | None) -> Any:
     """Image.open with the pixel cap checked on the header, before any pixel is decoded."""
     from PIL import Image
 
+    # Pillow logs some refusals (e.g. TIFF samples per pixel) at ERROR before raising: with no handler, logging's
+    # last resort would print them as a second stderr line beside tinyreg's one
+    logging.getLogger("PIL").addHandler(_NULL_HANDLER)
     with _PIL_LOCK, warnings.catch_warnings():
         # Pillow's own bomb guard is global; make it agree with ours for this open (it raises
         # at twice its limit, so our check below is the one that decides).
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore")  # DecompressionBombWarning, and warnings about damaged headers (the refusal says it)
         old = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = max_pixels
         try:
+            from registry._internal.safeio import check_regular
+
+            check_regular(path)  # a FIFO would block Image.open, a device feed it forever
             im = Image.open(path)
         except Image.DecompressionBombError as exc:
             raise InputError(f"{path}: image dimensions over the cap of {(max_pixels or 0) / 1e6:.1f} Mpx (a decompression bomb?)",
@@ -149,11 +188,12 @@ def image_size(path: Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tu
     from PIL import UnidentifiedImageError
 
     try:
-        with _open(path, max_pixels) as im:
+        with warnings.catch_warnings(), _open(path, max_pixels) as im:
+            warnings.simplefilter("ignore")  # Pillow warns about damaged files (a second stderr line); the refusal says it
             return int(im.height), int(im.width)
     except FileNotFoundError as exc:
         raise InputError(f"{path}: no such file") from exc
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, *_DECODER_ERRORS) as exc:  # type: ignore[misc]
         raise InputError(f"{path}: not a readable image ({exc.__class__.__name__})") from exc
 
 
@@ -195,13 +235,17 @@ def read_image(path: Path, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np
     try:
         from PIL import UnidentifiedImageError
     except ImportError as exc:
-        raise MissingDependency("reading images (Pillow)", "export") from exc
+        raise InputError("reading images needs Pillow, part of every tinyreg install: pip install 'pillow>=10'") from exc
     try:
-        with _open(path, max_pixels) as im:
+        with warnings.catch_warnings(), _open(path, max_pixels) as im:
+            warnings.simplefilter("ignore")  # Pillow warns about damaged files (a second stderr line); the refusal says it
+            if im.format == "TIFF":  # libtiff writes its complaints to file descriptor 2 itself
+                with _quiet_native_stderr():
+                    return _to_float_rgb(im, path)
             return _to_float_rgb(im, path)
     except FileNotFoundError as exc:
         raise InputError(f"{path}: no such file") from exc
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except (UnidentifiedImageError, *_DECODER_ERRORS) as exc:  # type: ignore[misc]
         raise InputError(f"{path}: not a readable image ({exc.__class__.__name__})") from exc
 
 

@@ -140,14 +140,17 @@ def _rows_csv(data: bytes, source: str) -> list[dict[str, object]]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"{source}: not a text CSV log") from exc
-    return [dict(r) for r in csv.DictReader(io.StringIO(text))]
+    try:
+        return [dict(r) for r in csv.DictReader(io.StringIO(text))]
+    except csv.Error as exc:  # e.g. a field over the csv module's limit, a NUL byte, a stray newline
+        raise InputError(f"{source}: not a libvmaf CSV log ({exc})") from exc
 
 
 def read_feature_log(path: Path, features: Sequence[str] = CANONICAL_6) -> np.ndarray:
     """``(frames, len(features))`` float32 from a libvmaf JSON or CSV log."""
     from registry._internal.hashing import read_file
 
-    data = read_file(path)
+    data = read_file(path, cap="log")
     rows = _rows_json(data, str(path)) if data.lstrip()[:1] == b"{" else _rows_csv(data, str(path))
     if not rows:
         raise InputError(f"{path}: no frames")

@@ -61,6 +61,9 @@ class Video:
     """A video (or a still image: one frame) opened for sequential decoding."""
 
     info: VideoInfo
+    # called with (height, width) of every decoded frame whose size differs from the last one, before it is
+    # converted (e.g. the scorer's memory estimate); the pixel cap is checked by the reader itself
+    frame_check: Callable[[int, int], None] | None = None
 
     def frames(self) -> Iterator[Callable[[], np.ndarray]]:
         """Frames in order, each a callable that converts it to HxWx3 float32 RGB in [0, 1] when called."""
@@ -149,7 +152,11 @@ class _AVVideo(Video):
         except ImportError as exc:
             raise MissingDependency("decoding video containers (PyAV)", "video") from exc
         self._matrix = matrix
+        self._max_pixels = max_pixels
         try:
+            from registry._internal.safeio import check_regular
+
+            check_regular(path)  # a FIFO would block the demuxer, a device feed it forever
             self._c = av.open(str(path))
         except FileNotFoundError as exc:
             raise InputError(f"{path}: no such file") from exc
@@ -173,6 +180,7 @@ class _AVVideo(Video):
 
         it = self._c.decode(self._s)
         index = 0
+        last = (self.info.height, self.info.width)
         while True:
             try:
                 frame = next(it)
@@ -180,6 +188,13 @@ class _AVVideo(Video):
                 return
             except (av.FFmpegError, OSError, ValueError) as exc:
                 raise InputError(f"{self.info.path}: frame {index}: cannot decode ({_why(exc)})") from exc
+            # the header's size binds nothing: a stream may change size mid-way (H.264 SPS, MJPEG), so every
+            # frame is checked before it is converted
+            size = (int(frame.height), int(frame.width))
+            check_pixels(size[1], size[0], self._max_pixels, f"{self.info.path}: frame {index}")
+            if size != last and self.frame_check is not None:
+                self.frame_check(*size)
+            last = size
             yield lambda frame=frame: frame_to_rgb(frame, self._matrix)  # type: ignore[misc]
             index += 1
 
@@ -197,13 +212,13 @@ def open_video(path: Path, matrix: str = "auto", *, max_pixels: int | None = DEF
     A frame size over ``max_pixels`` (None: no cap) is refused from the header.
     """
     check_matrix(matrix)
+    from registry._internal.safeio import open_regular, unreadable
+
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as (fh, _):  # a FIFO, device or socket is refused without blocking
             magic = fh.read(9)
-    except FileNotFoundError as exc:
-        raise InputError(f"{path}: no such file") from exc
     except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
+        raise unreadable(str(path), exc) from exc
     if magic == b"YUV4MPEG2":
         return _Y4MVideo(path, matrix, max_pixels)
     if path.suffix.lower() in IMAGE_SUFFIXES:

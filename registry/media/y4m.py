@@ -138,7 +138,9 @@ class Y4MReader:
     def __init__(self, path: Path, matrix: str = "auto", *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
         self.path = path
         try:
-            self._fh: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed in close()
+            from registry._internal.safeio import open_fd
+
+            self._fh: BinaryIO = os.fdopen(open_fd(path)[0], "rb")  # closed in close(); a FIFO or device is refused
         except FileNotFoundError as exc:
             raise InputError(f"{path}: no such file") from exc
         except OSError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from importlib import resources
@@ -9,6 +10,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from registry._internal.jsonio import loads_json
+from registry._internal.safeio import read_raw
 from registry.errors import InputError, UsageError
 from registry.onnx.inspect import STD_DOMAIN, ModelInfo, canon_domain
 
@@ -67,25 +69,42 @@ class Allowlist:
         return out
 
 
+@functools.cache
+def _schema_validator() -> Any:
+    import json
+
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(resources.files("registry.onnx").joinpath("data", "allowlist.schema.json").read_text("utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
 def _validate(doc: Any, source: str) -> dict[str, Any]:
-    if not isinstance(doc, dict):
-        raise InputError(f"allowlist {source}: top level must be an object")
-    try:
-        int(doc["opset"]["min"])
-        int(doc["opset"]["max"])
-        int(doc["ir_version"]["min"])
-        int(doc["ir_version"]["max"])
-        profiles = doc["profiles"]
-        assert isinstance(profiles, dict) and profiles
-        for prof in profiles.values():
-            assert isinstance(prof, dict)
-            for k, v in prof.items():
-                assert (k == "inherits" and isinstance(v, str) and v in profiles) or (
-                    isinstance(v, list) and all(isinstance(x, str) for x in v)
-                )
-    except (KeyError, TypeError, ValueError, AssertionError) as exc:
-        raise InputError(f"allowlist {source}: malformed (needs opset, ir_version and profiles)") from exc
-    return doc
+    """Check an allowlist against ``schemas/allowlist.schema.json``: one ``InputError`` line naming the first bad field."""
+    errors = sorted(_schema_validator().iter_errors(doc), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    if errors:
+        err = errors[0]
+        where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+        msg = err.message if len(err.message) <= 160 else err.message[:157] + "..."
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise InputError(f"allowlist {source}: malformed at {where}: {msg}{more} (see schemas/allowlist.schema.json)")
+    profiles = doc["profiles"]
+    for name, prof in sorted(profiles.items()):
+        parent = prof.get("inherits")
+        if parent is not None and parent not in profiles:
+            raise InputError(f"allowlist {source}: profiles/{name}/inherits: no profile '{parent}'")
+    for name in sorted(profiles):
+        seen: set[str] = set()
+        at: str | None = name
+        while at is not None:
+            if at in seen:
+                raise InputError(f"allowlist {source}: profiles/{name}/inherits: inheritance loop at '{at}'")
+            seen.add(at)
+            at = profiles[at].get("inherits")
+    if doc["opset"]["min"] > doc["opset"]["max"] or doc["ir_version"]["min"] > doc["ir_version"]["max"]:
+        raise InputError(f"allowlist {source}: opset or ir_version: min is larger than max")
+    return dict(doc)
 
 
 def load_allowlist(path: str | os.PathLike[str] | None = None) -> Allowlist:
@@ -95,7 +114,7 @@ def load_allowlist(path: str | os.PathLike[str] | None = None) -> Allowlist:
     else:
         source = str(path)
         try:
-            text = Path(path).read_bytes()
+            text = read_raw(Path(path), "policy")
         except OSError as exc:
             raise InputError(f"allowlist {source}: cannot read ({exc.strerror})") from exc
     return Allowlist(source, _validate(loads_json(text, f"allowlist {source}"), source))

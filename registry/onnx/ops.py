@@ -24,7 +24,7 @@ class OpsResult:
 
 
 def check_file(path: Path, allow: Allowlist, profile: str | None = None) -> OpsResult:
-    data = read_file(path)
+    data = read_file(path, cap="model")
     prof = profile or ("int8" if path.name.endswith(".int8.onnx") else "fp32")
     info = inspect_bytes(data, str(path))
     v = check_model(info, allow, prof, model_dir=path.parent)

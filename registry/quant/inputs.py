@@ -21,7 +21,9 @@ are not independent draws), from per-sample sums.
 from __future__ import annotations
 
 import io
+import tokenize
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ import numpy as np
 from registry._internal.hashing import read_file, read_pinned, sha256_bytes
 from registry._internal.jsonio import loads_json
 from registry._internal.paths import confine
+from registry._internal.safeio import CAPS
 from registry.errors import CheckFailed, InputError, UsageError
 from registry.quant.gate import BOOTSTRAP, GateResult, compare, pearson, spearman
 from registry.store.document import Entry, Registry, read_registry
@@ -61,6 +64,11 @@ def no_inputs_message(entry_id: str) -> str:
 MAX_INPUT_BYTES = 4 << 30  # all arrays together, as declared in the archive and in each array's header
 
 
+# what reading a damaged archive raises: zipfile (BadZipFile, NotImplementedError for an unknown version or method,
+# RuntimeError for encryption), zlib, and numpy's header parser (it tokenizes the header: TokenError, SyntaxError)
+_UNREADABLE = (zipfile.BadZipFile, EOFError, ValueError, OSError, SyntaxError, tokenize.TokenError, RuntimeError, zlib.error)
+
+
 def _check_sizes(data: bytes, source: str) -> None:
     """Refuse an archive whose members or array headers declare more than MAX_INPUT_BYTES before anything is allocated.
 
@@ -81,7 +89,7 @@ def _check_sizes(data: bytes, source: str) -> None:
                         raise InputError(f"{source}: {m.filename} holds objects that only unpickling could read; refused")
                     if int(np.prod(shape, dtype=np.float64)) * dtype.itemsize > m.file_size:
                         raise InputError(f"{source}: {m.filename} declares more data than it holds; refused")
-    except (zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
+    except _UNREADABLE as exc:
         if isinstance(exc, InputError):
             raise
         raise InputError(f"{source}: not a readable .npz ({exc.__class__.__name__})") from exc
@@ -89,8 +97,12 @@ def _check_sizes(data: bytes, source: str) -> None:
 
 def parse_npz(data: bytes, source: str) -> dict[str, np.ndarray]:
     """Arrays of an ``.npz`` read from ``data`` (never unpickled; sizes checked before anything is allocated)."""
-    if data[:4] == b"PK\x03\x04":
-        _check_sizes(data, source)
+    if data[:6] == b"\x93NUMPY":  # np.load would return (and allocate) the bare array, then fail as an archive
+        raise InputError(f"{source}: a single .npy array, not an .npz with one array per model input "
+                         "(numpy.savez(path, **{input_name: array}) writes one)")
+    if data[:4] != b"PK\x03\x04":
+        raise InputError(f"{source}: not an .npz archive (a zip of .npy arrays, one per model input)")
+    _check_sizes(data, source)
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             if not isinstance(npz, np.lib.npyio.NpzFile):
@@ -100,7 +112,7 @@ def parse_npz(data: bytes, source: str) -> dict[str, np.ndarray]:
         raise
     except ValueError as exc:  # object arrays need pickle: refused
         raise InputError(f"{source}: holds an array that only unpickling could read; refused ({exc})") from exc
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+    except _UNREADABLE as exc:
         raise InputError(f"{source}: not a readable .npz ({exc.__class__.__name__})") from exc
 
 
@@ -217,7 +229,7 @@ class InputSet:
 def input_set(reg: Registry, entry: Entry, inputs: Path | None) -> InputSet:
     """The set given now, else the entry's pinned one; checked against the entry's io."""
     if inputs is not None:
-        data = read_file(inputs)
+        data = read_file(inputs, cap="inputs")
         source, new = str(inputs), True
     else:
         rel = entry.get(FIELD)
@@ -226,7 +238,7 @@ def input_set(reg: Registry, entry: Entry, inputs: Path | None) -> InputSet:
         pin = next((f for f in entry.get("files") or [] if f.get("path") == rel and f.get("role") == ROLE), None)
         if pin is None:
             raise InputError(f"entry '{entry['id']}': gate input set {rel} is not pinned in files[]")
-        data = read_pinned(confine(reg.root, rel, what="gate input set"), str(pin["sha256"]), pin.get("size"))
+        data = read_pinned(confine(reg.root, rel, what="gate input set"), str(pin["sha256"]), pin.get("size"), CAPS["inputs"])
         source, new = rel, False
     arrays = parse_npz(data, source)
     check_inputs(arrays, entry, source)

@@ -190,8 +190,11 @@ def verified_entry(
 
         require_state_dir()
     with reading(path):
-        raw = read_file(path)
+        raw = read_file(path, cap="registry")
         reg = Registry(path, parse_registry_bytes(raw, str(path)))
+        from registry.store.schema import require_valid_registry
+
+        require_valid_registry(reg.doc, str(path))  # fields of the wrong type are bad input (exit 2), never a crash
         entry = reg.get(entry_id)
         digests: dict[str, str] = {}
         data = verified_model_bytes(reg, entry, int8=int8, digests=digests)

@@ -228,6 +228,35 @@ class RayPairScorer:
         return {"index": list(batch["index"]), "result": results}
 
 
+RAY_SCHEDULE_TIMEOUT_S = int(os.environ.get("TINYREG_RAY_SCHEDULE_TIMEOUT", "300"))
+
+
+def ray_plan(cluster_cpus: float, workers: int, threads: int) -> tuple[int, float]:
+    """(actors, CPUs per actor) that the cluster can schedule: never more CPUs per actor than it has (an actor asking
+    for more waits forever), never more actors than fit beside each other."""
+    from registry.errors import UsageError
+
+    if cluster_cpus <= 0:
+        raise UsageError("the Ray cluster reports no CPUs; no actor could be scheduled")
+    per_actor = float(min(max(1, threads), cluster_cpus))
+    return max(1, min(max(1, workers), int(cluster_cpus // per_actor))), per_actor
+
+
+def _ray_failure(exc: BaseException) -> Error:
+    """A Ray failure as one tinyreg line: a tinyreg error raised inside an actor keeps its own words and exit code."""
+    from registry.errors import CheckFailed
+
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, Error):
+            return cause
+        cause = getattr(cause, "cause", None) or cause.__cause__
+    first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+    return CheckFailed(f"the ray engine failed ({type(exc).__name__}: {first[:300]})")
+
+
 def _actor_error(fatal: dict[str, str]) -> Error:
     """The tinyreg error an actor reported (its class by name from registry.errors, else UsageError)."""
     import registry.errors as errors
@@ -269,15 +298,27 @@ def run_ray(cfg: ScoreConfig, pairs: list[PairSpec], workers: int, address: str 
             ray.init(num_cpus=max(1, workers) * max(1, cfg.threads), **kwargs)
         started = True
     try:
+        resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+        actors, per_actor = ray_plan(float(resources.get("CPU", 0)), workers, cfg.threads)
         ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = True
         ctx.enable_progress_bars = False
+        ctx.wait_for_min_actors_s = RAY_SCHEDULE_TIMEOUT_S  # a pool that cannot be scheduled fails, never waits forever
         items = [{"index": p.index, "pair": p.pair, "ref": str(p.ref), "dist": str(p.dist)} for p in pairs]
         plain = asdict(cfg)
         ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-            RayPairScorer, fn_constructor_kwargs={"cfg": plain}, batch_size=1, compute=ray.data.ActorPoolStrategy(size=max(1, workers)),
-            num_cpus=max(1, cfg.threads), batch_format="numpy")
-        for row in ds.iter_rows():
+            RayPairScorer, fn_constructor_kwargs={"cfg": plain}, batch_size=1, compute=ray.data.ActorPoolStrategy(size=actors),
+            num_cpus=per_actor, batch_format="numpy")
+        rows = iter(ds.iter_rows())
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                break
+            except Error:
+                raise
+            except Exception as exc:  # an actor that died, could not start or be scheduled: one line, not Ray's traceback
+                raise _ray_failure(exc) from exc
             d = json.loads(row["result"])
             if d.get("fatal"):
                 raise _actor_error(d["fatal"])

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from registry.errors import InputError, UsageError
 
+MAX_FIELD = 4096  # characters of one manifest field (a path or a pair name)
+
 
 @dataclass(frozen=True)
 class PairSpec:
@@ -25,16 +27,22 @@ def read_manifest(path: Path) -> list[PairSpec]:
 
     A pair without a name is named by its dist path as written; names must be unique.
     """
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError as exc:
-        raise InputError(f"{path}: no such manifest") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot read the manifest ({exc.__class__.__name__})") from exc
+    from registry._internal.safeio import read_text_capped
+
+    text = read_text_capped(path, "manifest", label=f"{path} (manifest)", encoding="utf-8-sig")
     base = path.parent
     out: list[PairSpec] = []
     seen: dict[str, int] = {}
-    for lineno, row in enumerate(csv.reader(text.splitlines()), start=1):
+    reader = csv.reader(text.splitlines())
+    lineno = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # e.g. a field over the csv module's 128 KiB limit, a NUL byte
+            raise InputError(f"{path}:{reader.line_num}: not a CSV row ({exc})") from exc
+        lineno = reader.line_num
         cells = [c.strip() for c in row]
         if not cells or not any(cells) or cells[0].startswith("#"):
             continue
@@ -42,6 +50,11 @@ def read_manifest(path: Path) -> list[PairSpec]:
             continue
         if len(cells) not in (2, 3) or not cells[0] or not cells[1]:
             raise InputError(f"{path}:{lineno}: expected ref,dist[,pair], got {len(cells)} fields")
+        long = next((c for c in cells if len(c) > MAX_FIELD), None)
+        if long is not None:
+            raise InputError(f"{path}:{lineno}: a field of {len(long)} characters (at most {MAX_FIELD}: a path or a pair name)")
+        if "\x00" in "".join(cells):
+            raise InputError(f"{path}:{lineno}: a NUL character in a field")
         name = cells[2] if len(cells) == 3 and cells[2] else cells[1]
         if name in seen:
             raise InputError(f"{path}:{lineno}: pair {name!r} is already on line {seen[name]}")

@@ -295,14 +295,24 @@ class ResultsFile:
         except OSError as exc:
             raise InputError(f"{self.path}: cannot read ({exc.strerror})") from exc
         try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
                 raise InputError(f"{self.path}: not a regular file")
+            from registry._internal.safeio import CAPS
+
+            cap = CAPS["results"]  # checked before reading: an 8 GiB sparse file would take minutes and all memory
+            if st.st_size > cap:
+                raise InputError(f"{self.path}: {st.st_size} bytes, more than the {cap >> 30} GiB tinyreg reads of a results file")
             chunks = []
-            while True:
-                b = os.read(fd, 1 << 22)
+            left = cap + 1
+            while left > 0:
+                b = os.read(fd, min(1 << 22, left))
                 if not b:
                     break
                 chunks.append(b)
+                left -= len(b)
+            if left <= 0:
+                raise InputError(f"{self.path}: grew past {cap >> 30} GiB while it was read")
             return b"".join(chunks)
         finally:
             os.close(fd)

@@ -19,6 +19,7 @@ from registry.media.limits import DEFAULT_MAX_PIXELS
 from registry.store.document import find_registry, read_registry
 
 if TYPE_CHECKING:
+    from registry.media.video import Scale, Selection
     from registry.runtime.loader import Providers, Trust  # the loader imports onnxruntime lazily; types only
 
 
@@ -29,18 +30,38 @@ class ScoreResult:
     smoke: bool
     direction: str = ""
     scores: list[float] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)  # frame numbers of ``scores`` (videos); empty for an image pair
+    int8: bool = False
+
+    def frame_numbers(self) -> list[int]:
+        return self.indices if len(self.indices) == len(self.scores) else list(range(len(self.scores)))
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"entry": self.entry, "family": self.family, "smoke": self.smoke, "direction": self.direction}
-        if len(self.scores) == 1:
+        if self.int8:
+            out["int8"] = True
+        if len(self.scores) == 1 and not self.indices:
             out["score"] = self.scores[0]
         else:
-            out["frames"] = [{"frame": i, "score": s} for i, s in enumerate(self.scores)]
+            out["frames"] = [{"frame": i, "score": s} for i, s in zip(self.frame_numbers(), self.scores, strict=True)]
             out["mean"] = float(np.mean(self.scores)) if self.scores else None
         return out
 
     def csv(self) -> str:
-        return "frame,score\n" + "".join(f"{i},{s:.9g}\n" for i, s in enumerate(self.scores))
+        return "frame,score\n" + "".join(f"{i},{s:.9g}\n" for i, s in zip(self.frame_numbers(), self.scores, strict=True))
+
+
+def select_sibling(entry: dict[str, Any], int8: bool) -> bool:
+    """Which model of ``entry`` scores: the fp32 graph, or (``int8``) its int8 sibling, only where its recorded gate passed.
+
+    The one place image pairs, videos and dataset workers choose the model (returns whether the sibling is used);
+    refuses with one line naming what is missing (no sibling, no gate, a failed gate).
+    """
+    if int8:
+        from registry.scoring.engines import check_int8
+
+        check_int8(entry)
+    return int8
 
 
 class Scorer:
@@ -63,6 +84,8 @@ class Scorer:
         self._sizes_checked: set[tuple[int, int]] = set()
         if entry.get("kind") != "fr":
             raise UsageError(f"entry '{entry_id}' is not a full-reference model")
+        int8 = select_sibling(entry, int8)
+        self.int8 = int8
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SmokeModelWarning)  # reported by the caller, once
             # the contract and the smoke warning come from the row verified with the bytes (and signature, with a trust policy)
@@ -76,7 +99,7 @@ class Scorer:
         return self.entry.get("smoke") is True
 
     def result(self) -> ScoreResult:
-        return ScoreResult(str(self.entry["id"]), self.family, self.smoke, self.fam.meta.direction.value)
+        return ScoreResult(str(self.entry["id"]), self.family, self.smoke, self.fam.meta.direction.value, int8=self.int8)
 
     def check_size(self, h: int, w: int, what: str = "images") -> None:
         """Refuse a size that is too small, or whose memory estimate is over the limit (once per size:
@@ -103,15 +126,16 @@ class Scorer:
 
 def score_images(
     registry: Path | None, entry_id: str, ref: Path, dist: Path, *,
-    max_pixels: int | None = DEFAULT_MAX_PIXELS, max_memory: int | None = None, trust: Trust = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS, max_memory: int | None = None, int8: bool = False, trust: Trust = None,
 ) -> ScoreResult:
-    """Score one image pair (``trust``: the consumer's policy, as ``registry.load``).
+    """Score one image pair (``int8``: with the entry's gated int8 sibling; ``trust``: the consumer's policy, as
+    ``registry.load``).
 
     Both headers are read first: a pair over ``max_pixels`` (None: no cap), of different sizes,
     or whose memory estimate exceeds ``max_memory`` (default: the memory available now) is
     refused before any pixel is decoded.
     """
-    s = Scorer(registry, entry_id, max_memory=max_memory, trust=trust)
+    s = Scorer(registry, entry_id, max_memory=max_memory, int8=int8, trust=trust)
     res = s.result()
     (hr, wr), (hd, wd) = image_size(ref, max_pixels=max_pixels), image_size(dist, max_pixels=max_pixels)
     if (hr, wr) != (hd, wd):
@@ -131,20 +155,28 @@ def score_videos(
     progress: Callable[[int, int], None] | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     max_memory: int | None = None,
+    int8: bool = False,
+    selection: Selection | None = None,
+    scale: Scale | None = None,
     trust: Trust = None,
 ) -> ScoreResult:
-    """Score two videos frame by frame (``trust``: the consumer's policy, as ``registry.load``).
+    """Score two videos frame by frame (``selection``: which frames, ``scale``: how sizes are reconciled,
+    ``int8``: with the gated int8 sibling, ``trust``: the consumer's policy, as ``registry.load``);
+    ``ScoreResult.indices`` are the frame numbers scored.
 
     Both are opened first (a Y4M file is indexed whole): a truncated or malformed frame in either,
     a file without frames, frames over ``max_pixels``, different sizes or frame counts, or a memory
     estimate over ``max_memory`` is refused (one line naming the file) before any frame is scored.
     Two Y4M files also hand the family their Y planes (a luma family scores the Y plane itself).
     """
-    from registry.media.video import Selection, aligned_frames, open_video
+    from registry.media.video import Scale, Selection, aligned_frames, open_video
 
-    s = Scorer(registry, entry_id, max_memory=max_memory, trust=trust)
+    sel = selection or Selection()
+    scl = scale or Scale()
+    s = Scorer(registry, entry_id, max_memory=max_memory, int8=int8, trust=trust)
     res = s.result()
-    if ref.suffix.lower() == ".y4m" and dist.suffix.lower() == ".y4m":
+    plain = sel == Selection() and scl == Scale()
+    if plain and ref.suffix.lower() == ".y4m" and dist.suffix.lower() == ".y4m":
         from registry.media.y4m import Y4MReader
 
         with Y4MReader(ref, matrix, max_pixels=max_pixels) as ya, Y4MReader(dist, matrix, max_pixels=max_pixels) as yb:
@@ -153,21 +185,30 @@ def score_videos(
                 if reader.frame_count == 0:
                     raise InputError(f"{path}: no frames")
             if (ha.width, ha.height) != (hb.width, hb.height):
-                raise InputError(f"{ref} is {ha.width}x{ha.height} but {dist} is {hb.width}x{hb.height}")
+                raise InputError(f"{ref} is {ha.width}x{ha.height} but {dist} is {hb.width}x{hb.height}", hint="scale")
             if ya.frame_count != yb.frame_count:
                 raise InputError(f"{ref} has {ya.frame_count} frames but {dist} has {yb.frame_count}")
             s.check_size(ha.height, ha.width, "frames")
             for i, ((fa, la), (fb, lb)) in enumerate(zip(ya.frames_with_luma(), yb.frames_with_luma(), strict=True)):
                 res.scores.append(s.score(fa, fb, f"frame {i}", luma=(la, lb)))
+                res.indices.append(i)
                 if progress:
                     progress(i + 1, ya.frame_count)
         return res
     with open_video(ref, matrix, max_pixels=max_pixels) as a, open_video(dist, matrix, max_pixels=max_pixels) as b:
-        if (a.info.width, a.info.height) == (b.info.width, b.info.height):
+        target = scl.target(a.info, b.info)
+        if target is not None:
+            s.check_size(target[1], target[0], "frames")
+        elif (a.info.width, a.info.height) == (b.info.width, b.info.height):
             s.check_size(a.info.height, a.info.width, "frames")
-        total = a.info.frames or 0
-        for i, fa, fb in aligned_frames(a, b, Selection()):
+        if target is None:  # frames are scored at their decoded size: a size change mid-stream is checked before conversion
+            a.frame_check = b.frame_check = lambda h, w: s.check_size(h, w, "frames")
+        total = sel.expected(a.info.frames) or 0
+        for i, fa, fb in aligned_frames(a, b, sel, scl):
             res.scores.append(s.score(fa, fb, f"frame {i}"))
+            res.indices.append(i)
             if progress:
                 progress(len(res.scores), max(total, len(res.scores)))
+    if not res.scores:
+        raise InputError(f"{ref}: no frames selected")
     return res

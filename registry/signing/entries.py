@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from registry._internal.paths import confine
+from registry._internal.safeio import read_raw
 from registry.errors import Error, InputError, SignatureError, UsageError
 from registry.signing._methods import INTOTO_PAYLOAD_TYPE
 from registry.signing.policy import KeyAnchor, TrustPolicy, key_fingerprint, policy_from_registry
@@ -52,7 +53,7 @@ def verify_entry_signature(
     except Error as exc:
         raise SignatureError(exc.diagnostics()) from exc
     try:
-        bundle_json = path.read_bytes()
+        bundle_json = read_raw(path, "bundle")
     except FileNotFoundError as exc:
         raise SignatureError(f"bundle {rel} is missing") from exc
     except OSError as exc:
@@ -145,6 +146,9 @@ def sign_entries(
             if stale:
                 raise UsageError(f"pins of '{e['id']}' are out of date ({', '.join(stale)}); run 'tinyreg pin {e['id']}' first")
         check: TrustPolicy | None
+        if key is not None and (identity_token or staging or trust_config is not None):
+            raise UsageError("an identity token, the staging instance and a trust config apply to keyless signing, "
+                             "not to signing with a private key")
         if key is not None:
             from registry.signing._methods import sign_ec_key
 
@@ -221,8 +225,10 @@ def set_policy(
         if public_key is not None:
             if identity or issuer:
                 raise UsageError("give a public key or a keyless identity and issuer, not both", hint="trust")
+            if trusted_root is not None or staging:
+                raise UsageError("a trusted root and the staging instance apply to a keyless policy, not to a public key")
             try:
-                pem = public_key.read_bytes()
+                pem = read_raw(public_key, "key")
             except OSError as exc:
                 raise InputError(f"{public_key}: cannot read") from exc
             key_fingerprint(pem, str(public_key))
@@ -237,7 +243,7 @@ def set_policy(
             from registry.signing._methods.verify_sigstore import load_trusted_root
 
             load_trusted_root(Path(src))
-            reg.stage(rel, Path(src).read_bytes())
+            reg.stage(rel, read_raw(Path(src), "bundle"))
             policy = {"mode": "keyless", "identity": identity, "issuer": issuer, "trusted_root": rel}
         reg.doc["signing"] = policy
         return policy
@@ -276,29 +282,33 @@ def verify_bundle(
     from registry.signing._methods import verify_sigstore
 
     try:
-        bundle_json = bundle.read_bytes()
+        bundle_json = read_raw(bundle, "bundle")
     except OSError as exc:
-        raise InputError(f"{bundle}: cannot read") from exc
+        raise InputError(f"{bundle}: cannot read ({exc.strerror})") from exc
     _strict_json(bundle_json, f"bundle {bundle}")  # no duplicate keys, no deep nesting, before any parser sees it
     result: dict[str, Any] = {"bundle": str(bundle), "ok": True}
     if key is not None:
         if identity or issuer:
             raise UsageError("give a public key or a keyless identity and issuer, not both", hint="trust")
+        if trusted_root is not None or staging:
+            raise UsageError("a trusted root and the staging instance apply to keyless bundles, not to a public key")
         try:
-            pem = key.read_bytes()
+            pem = read_raw(key, "key")
         except OSError as exc:
-            raise InputError(f"{key}: cannot read") from exc
+            raise InputError(f"{key}: cannot read ({exc.strerror})") from exc
         policy = TrustPolicy(keys=(KeyAnchor(pem, key_fingerprint(pem, str(key))),), source=str(key))
         result["key_sha256"] = policy.keys[0].sha256
         root: Path | None = None
     else:
         if not identity or not issuer:
             raise UsageError("verifying a bundle needs a public key or a keyless identity and issuer", hint="trust")
+        if trusted_root is not None and staging:
+            raise UsageError("give a trusted root file or the staging instance, not both", hint="trusted_root_or_staging")
         root = trusted_root or _embedded_root(staging)
         from registry.signing.policy import IdentityAnchor, _canonical_root
 
         try:
-            root_bytes = root.read_bytes()
+            root_bytes = read_raw(root, "bundle")
         except OSError as exc:
             raise InputError(f"{root}: cannot read the trusted root") from exc
         verify_sigstore.load_trusted_root(root_bytes, str(root))
@@ -313,7 +323,9 @@ def verify_bundle(
         verify_sigstore.verify(bundle_json, identity=identity, issuer=issuer, trusted_root=root, artifact=data)
         return result
     ptype, payload = policy.verify_dsse(bundle_json, str(bundle))
-    if artifact is not None:
+    if artifact is not None and _is_oms_statement(payload):
+        result.update(_verify_single_file(payload, artifact))
+    elif artifact is not None:
         verify_sigstore._check_subject(payload, _read_artifact(artifact))
     result["payload_type"] = ptype
     with contextlib.suppress(SignatureError, KeyError, TypeError, AttributeError):
@@ -325,9 +337,35 @@ def _read_artifact(artifact: Path | None) -> bytes:
     if artifact is None:
         raise SignatureError("this bundle signs an artifact: give the artifact file to verify")
     try:
-        return artifact.read_bytes()
+        return read_raw(artifact, "model")
     except OSError as exc:
-        raise InputError(f"{artifact}: cannot read") from exc
+        raise InputError(f"{artifact}: cannot read ({exc.strerror})") from exc
+
+
+def _is_oms_statement(payload: bytes) -> bool:
+    from registry.signing._methods import model_signing_v1 as oms
+
+    with contextlib.suppress(Error, ValueError):
+        doc = _strict_json(payload, "signed statement")
+        return isinstance(doc, dict) and doc.get("predicateType") == oms.PREDICATE_TYPE
+    return False
+
+
+def _verify_single_file(payload: bytes, artifact: Path) -> dict[str, Any]:
+    """An OpenSSF Model Signing v1.0 signature of one file: a single resource ``"."`` whose digest is the file's sha256
+    (the subject digest is the sha256 of that digest, as for a folder of one file); the subject name is the file name
+    the signer saw, reported but not required to match (``model_signing verify`` does not compare it)."""
+    from registry._internal.hashing import sha256_file
+    from registry.signing._methods import model_signing_v1 as oms
+
+    name, manifest, _ignores = oms.manifest_from_statement(payload)
+    if [n for n, _ in manifest] != ["."]:
+        raise SignatureError(f"the statement signs a folder ({len(manifest)} resources), not the single file {artifact.name}; "
+                             "give the folder")
+    got = sha256_file(artifact).sha256
+    if manifest[0][1] != got:
+        raise SignatureError(f"{artifact.name}: sha256 {got[:16]}... is not the signed digest {manifest[0][1][:16]}...")
+    return {"format": "openssf-model-signing-v1.0", "subjects": [name], "files": 1}
 
 
 def _verify_folder(bundle: Path, bundle_json: bytes, folder: Path, policy: TrustPolicy) -> dict[str, Any]:

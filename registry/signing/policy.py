@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from registry._internal.jsonio import loads_json
+from registry._internal.safeio import read_raw
 from registry.errors import Error, InputError, SignatureError, UsageError
 
 FORMAT = "tinyreg-trust-policy"
@@ -118,12 +119,13 @@ class TrustPolicy:
 
 def key_fingerprint(pem: bytes, label: str) -> str:
     """hex sha256 of the DER public key; InputError unless ``pem`` is an EC public key in PEM."""
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_public_key
 
     try:
         key = load_pem_public_key(pem)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # e.g. an unknown curve OID
         raise InputError(f"{label}: not a PEM public key") from exc
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise InputError(f"{label}: not an elliptic-curve (ECDSA) public key")
@@ -175,7 +177,7 @@ def parse_policy(data: bytes, label: str) -> TrustPolicy:
 def load_policy(path: str | os.PathLike[str]) -> TrustPolicy:
     p = Path(path).expanduser()
     try:
-        data = p.read_bytes()
+        data = read_raw(p, "policy")
     except FileNotFoundError as exc:
         raise InputError(f"{p}: no such trust policy file") from exc
     except OSError as exc:
@@ -245,7 +247,7 @@ def policy_from_registry(reg: Any) -> TrustPolicy:
     if mode == "key":
         path = confine(reg.root, str(doc.get("public_key", "")), what="signing.public_key")
         try:
-            pem = path.read_bytes()
+            pem = read_raw(path, "key")
         except OSError as exc:
             raise SignatureError(f"pinned public key {path.name} is unreadable") from exc
         try:
@@ -257,7 +259,7 @@ def policy_from_registry(reg: Any) -> TrustPolicy:
             raise SignatureError("keyless signing policy needs an exact identity and issuer")
         path = confine(reg.root, str(doc.get("trusted_root", "")), what="signing.trusted_root")
         try:
-            root = _canonical_root(path.read_bytes(), path.name)
+            root = _canonical_root(read_raw(path, "bundle"), path.name)
         except OSError as exc:
             raise SignatureError(f"trusted root {path.name} is unreadable") from exc
         ident = IdentityAnchor(str(doc["identity"]), str(doc["issuer"]), root)
@@ -318,10 +320,12 @@ def write_policy(
         raise UsageError("a keyless anchor needs both an identity and an issuer (exact values)", hint="trust")
     if trusted_root is not None and staging:
         raise UsageError("give a trusted root file or the staging instance, not both", hint="trusted_root_or_staging")
+    if (trusted_root is not None or staging) and not identity:
+        raise UsageError("a trusted root and the staging instance apply to keyless anchors (identity and issuer), not to keys")
     new_keys = []
     for k in keys:
         try:
-            pem = k.read_bytes()
+            pem = read_raw(k, "key")
         except OSError as exc:
             raise InputError(f"{k}: cannot read") from exc
         new_keys.append(KeyAnchor(pem, key_fingerprint(pem, str(k))))
@@ -334,7 +338,7 @@ def write_policy(
 
             raise MissingDependency("a keyless trust anchor without a trusted root file", "sign")
         try:
-            root_bytes = src.read_bytes()
+            root_bytes = read_raw(src, "bundle")
         except OSError as exc:
             raise InputError(f"{src}: cannot read the trusted root") from exc
         from registry.signing._methods.verify_sigstore import load_trusted_root

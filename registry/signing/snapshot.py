@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from registry._internal.jsonio import loads_json
+from registry._internal.safeio import read_raw
 from registry.errors import InputError, SignatureError
 from registry.signing._methods import INTOTO_PAYLOAD_TYPE
 from registry.signing._methods import model_signing_v1 as oms
@@ -66,11 +67,15 @@ def snapshot_field(doc: Mapping[str, Any], source: str) -> tuple[int, datetime] 
     return version, parse_time(snap.get("expires"), f"{source}: snapshot.expires")
 
 
+MAX_EXPIRES_DAYS = 3660  # a snapshot that never expires defeats the freeze protection; datetime ends in 9999
+
+
 def next_snapshot(doc: Mapping[str, Any], expires_in_days: int, now: datetime | None = None) -> dict[str, Any]:
-    if expires_in_days < 1:
+    if not isinstance(expires_in_days, int) or isinstance(expires_in_days, bool) or not 1 <= expires_in_days <= MAX_EXPIRES_DAYS:
         from registry.errors import UsageError
 
-        raise UsageError("a snapshot must be valid for at least 1 day", hint="expires_in")
+        raise UsageError(f"a snapshot must be valid for 1 to {MAX_EXPIRES_DAYS} days (10 years), not {expires_in_days!r}",
+                         hint="expires_in")
     current = snapshot_field(doc, REGISTRY_NAME)
     version = (current[0] if current else 0) + 1
     return {"version": version, "expires": format_time((now or now_utc()) + timedelta(days=expires_in_days))}
@@ -96,7 +101,7 @@ def verify_snapshot(
     with those digests: what ``load`` needs, without hashing every other model of the folder.
     """
     try:
-        bundle = (root / SNAPSHOT_NAME).read_bytes()
+        bundle = read_raw(root / SNAPSHOT_NAME, "bundle")
     except FileNotFoundError as exc:
         raise SignatureError(f"{SNAPSHOT_NAME} is missing: the registry carries no signed snapshot ('tinyreg sign' writes it)") from exc
     except OSError as exc:
@@ -146,7 +151,7 @@ def registry_key(root: Path) -> str:
 
 def _read_state(path: Path) -> dict[str, Any]:
     try:
-        data = path.read_bytes()
+        data = read_raw(path, "document")
     except FileNotFoundError:
         return {"format": STATE_FORMAT, "registries": {}}
     except OSError as exc:

@@ -20,6 +20,7 @@ from typing import Any
 from registry._internal.hashing import sha256_bytes, sha256_file
 from registry._internal.jsonio import loads_json
 from registry._internal.paths import confine
+from registry._internal.safeio import read_raw
 from registry.errors import Error, InputError, SignatureError
 from registry.signing._methods import PREDICATE_TYPE, STATEMENT_TYPE, canonical
 from registry.store import layout
@@ -41,7 +42,7 @@ def _graph_files(root: Path, rel: str, role: str, ext_role: str, out: dict[str, 
     from registry.onnx.inspect import inspect_bytes
 
     try:
-        data = confine(root, rel, what=role).read_bytes()
+        data = read_raw(confine(root, rel, what=role), "model")
     except FileNotFoundError as exc:
         raise SignatureError(f"{rel} is missing") from exc
     except OSError as exc:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from registry._internal.paths import confine
+from registry._internal.safeio import read_raw
 from registry.store.document import Entry, Registry
 from registry.store.layout import card_rel
 from registry.store.licenses import hub_license
@@ -124,7 +125,7 @@ def card_state(root: Path, entry: Entry) -> str:
     """'ok', 'missing' or 'stale'."""
     path = confine(root, card_rel(str(entry["id"])), what="model card")
     try:
-        text = path.read_text("utf-8")
+        text = read_raw(path, "document").decode("utf-8")
     except FileNotFoundError:
         return "missing"
     except (OSError, UnicodeDecodeError):

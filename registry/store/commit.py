@@ -243,7 +243,7 @@ def _copy_synced(src: Path, dest: Path, sha256: str, size: int) -> None:
 
     h = hashlib.sha256()
     got = 0
-    fin = os.open(src, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    fin = os.open(src, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))  # a FIFO must not block the open
     try:
         if not stat.S_ISREG(os.fstat(fin).st_mode):
             raise IntegrityError(f"{src}: a staged source is not a regular file")

@@ -118,7 +118,7 @@ class Registry:
 
             src, sha, size = self.staged_files[rel]
             return read_pinned(src, sha, size)
-        return read_file(confine(self.root, rel, what="file"), rel)
+        return read_file(confine(self.root, rel, what="file"), rel, cap="model")
 
     def exists(self, rel: str) -> bool:
         from registry._internal.paths import confine
@@ -184,7 +184,7 @@ def read_registry(path: str | os.PathLike[str]) -> Registry:
     p = Path(path)
     if not p.exists():
         raise RegistryNotFound(f"{p}: no such file")
-    return Registry(p, parse_registry_bytes(read_file(p), str(p)))
+    return Registry(p, parse_registry_bytes(read_file(p, cap="registry"), str(p)))
 
 
 # Keys that lead every object of registry.json, in this order; all other keys follow, sorted.

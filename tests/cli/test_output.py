@@ -275,3 +275,9 @@ def test_score_line_with_non_finite_scores() -> None:
     assert "worst frame 2: inf (max)" in line
     line = score_line(ScoreResult("e", "dists", False, "lower is better", [float("nan"), float("nan")]))
     assert "mean nan over 2 frames" in line and "worst frame" not in line
+
+
+def test_score_line_says_int8_and_real_frame_numbers() -> None:
+    res = ScoreResult("dists_vgg16", "dists", False, "lower is better", [0.1, 0.5, 0.2], indices=[10, 15, 20], int8=True)
+    assert score_line(res) == ("DISTS (VGG-16): mean 0.266667 over 3 frames (lower is better \u2193), worst frame 15: 0.5 (max), "
+                               "int8, entry dists_vgg16")

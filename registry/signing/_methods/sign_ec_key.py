@@ -11,19 +11,21 @@ import hashlib
 import json
 from pathlib import Path
 
+from registry._internal.safeio import read_raw
 from registry.errors import InputError, UsageError
 from registry.signing._methods import BUNDLE_MEDIA_TYPE, INTOTO_PAYLOAD_TYPE, b64, pae
 
 
 def load_private_key(path: Path, password: bytes | None = None) -> object:
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
     try:
-        key = load_pem_private_key(path.read_bytes(), password=password)
+        key = load_pem_private_key(read_raw(path, "key"), password=password)
     except FileNotFoundError as exc:
         raise InputError(f"{path}: no such key file") from exc
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # UnsupportedAlgorithm: e.g. an unknown curve
         raise InputError(f"{path}: not a readable PEM private key ({exc})") from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
         raise UsageError(f"{path}: tinyreg signs with ECDSA P-256 keys only")

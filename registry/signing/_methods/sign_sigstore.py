@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from registry._internal.safeio import read_raw
 from registry.errors import InputError, MissingDependency, UsageError
 
 
@@ -14,7 +15,7 @@ def trust_config(staging: bool = False, path: Path | None = None) -> object:
         raise MissingDependency("keyless signing", "sign") from exc
     if path is not None:
         try:
-            return ClientTrustConfig.from_json(path.read_text("utf-8"))
+            return ClientTrustConfig.from_json(read_raw(path, "bundle").decode("utf-8"))
         except (OSError, ValueError) as exc:
             raise InputError(f"{path}: not a Sigstore client trust config ({exc.__class__.__name__})") from exc
     return ClientTrustConfig.staging() if staging else ClientTrustConfig.production()

@@ -46,9 +46,11 @@ def verify(bundle_json: bytes, public_pem: bytes) -> tuple[str, bytes]:
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
     ptype, payload, sig = parse(bundle_json)
+    from cryptography.exceptions import UnsupportedAlgorithm
+
     try:
         key = load_pem_public_key(public_pem)
-    except ValueError as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise SignatureError("pinned public key is not a PEM public key") from exc
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise SignatureError("pinned public key is not an EC key")

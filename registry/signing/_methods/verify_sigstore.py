@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 from registry._internal.jsonio import loads_json
+from registry._internal.safeio import read_raw
 from registry.errors import InputError, MissingDependency, SignatureError
 
 
@@ -19,7 +20,7 @@ def load_trusted_root(trusted_root: Path | bytes, label: str | None = None) -> o
         raise MissingDependency("Sigstore verification", "sign") from exc
     name = label or (str(trusted_root) if isinstance(trusted_root, Path) else "trusted root")
     try:
-        data = trusted_root.read_bytes() if isinstance(trusted_root, Path) else trusted_root
+        data = read_raw(trusted_root, "bundle") if isinstance(trusted_root, Path) else trusted_root
         return TrustedRoot(trustroot_v1.TrustedRoot.from_json(data))
     except FileNotFoundError as exc:
         raise InputError(f"{name}: no such trusted root") from exc
