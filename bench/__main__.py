@@ -6,7 +6,7 @@ Figures (all measured in this run, on this machine):
 * DISTS per-pair latency at 256x256, 960x540, 1920x1080: onnxruntime fp32
   against the reference PyTorch forward on the same weights, their ratio,
   achieved GFLOP/s against a GEMM rate measured here, and peak RSS;
-* int8 against fp32 at 960x540 when a quantised DISTS is available;
+* int8 (static, dynamic) and fp16 against fp32 at 960x540, with their gates (bench/quant.py);
 * peak RSS of full-size DISTS and LPIPS at four sizes against the families'
   memory estimates (``bench/memory.py``), which scoring uses to refuse a size.
 * dataset scoring (bench/dataset.py): frames/s at 960x540 for the local engine (1 and 2 workers)
@@ -15,8 +15,9 @@ Figures (all measured in this run, on this machine):
   QDQ/QOperator, u8/s8 and s8/s8;
 * OCI push and pull of the real-size DISTS entry against ``skopeo copy`` and ``curl`` (bench/oci.py).
 
-``python -m bench dataset`` runs only the dataset part (written to bench-results/dataset.json).
-``python -m bench oci`` runs only the OCI push/pull measurement (bench/oci.py; bench-results/oci.json).
+``python -m bench dataset`` runs only the dataset part (written to bench-results/dataset.json);
+``python -m bench quant`` only the fp32 / int8 / fp16 part (bench-results/quant.json);
+``python -m bench oci`` only the OCI push/pull measurement (bench/oci.py; bench-results/oci.json).
 """
 
 from __future__ import annotations
@@ -186,6 +187,16 @@ def main() -> None:
     threads = os.cpu_count() or 1
     machine = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                "cpus": threads, "python": platform.python_version()}
+    if sys.argv[1:] == ["quant"]:  # int8 and fp16 against fp32 at 960x540, alone
+        from bench.quant import bench_quant, write_backbone
+
+        with tempfile.TemporaryDirectory() as d:
+            write_backbone(Path(d))
+            part = {"machine": machine, "quant": bench_quant(Path(d), threads)}
+        (OUT / "quant.json").write_text(json.dumps(part, indent=2, sort_keys=True) + "\n")
+        print_quant(part["quant"])
+        print(f"\nwrote {OUT / 'quant.json'}")
+        return
     if sys.argv[1:] == ["oci"]:
         from bench.oci import main as oci_main
 
@@ -328,6 +339,32 @@ def evaluate(res: dict[str, Any]) -> list[dict[str, Any]]:
     return t
 
 
+def print_quant(q: dict[str, Any], con: Any = None) -> None:
+    """fp32, int8 (static, dynamic) and fp16 DISTS at 960x540: latency, speed-up and gate."""
+    from rich.console import Console
+    from rich.table import Table
+
+    con = con or Console(width=140)
+    if "fp32" not in q:
+        if q:
+            con.print(f"quant: {q.get('error', q)}")
+        return
+    qt = Table(title="DISTS fp32, int8 and fp16 @960x540 (random VGG-16 + real alpha/beta), onnxruntime CPU")
+    for c in ("precision", "latency s", "speedup vs fp32", "drop (1 - PLCC)", "95% CI upper", "max |d| (limit)", "gate"):
+        qt.add_column(c)
+    qt.add_row("fp32", f"{q['fp32'].get('median_s', float('nan')):.3f}", "1.00x", "-", "-", "-", "-")
+    for mode in ("static", "dynamic"):
+        m = q[mode]
+        qt.add_row(f"int8 {mode}", f"{m['int8'].get('median_s', float('nan')):.3f}", f"{m.get('speedup', float('nan')):.2f}x",
+                   f"{m['drop']:.5f}", f"{m['drop_ci95'][1]:.5f}", "-", "pass" if m["passed"] else "FAIL")
+    if "fp16" in q:
+        m = q["fp16"]
+        qt.add_row("fp16", f"{m['latency'].get('median_s', float('nan')):.3f}", f"{m.get('speedup', float('nan')):.2f}x",
+                   f"{m['drop']:.2e}", f"{m['drop_ci95'][1]:.2e}", f"{m['max_abs_diff']:.2e} ({m['max_abs_budget']:g})",
+                   "pass" if m["passed"] else "FAIL")
+    con.print(qt)
+
+
 def print_table(res: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -350,17 +387,7 @@ def print_table(res: dict[str, Any]) -> None:
     for x in res["targets"]:
         tt.add_row(x["target"], str(x["value"]), x["goal"], {True: "yes", False: "NO", None: "n/a"}[x["met"]])
     con.print(tt)
-    q = res.get("quant") or {}
-    if "fp32" in q:
-        qt = Table(title="DISTS int8 vs fp32 @960x540 (random VGG-16 + real alpha/beta)")
-        for c in ("mode", "latency s", "speedup vs fp32", "drop (1 - PLCC)", "95% CI upper", "gate"):
-            qt.add_column(c)
-        qt.add_row("fp32", f"{q['fp32'].get('median_s', float('nan')):.3f}", "1.00x", "-", "-", "-")
-        for mode in ("static", "dynamic"):
-            m = q[mode]
-            qt.add_row(mode, f"{m['int8'].get('median_s', float('nan')):.3f}", f"{m.get('speedup', float('nan')):.2f}x",
-                       f"{m['drop']:.5f}", f"{m['drop_ci95'][1]:.5f}", "pass" if m["passed"] else "FAIL")
-        con.print(qt)
+    print_quant(res.get("quant") or {}, con)
     h = res["hash"]
     con.print(f"sha256: tinyreg {h['tinyreg_mib_s']:.0f} MiB/s, sha256sum {h['sha256sum_mib_s'] or float('nan'):.0f} MiB/s "
               f"on {h['file_mib']} MiB")

@@ -1,4 +1,7 @@
-"""int8 against fp32 DISTS at 960x540 (same run, same machine) and the gate's drop."""
+"""int8 and fp16 against fp32 DISTS at 960x540 (same run, same machine) and their gates.
+
+``python -m bench quant`` runs this piece alone (it writes the random VGG-16 the DISTS benchmark uses).
+"""
 
 from __future__ import annotations
 
@@ -27,11 +30,28 @@ def bench_quant(workdir: Path, threads: int = 0) -> dict[str, Any]:
         g = e["quant"]["gate"]
         t8 = _worker(["ort", "540", "960", "5", str(reg.parent / "dists_vgg16.int8.onnx"), str(threads)])
         out[mode] = {"drop": g["drop"], "drop_ci95": g["drop_ci95"], "passed": g["passed"], "int8": t8}
+    e = quantize_entry(reg, "dists_vgg16", mode="fp16")
+    g = e["fp16"]["gate"]
+    t16 = _worker(["ort", "540", "960", "5", str(reg.parent / "dists_vgg16.fp16.onnx"), str(threads)])
+    out["fp16"] = {"drop": g["drop"], "drop_ci95": g["drop_ci95"], "max_abs_diff": g["max_abs_diff"],
+                   "max_abs_budget": g["max_abs_budget"], "cpu_max_abs_diff": g["cpu_run"]["max_abs_diff"],
+                   "passed": g["passed"], "latency": t16}
     t32 = _worker(["ort", "540", "960", "5", str(reg.parent / "dists_vgg16.onnx"), str(threads)])
     out["fp32"] = t32
+    if "median_s" in t16 and "median_s" in t32:
+        out["fp16"]["speedup"] = t32["median_s"] / t16["median_s"]
     for mode in ("static", "dynamic"):
         if "median_s" in out[mode]["int8"] and "median_s" in t32:
             out[mode]["speedup"] = t32["median_s"] / out[mode]["int8"]["median_s"]
     out["speedup"] = out["static"].get("speedup")
     out["drop"] = out["static"]["drop"]
     return out
+
+
+def write_backbone(workdir: Path) -> None:
+    """The seeded random VGG-16 (torch format) the DISTS benchmark exports from."""
+    import torch
+
+    from registry.families.vgg import VGG16_WIDTHS, random_vgg
+
+    torch.save({k: torch.from_numpy(v) for k, v in random_vgg(VGG16_WIDTHS, 7).items()}, workdir / "vgg16_random.pth")

@@ -14,7 +14,9 @@ naming a :class:`Family` instance. It declares *what* it is; the core does the r
 * :meth:`Family.feeds` -- the only place a :class:`Sample` becomes model input;
 * :meth:`Family.samples` -- representative inputs for the quantisation gate and parity;
 * :meth:`Family.reference` -- optional reference implementation for parity;
-* ``quant`` -- :class:`Quantise` (what may be quantised and why) or :class:`NotQuantised`.
+* ``quant`` -- :class:`Quantise` (what may be quantised and why) or :class:`NotQuantised`;
+* ``fp16`` -- :class:`Fp16` (what runs in half precision in the fp16 sibling; everything
+  else stays fp32) or :class:`NotFp16` (the default: no fp16 sibling, and why).
 
 The core fetches weights with their pins and hands the family the verified bytes; it runs
 every graph check (opset, I/O contract, declared op set, allowlist, ONNX checker) and does
@@ -62,12 +64,14 @@ __all__ = [
     "Contract",
     "Direction",
     "Family",
+    "Fp16",
     "GraphBuilder",
     "InputError",
     "Kind",
     "MemoryModel",
     "Metadata",
     "MissingDependency",
+    "NotFp16",
     "NotQuantised",
     "Parity",
     "Quantise",
@@ -261,6 +265,36 @@ class NotQuantised:
 
 
 @dataclass(frozen=True)
+class Fp16:
+    """The family's precision policy for its fp16 sibling: what runs in fp16; everything else stays fp32.
+
+    A node runs in fp16 only when its op type is in ``op_types`` and its name starts with one of
+    ``node_prefixes`` (the same selection :class:`Quantise` makes), so a node the family did not
+    name -- statistics, squares, small constants, the head -- stays fp32 by default. The model's
+    inputs and outputs stay float32 (the entry's I/O contract). ``rationale`` says what is kept
+    fp32 and why (fp16 overflows above 65504; constants below 6e-8 round to 0).
+
+    The gate passes when the upper end of the bootstrap 95% interval of 1 - PLCC(fp32, fp16) is
+    within ``budget_plcc`` *and* the largest |fp16 - fp32| score error is within ``max_abs_error``.
+    """
+
+    op_types: tuple[str, ...]
+    node_prefixes: tuple[str, ...]
+    rationale: str
+    budget_plcc: float = 1e-4
+    max_abs_error: float = 1e-3
+    gate_pairs: int = 48  # per size
+    gate_sizes: tuple[tuple[int, int], ...] = ((64, 64), (96, 96), (72, 120), (120, 88))
+
+
+@dataclass(frozen=True)
+class NotFp16:
+    """The family has no fp16 sibling, and why (``tinyreg quantize --mode fp16`` refuses with this reason)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Parity:
     """How close the ONNX graph must be to the reference, and the default parity run."""
 
@@ -290,6 +324,7 @@ class Family(abc.ABC):
     contract: ClassVar[Contract]
     ops: ClassVar[frozenset[tuple[str, str]]]  # exactly the (domain, op) set of every graph build() returns
     quant: ClassVar[Quantise | NotQuantised]
+    fp16: ClassVar[Fp16 | NotFp16] = NotFp16("the family declares no fp16 precision policy")
     weights: ClassVar[tuple[WeightFile, ...]] = ()
     parity: ClassVar[Parity | None] = None  # None: the family has no reference implementation
     smoke_seed: ClassVar[int] = 0

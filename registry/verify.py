@@ -17,7 +17,16 @@ from registry.errors import Error, InputError, IntegrityError, SignatureError, p
 from registry.onnx.allowlist import VMAFX_PROFILE, Allowlist, check_model, load_allowlist
 from registry.onnx.inspect import ModelInfo, inspect_bytes
 from registry.store.document import Entry, Registry, read_registry
-from registry.store.layout import REGISTRY_NAME, SCHEMA_NAME, STAGING_DIR, card_rel, expected_files, int8_rel, sidecar_rel
+from registry.store.layout import (
+    REGISTRY_NAME,
+    SCHEMA_NAME,
+    STAGING_DIR,
+    card_rel,
+    expected_files,
+    fp16_rel,
+    int8_rel,
+    sidecar_rel,
+)
 from registry.store.schema import schema_errors
 
 if TYPE_CHECKING:
@@ -351,6 +360,34 @@ def _check_sidecar(ctx: _Ctx, eid: str, entry: Entry, info: ModelInfo | None) ->
         ctx.add(eid, "io", f"sidecar {rel}: I/O contract disagrees with the graph")
 
 
+GRAPH_ROLES = ("int8", "external_data", "int8_external_data", "fp16", "fp16_external_data", "sidecar")
+
+
+def _check_fp16(ctx: _Ctx, eid: str, entry: Entry, onnx_rel: str, pins: dict[str, dict[str, Any]]) -> None:
+    """The fp16 sibling: pinned with role fp16, its graph on the allowlist, its gate record passed on these files."""
+    half = fp16_rel(onnx_rel)
+    want = entry.get("fp16_sha256")
+    if not isinstance(want, str):
+        if entry.get("fp16") is not None:
+            ctx.add(eid, "fp16", "an fp16 record but no fp16_sha256")
+        return  # a planted, unpinned .fp16.onnx is an unlisted file (reported with the others)
+    pin = pins.get(half)
+    if not ctx.reg.is_legacy and (pin is None or pin.get("role") != "fp16" or pin.get("sha256") != want):
+        ctx.add(eid, "pins", f"files[] does not pin {half} with role fp16 and the entry's fp16_sha256")
+    data = ctx.read(eid, half, "fp16 model", (pin or {}).get("size"))
+    if data is not None:
+        _check_pin(ctx, eid, half, data, want, (pin or {}).get("size"), "fp16 model")
+        _check_graph(ctx, eid, half, data, "fp16" if "fp16" in ctx.allow.profile_names() else "fp32", entry,
+                     "fp16_external_data")
+    from registry.errors import UsageError
+    from registry.runtime.precision import check_gate
+
+    try:
+        check_gate(entry, "fp16")
+    except UsageError as exc:
+        ctx.add(eid, "fp16", exc.diagnostics())
+
+
 def _check_entry(ctx: _Ctx, entry: Entry) -> None:
     eid = str(entry.get("id", "?"))
     reg = ctx.reg
@@ -360,7 +397,7 @@ def _check_entry(ctx: _Ctx, entry: Entry) -> None:
     pins = _pins(entry)
     if not reg.is_legacy:
         for rel, pin in sorted(pins.items()):
-            if rel == onnx_rel or pin.get("role") in ("int8", "external_data", "int8_external_data", "sidecar"):
+            if rel == onnx_rel or pin.get("role") in GRAPH_ROLES:
                 continue  # checked with their graph / sidecar below
             ctx.check_file(eid, rel, str(pin.get("role", "file")), pin.get("sha256"), pin.get("size"))
         onnx_pin = pins.get(onnx_rel)
@@ -393,6 +430,7 @@ def _check_entry(ctx: _Ctx, entry: Entry) -> None:
             ctx.add(eid, "quant", "quantised entry has no quant_accuracy_budget_plcc", WARNING if reg.is_legacy else ERROR)
         if entry.get("quant_mode") == "static" and not entry.get("quant_calibration_set"):
             ctx.add(eid, "quant", "static quantisation without a quant_calibration_set")
+    _check_fp16(ctx, eid, entry, onnx_rel, pins)
     _check_sidecar(ctx, eid, entry, info)
     # licence and smoke consistency
     if reg.schema_version == 1 and not entry.get("license"):

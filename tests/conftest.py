@@ -43,3 +43,19 @@ def vmafx_copy(tmp_path: Path) -> Path:
     for p in [dst, *dst.rglob("*")]:
         p.chmod(p.stat().st_mode | 0o200)
     return dst / "registry.json"
+
+
+@pytest.fixture(scope="session")
+def fp16_master(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped registry with a gated fp16 DISTS sibling, made once; copy it before changing it (fp16_reg)."""
+    from tests.precision_factory import make_fp16_registry
+
+    return make_fp16_registry(tmp_path_factory.mktemp("fp16-master") / "tiny")
+
+
+@pytest.fixture
+def fp16_reg(fp16_master: Path, tmp_path: Path) -> Path:
+    """A private copy of ``fp16_master`` (registry.json path)."""
+    from tests.precision_factory import copy_registry
+
+    return copy_registry(fp16_master, tmp_path / "tiny")

@@ -24,9 +24,9 @@ def score_manifest(path: Path, name: str, manifest: Path, results: Path | None, 
         fmt={"json": None, "jsonl": "jsonl", "csv": "csv"}.get(fmt, fmt), engine=options["engine"],
         workers=options["workers"], shard=Shard.parse(options["shard"]),
         selection=Selection(options["start"], options["frames"], options["every"]), scale=Scale.parse(options["scale"]),
-        matrix=options["matrix"], int8=options["int8"], provider=options["provider"], ray_address=options["ray_address"],
-        max_pixels=options["max_pixels"], max_memory=options["max_memory"], trust=options["trust"],
-        retry_errors=options["retry_errors"])
+        matrix=options["matrix"], precision=options["precision"], provider=options["provider"],
+        ray_address=options["ray_address"], max_pixels=options["max_pixels"], max_memory=options["max_memory"],
+        trust=options["trust"], retry_errors=options["retry_errors"])
     with out.rate_progress("scoring") as bar:
         task = bar.add_task("scoring", total=None)
         report = score_dataset(path, name, manifest, results, opts,

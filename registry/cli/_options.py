@@ -40,6 +40,18 @@ FamilyName = StrEnum("FamilyName", {n: n for n in family_names()})  # type: igno
 class QuantMode(StrEnum):
     STATIC = "static"
     DYNAMIC = "dynamic"
+    FP16 = "fp16"
+
+
+class GatedPrecision(StrEnum):
+    INT8 = "int8"
+    FP16 = "fp16"
+
+
+class ScorePrecision(StrEnum):
+    FP32 = "fp32"
+    FP16 = "fp16"
+    INT8 = "int8"
 
 
 class Profile(StrEnum):
@@ -69,6 +81,7 @@ class Engine(StrEnum):
 class Provider(StrEnum):
     CPU = "cpu"
     CUDA = "cuda"
+    TENSORRT = "tensorrt"
 
 
 FAMILIES_HELP = _families_help()

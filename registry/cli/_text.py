@@ -93,8 +93,10 @@ def gate_words(r: Any) -> str:
     samples = (f"all output elements of {r.samples} samples (image-like output)" if over == "elements"
                else f"{r.samples} samples" if over == "samples" else f"{r.samples} sample pairs")
     mode = str(r.mode or "")
-    what = "fp16" if mode == "fp16" else "int8"
-    label = f"{r.entry} ({'fp16' if mode == 'fp16' else f'{mode} int8' if mode else 'int8'})"
+    fp16 = mode == "fp16" or getattr(r, "precision", None) == "fp16"
+    what = "fp16" if fp16 else "int8"
+    label = f"{r.entry} ({'fp16' if fp16 else f'{mode} int8' if mode else 'int8'})"
+    digits = 7 if fp16 else 5  # fp16 drops are about 1e-7: PLCC needs its seventh digit
     inputs = str(getattr(r, "inputs", "") or "")
     src = f"; inputs {inputs}" if inputs else ""
     nonfinite = getattr(r, "nonfinite", 0) or 0
@@ -108,7 +110,7 @@ def gate_words(r: Any) -> str:
     if isinstance(limit, (int, float)):
         limit_txt = f" ({'over' if r.max_abs_diff > limit else 'within'} its limit {num(limit, 3)})"
     return (f"{label}: drop = 1 - PLCC against fp32 on {samples} = {num(r.drop, 3)} "
-            f"(95% CI {num(lo, 3)}..{num(hi, 3)}); {verdict}; PLCC {num(r.plcc, 5)}, SROCC {num(r.srocc, 5)}, "
+            f"(95% CI {num(lo, 3)}..{num(hi, 3)}); {verdict}; PLCC {num(r.plcc, digits)}, SROCC {num(r.srocc, 5)}, "
             f"max |{what} - fp32| {num(r.max_abs_diff, 3)}{limit_txt}{src}")
 
 

@@ -28,6 +28,7 @@ from registry.cli._options import (
     RecordOpt,
     RegistryOpt,
     ScoreFormat,
+    ScorePrecision,
     TrustOpt,
     WeightOpt,
     find,
@@ -123,12 +124,13 @@ _FRAMES = frozenset({VIDEOS, DATASET})
 # every parameter of ``score`` -> the modes that honour it; given anywhere else it is refused, never ignored
 # (tests/cli/test_option_matrix.py holds every option of every command to a row of such a table)
 SCORE_MODES: dict[str, frozenset[str]] = {
-    "entry_id": _ALL, "registry": _ALL, "as_json": _ALL, "fmt": _ALL, "int8": _ALL, "max_pixels": _ALL, "max_memory": _ALL,
+    "entry_id": _ALL, "registry": _ALL, "as_json": _ALL, "fmt": _ALL, "int8": _ALL, "precision": _ALL, "provider": _ALL,
+    "max_pixels": _ALL, "max_memory": _ALL,
     "ref_image": frozenset({IMAGES}), "dist_image": frozenset({IMAGES}),
     "ref": frozenset({VIDEOS}), "dist": frozenset({VIDEOS}),
     "matrix": _FRAMES, "start": _FRAMES, "frames": _FRAMES, "every": _FRAMES, "scale": _FRAMES,
     "manifest": frozenset({DATASET}), "results": frozenset({DATASET}), "engine": frozenset({DATASET}),
-    "workers": frozenset({DATASET}), "shard": frozenset({DATASET}), "provider": frozenset({DATASET}),
+    "workers": frozenset({DATASET}), "shard": frozenset({DATASET}),
     "ray_address": frozenset({DATASET}), "retry_errors": frozenset({DATASET}), "trust": _ALL,
 }
 
@@ -189,8 +191,12 @@ def score_cmd(
     frames: Annotated[int | None, typer.Option(help="dataset: score at most this many frames per pair")] = None,
     every: Annotated[int, typer.Option(help="dataset: score every Nth frame")] = 1,
     scale: Annotated[str, typer.Option(help="dataset: on size mismatch none (error), ref (dist to ref size) or WxH")] = "none",
-    int8: Annotated[bool, typer.Option("--int8", help="dataset: score with the entry's gated int8 sibling")] = False,
-    provider: Annotated[Provider, typer.Option(help="dataset: cpu or cuda")] = Provider.CPU,
+    precision: Annotated[ScorePrecision, typer.Option(
+        help="which graph runs: fp32, or the entry's gated fp16 or int8 sibling (refused if missing or not passed)")
+    ] = ScorePrecision.FP32,
+    int8: Annotated[bool, typer.Option("--int8", help="alias of --precision int8")] = False,
+    provider: Annotated[Provider, typer.Option(help="cpu, cuda or tensorrt (TensorRT caches: $TINYREG_CACHE_DIR/trt)")
+    ] = Provider.CPU,
     ray_address: Annotated[str | None, typer.Option(help="dataset: join this Ray cluster (default: start a local one)")] = None,
     max_pixels: Annotated[int, typer.Option(help="refuse images or frames over this many pixels (0: no cap)")] = DEFAULT_MAX_PIXELS,
     max_memory: Annotated[str | None, typer.Option(
@@ -208,6 +214,11 @@ def score_cmd(
                              ("--every", every, 1), ("--frames", 1 if frames is None else frames, 1)):
         if not low <= value <= MAX_COUNT:
             raise UsageError(f"{flag} {value}: out of range ({low} to {MAX_COUNT})")
+    from registry.runtime.precision import parse_precision
+
+    if int8 and precision not in (ScorePrecision.FP32, ScorePrecision.INT8):
+        raise UsageError(f"--int8 and --precision {precision.value} disagree; give one")
+    prec = parse_precision(precision.value, int8=int8)
     limits: dict[str, Any] = {"max_pixels": max_pixels or None, "max_memory": parse_bytes(max_memory) if max_memory else None}
     values = {k: v for k, v in locals().items() if k in SCORE_MODES}
     mode = DATASET if manifest is not None else VIDEOS if (ref is not None or dist is not None) else IMAGES
@@ -218,7 +229,7 @@ def score_cmd(
 
         return score_manifest(path, entry_id, manifest, results, fmt=fmt.value if fmt else "json", engine=engine.value,
                               workers=workers, shard=shard, start=start, frames=frames, every=every, scale=scale,
-                              matrix=matrix.value, int8=int8, provider=provider.value, ray_address=ray_address,
+                              matrix=matrix.value, precision=prec, provider=provider.value, ray_address=ray_address,
                               trust=trust, retry_errors=retry_errors, **limits)
     if retry_errors:
         raise UsageError("--retry-errors applies to a dataset (--manifest ... --out FILE)")
@@ -229,14 +240,15 @@ def score_cmd(
     if fmt is ScoreFormat.JSON:
         out.begin("score", True)  # --format json: the --json document
     if ref_image and dist_image and not (ref or dist):
-        res = score_images(path, entry_id, ref_image, dist_image, int8=int8, trust=trust, **limits)
+        res = score_images(path, entry_id, ref_image, dist_image, precision=prec, provider=provider.value, trust=trust,
+                           **limits)
     elif ref and dist and not (ref_image or dist_image):
         from registry.media.video import Scale, Selection
 
         with out.progress("frames") as bar:
             task = bar.add_task("frames", total=None)
-            res = score_videos(path, entry_id, ref, dist, matrix=matrix.value, int8=int8, selection=Selection(start, frames, every),
-                               scale=Scale.parse(scale), trust=trust, **limits,
+            res = score_videos(path, entry_id, ref, dist, matrix=matrix.value, precision=prec, provider=provider.value,
+                               selection=Selection(start, frames, every), scale=Scale.parse(scale), trust=trust, **limits,
                                progress=lambda done, total: bar.update(task, completed=done, total=total))
     else:
         raise UsageError("give REF DIST images, --ref A --dist B videos, or --manifest pairs.csv --out results.jsonl")

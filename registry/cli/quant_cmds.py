@@ -1,4 +1,4 @@
-"""int8 commands: quantize and quant-gate."""
+"""Reduced-precision commands: quantize (int8, fp16) and quant-gate."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from registry.cli._errors import command
 from registry.cli._options import (
     AllOpt,
     EntryIdArg,
+    GatedPrecision,
     JsonOpt,
     OptionalEntryIdArg,
     QuantMode,
@@ -41,7 +42,7 @@ def _inputs_hint() -> Iterator[None]:
         raise NoGateInputs(f"{exc.diagnostics()} ({INPUTS_HINT})") from exc
 
 
-def _trusted(path: Path, ids: list[str], trust: Path | None, *, int8: bool) -> None:
+def _trusted(path: Path, ids: list[str], trust: Path | None, *, int8: bool, precision: str = "int8") -> None:
     """With a consumer policy (--trust or TINYREG_TRUST), the models a quant command runs must verify under it first."""
     from registry.runtime.loader import verified_entry
     from registry.signing.policy import resolve_trust
@@ -52,26 +53,34 @@ def _trusted(path: Path, ids: list[str], trust: Path | None, *, int8: bool) -> N
     for eid in ids:
         verified_entry(eid, path, trust=policy)
         if int8:
-            verified_entry(eid, path, int8=True, trust=policy)
+            verified_entry(eid, path, precision=precision, trust=policy)
 
 
 @command
 def quantize_cmd(
     entry_id: EntryIdArg,
-    mode: Annotated[QuantMode | None, typer.Option(help="default: static, falling back to dynamic")] = None,
+    mode: Annotated[QuantMode | None, typer.Option(help="int8: static or dynamic (default: static, falling back to "
+                                                  "dynamic); fp16: the fp16 sibling")] = None,
     calibration: Annotated[Path | None, typer.Option(help="folder of images to calibrate with (default: the family's)")] = None,
     inputs: InputsOpt = None,
     registry: RegistryOpt = None,
     trust: TrustOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write <basename>.int8.onnx if it passes the gate; record mode, calibration and drop."""
+    """Write <basename>.int8.onnx (or .fp16.onnx with --mode fp16) if it passes the gate; record mode, settings and gate."""
     from registry.quant.quantize import quantize_entry
 
     _trusted(find(registry), [entry_id], trust, int8=False)
     with _inputs_hint():
         entry = quantize_entry(find(registry), entry_id, mode=mode.value if mode else None, calibration_dir=calibration,
                                inputs=inputs)
+    if mode is QuantMode.FP16:
+        g = entry["fp16"]["gate"]
+        out.render(Result({"entry": entry_id, "fp16": entry["fp16"]}).line(
+            f"{entry_id}: fp16 -> {entry['onnx'][:-5]}.fp16.onnx; drop = 1 - PLCC against fp32 = {out.num(g['drop'], 3)} "
+            f"(95% CI upper {out.num(g['drop_ci95'][1], 3)}, budget {out.num(g['budget'], 3)}), max |fp16 - fp32| "
+            f"{out.num(g['max_abs_diff'], 3)} (limit {out.num(g['max_abs_budget'], 3)})"))
+        return
     g = entry["quant"]["gate"]
     lo, hi = g["drop_ci95"]
     samples = f" on {g['samples']} samples" if "samples" in g else ""
@@ -90,17 +99,21 @@ def quant_gate_cmd(
     seed: Annotated[int, typer.Option(help="input and bootstrap seed")] = 0,
     record: RecordOpt = False,
     inputs: InputsOpt = None,
+    precision: Annotated[GatedPrecision, typer.Option(help="which sibling to gate")] = GatedPrecision.INT8,
     registry: RegistryOpt = None,
     trust: TrustOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """int8 vs fp32 on representative inputs; pass only if the 95% upper bound of 1 - PLCC is within budget."""
+    """int8 (or fp16) vs fp32 on representative inputs; pass only if the 95% upper bound of 1 - PLCC is within budget
+    (fp16: and every |score error| within the limit)."""
     from registry.quant.run import gate, quantised_ids
 
     path = find(registry)
-    _trusted(path, quantised_ids(path) if all_ else [need_id(entry_id)], trust, int8=True)
+    _trusted(path, quantised_ids(path, precision.value) if all_ else [need_id(entry_id)], trust, int8=True,
+             precision=precision.value)
     with _inputs_hint():
-        run = gate(path, None if all_ else need_id(entry_id), seed=seed, record=record, inputs=inputs)
+        run = gate(path, None if all_ else need_id(entry_id), seed=seed, record=record, inputs=inputs,
+                   precision=precision.value)
     run.refused = [(e, f"{w} ({INPUTS_HINT})" if e in run.needs_inputs else w) for e, w in run.refused]
     results = run.results
     res = Result({"results": [r.as_json() for r in results], "refused": [{"entry": e, "reason": w} for e, w in run.refused]},
@@ -115,7 +128,7 @@ def quant_gate_cmd(
                  + ("; the weights are a SMOKE PLACEHOLDER (random): this measures the quantiser, not the model"
                     if r.entry in smoke else ""))
     if not results and not run.refused:
-        res.line("no quantised entries")
+        res.line("no quantised entries" if precision is GatedPrecision.INT8 else "no entries with an fp16 sibling")
     out.render(res)
 
 

@@ -14,7 +14,7 @@ from registry._internal.safeio import read_raw
 from registry.errors import InputError, UsageError
 from registry.onnx.inspect import STD_DOMAIN, ModelInfo, canon_domain
 
-GRAPH_PROFILES = ("fp32", "int8")  # each governs one graph of an entry (the float graph, its int8 sibling)
+GRAPH_PROFILES = ("fp32", "fp16", "int8")  # each governs one graph of an entry (the float graph, its fp16 and int8 siblings)
 VMAFX_PROFILE = "vmafx"  # the VMAFx fork's runtime allowlist: governs every graph libvmaf may load
 
 

@@ -12,7 +12,7 @@ from registry._internal.paths import confine
 from registry.onnx.allowlist import GRAPH_PROFILES, Allowlist, Violation, check_model
 from registry.onnx.inspect import canon_domain, inspect_bytes
 from registry.store.document import find_registry, read_registry
-from registry.store.layout import int8_rel
+from registry.store.layout import fp16_rel, int8_rel
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class OpsResult:
 
 def check_file(path: Path, allow: Allowlist, profile: str | None = None) -> OpsResult:
     data = read_file(path, cap="model")
-    prof = profile or ("int8" if path.name.endswith(".int8.onnx") else "fp32")
+    prof = profile or ("int8" if path.name.endswith(".int8.onnx") else "fp16" if path.name.endswith(".fp16.onnx") else "fp32")
     info = inspect_bytes(data, str(path))
     v = check_model(info, allow, prof, model_dir=path.parent)
     return OpsResult(str(path), prof, frozenset(info.op_set()), tuple(v))
@@ -41,8 +41,10 @@ def check_target(target: str, allow: Allowlist, profile: str | None, registry: P
     graphs = [(str(entry["onnx"]), entry.get("sha256"), "fp32")]
     if isinstance(entry.get("int8_sha256"), str):
         graphs.append((int8_rel(str(entry["onnx"])), entry["int8_sha256"], "int8"))
+    if isinstance(entry.get("fp16_sha256"), str):
+        graphs.append((fp16_rel(str(entry["onnx"])), entry["fp16_sha256"], "fp16"))
     for rel, sha, role in graphs:
-        # fp32/int8 pick the graph they govern; any other profile (vmafx: a runtime's own list) checks every graph
+        # fp32/fp16/int8 pick the graph they govern; any other profile (vmafx: a runtime's own list) checks every graph
         if profile in GRAPH_PROFILES and profile != role:
             continue
         prof = profile if profile and profile not in GRAPH_PROFILES else role

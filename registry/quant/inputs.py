@@ -35,7 +35,14 @@ from registry._internal.jsonio import loads_json
 from registry._internal.paths import confine
 from registry._internal.safeio import CAPS
 from registry.errors import CheckFailed, InputError, UsageError
-from registry.quant.gate import BOOTSTRAP, GateResult, compare, pearson, spearman
+from registry.quant.gate import (  # noqa: F401  (re-exported: the input-set gate is the one gate)
+    Gate,
+    GateResult,
+    PinnedInputs,
+    cluster_bootstrap_drop_ci,
+    compare_outputs,
+    run_outputs,
+)
 from registry.store.document import Entry, Registry, read_registry
 from registry.store.layout import inputs_rel
 
@@ -48,11 +55,7 @@ class NoGateInputs(UsageError):
     """An entry without a family has no pinned input set to gate on."""
 
 
-@dataclass(frozen=True)
-class InputGateResult(GateResult):
-    over: str = "samples"  # "samples" (one score each) or "elements" (every output element, image-like outputs)
-    inputs: str = ""  # the pinned input set (path in the registry folder)
-    inputs_sha256: str = ""
+InputGateResult = GateResult  # a gate result on a pinned input set (``over``, ``inputs``, ``inputs_sha256`` set)
 
 
 def no_inputs_message(entry_id: str) -> str:
@@ -153,69 +156,18 @@ def check_inputs(arrays: dict[str, np.ndarray], entry: Entry, source: str) -> in
     return n
 
 
-def _session(model: bytes) -> Any:
-    import onnxruntime as ort
-
-    from registry.runtime.loader import default_session_options
-
-    return ort.InferenceSession(model, default_session_options(), providers=["CPUExecutionProvider"])
-
-
 def run_samples(model: bytes, arrays: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """The first output of ``model`` for each sample, run one at a time."""
-    sess = _session(model)
-    n = len(next(iter(arrays.values())))
-    return [np.asarray(sess.run(None, {k: v[i : i + 1] for k, v in arrays.items()})[0], np.float64) for i in range(n)]
+    """The first output of ``model`` for each sample, run one at a time (the gate's own runner)."""
+    return run_outputs(model, PinnedInputs(arrays, "", "").feeds({}, 0))
 
 
-def cluster_bootstrap_drop_ci(a: list[np.ndarray], b: list[np.ndarray], rng: np.random.Generator,
-                              n_boot: int = BOOTSTRAP) -> tuple[float, float]:
-    """95% interval of 1 - PLCC over all elements, resampling whole samples (from per-sample sums)."""
-    ma = float(np.mean(np.concatenate([x.ravel() for x in a])))
-    mb = float(np.mean(np.concatenate([x.ravel() for x in b])))
-    stats = np.array([[x.size, (x - ma).sum(), (y - mb).sum(), ((x - ma) ** 2).sum(), ((y - mb) ** 2).sum(),
-                       ((x - ma) * (y - mb)).sum()] for x, y in zip(a, b, strict=True)], np.float64)
-    n = len(a)
-    idx = rng.integers(0, n, size=(n_boot, n))
-    counts = np.zeros((n_boot, n), np.float64)
-    np.add.at(counts, (np.arange(n_boot)[:, None], idx), 1.0)
-    k, sa, sb, saa, sbb, sab = (counts @ stats).T
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r = (k * sab - sa * sb) / np.sqrt((k * saa - sa * sa) * (k * sbb - sb * sb))
-    r = np.where(np.isfinite(r), r, -1.0)  # a degenerate resample counts as the worst case
-    lo, hi = np.percentile(1.0 - r, [2.5, 97.5])
-    return float(lo), float(hi)
-
-
-def compare_outputs(o32: list[np.ndarray], o8: list[np.ndarray], budget: float, seed: int) -> tuple[str, dict[str, Any]]:
-    """('samples' or 'elements', the statistics ``compare`` reports)."""
-    rng = np.random.default_rng(seed)
-    if all(x.size == 1 for x in o32):
-        return "samples", compare(np.array([float(x.reshape(-1)[0]) for x in o32]),
-                                  np.array([float(x.reshape(-1)[0]) for x in o8]), budget, rng)
-    a = np.concatenate([x.ravel() for x in o32])
-    b = np.concatenate([x.ravel() for x in o8])
-    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
-        raise InputError("non-finite outputs from the fp32 or int8 model")
-    if float(np.std(a)) <= 1e-7 * max(1.0, float(np.max(np.abs(a)))):
-        raise InputError("fp32 outputs do not vary across the inputs: PLCC would measure noise (inputs not representative)")
-    lo, hi = cluster_bootstrap_drop_ci(o32, o8, rng)
-    plcc = pearson(a, b)
-    diff = np.abs(a - b)
-    return "elements", {"plcc": plcc, "srocc": spearman(a, b), "drop": 1.0 - plcc, "drop_ci95": (lo, hi),
-                        "mean_abs_diff": float(diff.mean()), "max_abs_diff": float(diff.max()), "passed": bool(hi <= budget)}
-
-
-def judge(entry: Entry, fp32: bytes, int8: bytes, arrays: dict[str, np.ndarray], *, seed: int, inputs: str,
-          inputs_sha256: str, mode: str | None = None, fp32_outputs: list[np.ndarray] | None = None) -> InputGateResult:
-    budget = entry.get("quant_accuracy_budget_plcc")
-    if not isinstance(budget, (int, float)) or isinstance(budget, bool):
-        raise UsageError(f"entry '{entry['id']}' has no quant_accuracy_budget_plcc")
-    o32 = fp32_outputs if fp32_outputs is not None else run_samples(fp32, arrays)
-    over, stats = compare_outputs(o32, run_samples(int8, arrays), float(budget), seed)
-    shape = "x".join(str(d) for d in next(iter(arrays.values())).shape[1:])
-    return InputGateResult(entry=str(entry["id"]), mode=mode or entry.get("quant_mode"), samples=len(o32), sizes=[shape],
-                           seed=seed, budget=float(budget), over=over, inputs=inputs, inputs_sha256=inputs_sha256, **stats)
+def judge(entry: Entry, fp32: bytes, candidate: bytes, arrays: dict[str, np.ndarray], *, seed: int, inputs: str,
+          inputs_sha256: str, mode: str | None = None, precision: str = "int8") -> GateResult:
+    """The gate (``registry.quant.gate.Gate``) on a pinned input set."""
+    reg = Registry(Path("."), {})  # not read: the fp32 bytes are given
+    gate = Gate.prepare(reg, entry, seed=seed, fp32_bytes=fp32, source=PinnedInputs(arrays, inputs, inputs_sha256),
+                        precision=precision)
+    return gate.judge(candidate, mode)
 
 
 @dataclass(frozen=True)
@@ -245,7 +197,7 @@ def input_set(reg: Registry, entry: Entry, inputs: Path | None) -> InputSet:
     return InputSet(arrays, data, source, new)
 
 
-def _require_v2(reg: Registry) -> None:
+def require_v2(reg: Registry) -> None:
     if reg.is_legacy:
         raise UsageError(f"{reg.path} is schema_version {reg.schema_version}: a gate input set is pinned in the entry's "
                          "files, which schema_version 2 has ('tinyreg migrate' converts the registry)")
@@ -269,50 +221,38 @@ def pin_input_set(registry_path: Path, entry: Entry, s: InputSet, extra: dict[st
                        expect=expect_row(entry))
 
 
-def gate_on_inputs(registry_path: Path, entry_id: str, *, inputs: Path | None = None, seed: int = 0) -> InputGateResult:
-    """Gate the entry's int8 sibling on its input set (``inputs``, which is then pinned, or the pinned one)."""
+def gate_on_inputs(registry_path: Path, entry_id: str, *, inputs: Path | None = None, seed: int = 0,
+                   precision: str = "int8") -> GateResult:
+    """Gate the entry's sibling of ``precision`` on its input set (``inputs``, which is then pinned, or the pinned one)."""
     from registry.runtime.loader import verified_model_bytes
+    from registry.runtime.precision import sibling_sha256
 
     reg = read_registry(registry_path)
     entry = reg.get(entry_id)
-    if not isinstance(entry.get("int8_sha256"), str):
-        raise UsageError(f"entry '{entry_id}' has no int8 sibling to gate")
+    if sibling_sha256(entry, precision) is None:
+        raise UsageError(f"entry '{entry_id}' has no {precision} sibling to gate")
     s = input_set(reg, entry, inputs)
     if s.new:
-        _require_v2(reg)
+        require_v2(reg)
     rel = inputs_rel(str(entry["onnx"])) if s.new else str(entry[FIELD])
-    res = judge(entry, verified_model_bytes(reg, entry), verified_model_bytes(reg, entry, int8=True), s.arrays, seed=seed,
-                inputs=rel, inputs_sha256=sha256_bytes(s.data).sha256)
+    res = judge(entry, verified_model_bytes(reg, entry), verified_model_bytes(reg, entry, precision=precision), s.arrays,
+                seed=seed, inputs=rel, inputs_sha256=sha256_bytes(s.data).sha256, precision=precision)
     if s.new:
         pin_input_set(registry_path, entry, s)
     return res
 
 
-def quantize_dynamic_bytes(fp32: bytes, op_types: tuple[str, ...]) -> bytes:
-    """Dynamic int8 (per-channel uint8 weights) of every node of ``op_types``; self-contained, unused imports stripped."""
-    import tempfile
+NO_FAMILY_POLICY_OPS = ("Conv", "MatMul", "Gemm")
+NO_FAMILY_RATIONALE = "entry without a family: weights of Conv, MatMul and Gemm to int8 (dynamic), every other operator fp32"
 
-    from registry.errors import MissingDependency
-    from registry.quant.quantize import _quiet_root_logger, strip_unused_imports
 
-    try:
-        import onnx
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-    except ImportError as exc:
-        raise MissingDependency("quantisation (onnxruntime.quantization)", "export") from exc
-    model = onnx.load_from_string(fp32)
-    if not any(n.op_type in op_types for n in model.graph.node):
-        raise UsageError(f"the graph has no {', '.join(op_types)} node to quantise")
-    with tempfile.TemporaryDirectory() as d, _quiet_root_logger():
-        src, dst = Path(d) / "fp32.onnx", Path(d) / "int8.onnx"
-        src.write_bytes(fp32)
-        quantize_dynamic(str(src), str(dst), op_types_to_quantize=list(op_types), per_channel=True,
-                         weight_type=QuantType.QUInt8)
-        q = onnx.load(str(dst), load_external_data=True)
-    strip_unused_imports(q)
-    q.producer_name, q.producer_version = "tinyreg", ""
-    out: bytes = q.SerializeToString()
-    return out
+def quantize_dynamic_bytes(fp32: bytes, op_types: tuple[str, ...] = NO_FAMILY_POLICY_OPS) -> bytes:
+    """Dynamic int8 (per-channel uint8 weights) of every node of ``op_types``: the one quantiser, with an all-nodes policy."""
+    from registry.plugin import Quantise
+    from registry.quant.quantize import quantize_bytes
+
+    pol = Quantise(op_types=op_types, node_prefixes=("",), rationale=NO_FAMILY_RATIONALE, budget_plcc=0.0)
+    return quantize_bytes(fp32, "dynamic", pol, None, None)
 
 
 def quantize_on_inputs(registry_path: Path, entry_id: str, *, inputs: Path | None = None, mode: str | None = None,
@@ -325,15 +265,14 @@ def quantize_on_inputs(registry_path: Path, entry_id: str, *, inputs: Path | Non
     from registry.store.layout import int8_rel
 
     reg = read_registry(registry_path)
-    _require_v2(reg)
+    require_v2(reg)
     entry = reg.get(entry_id)
     if mode not in (None, "dynamic"):
         raise UsageError(f"entry '{entry_id}' names no family: only dynamic quantisation is offered (static needs a "
                          "calibration set distinct from the gate's inputs)")
     s = input_set(reg, entry, inputs)
     fp32 = verified_model_bytes(reg, entry)
-    op_types = ("Conv", "MatMul", "Gemm")
-    rationale = "entry without a family: weights of Conv, MatMul and Gemm to int8 (dynamic), every other operator fp32"
+    op_types, rationale = NO_FAMILY_POLICY_OPS, NO_FAMILY_RATIONALE
     q = quantize_dynamic_bytes(fp32, op_types)
     bad = errors_only(check_model(inspect_bytes(q, "int8"), load_allowlist(), "int8"))
     if bad:

@@ -90,8 +90,12 @@ def _nodes(model: Any, pol: Quantise) -> list[str]:
     return [n.name for n in model.graph.node if n.op_type in pol.op_types and n.name.startswith(pol.node_prefixes)]
 
 
-def quantize_bytes(fp32: bytes, mode: str, pol: Quantise, calib: np.ndarray | None, fam: Family) -> bytes:
-    """Quantise fp32 model bytes; returns int8 model bytes (self-contained, unused imports stripped)."""
+def quantize_bytes(fp32: bytes, mode: str, pol: Quantise, calib: np.ndarray | None, fam: Family | None) -> bytes:
+    """Quantise fp32 model bytes; returns int8 model bytes (self-contained, unused imports stripped).
+
+    The one quantiser: family entries (static or dynamic) and entries without a family (dynamic,
+    every node of the policy's op types) come through here.
+    """
     try:
         import onnx
         from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, quantize_static
@@ -100,14 +104,17 @@ def quantize_bytes(fp32: bytes, mode: str, pol: Quantise, calib: np.ndarray | No
     model = onnx.load_from_string(fp32)
     nodes = _nodes(model, pol)
     if not nodes:
-        raise UsageError("the family's quantisation policy matches no node of this graph")
+        raise UsageError(f"the graph has no {', '.join(pol.op_types)} node the quantisation policy selects")
+    every = len(nodes) == sum(n.op_type in pol.op_types for n in model.graph.node)
+    only: list[str] | None = None if every else nodes  # every node of the op types: no name list (unnamed nodes too)
     with tempfile.TemporaryDirectory() as d, _quiet_root_logger():
         src, dst = Path(d) / "fp32.onnx", Path(d) / "int8.onnx"
         src.write_bytes(fp32)
         if mode == "static":
             from registry.plugin import Sample
 
-            assert calib is not None
+            assert calib is not None and fam is not None
+            family = fam
             pairs = list(calib)
             roles = calibration_roles(fam)
 
@@ -119,13 +126,14 @@ def quantize_bytes(fp32: bytes, mode: str, pol: Quantise, calib: np.ndarray | No
                     images = next(self._it, None)
                     if images is None:
                         return None
-                    return fam.feeds(Sample("calibration", {r: im.astype(np.float32) / 255.0 for r, im in zip(roles, images, strict=True)}))
+                    imgs = {r: im.astype(np.float32) / 255.0 for r, im in zip(roles, images, strict=True)}
+                    return family.feeds(Sample("calibration", imgs))
 
             quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, op_types_to_quantize=list(pol.op_types),
-                            nodes_to_quantize=nodes, per_channel=True, activation_type=QuantType.QUInt8,
+                            nodes_to_quantize=only, per_channel=True, activation_type=QuantType.QUInt8,
                             weight_type=QuantType.QInt8)
         elif mode == "dynamic":
-            quantize_dynamic(str(src), str(dst), op_types_to_quantize=list(pol.op_types), nodes_to_quantize=nodes,
+            quantize_dynamic(str(src), str(dst), op_types_to_quantize=list(pol.op_types), nodes_to_quantize=only,
                              per_channel=True, weight_type=QuantType.QUInt8)
         else:
             raise UsageError(f"unknown quantisation mode {mode!r} (static, dynamic)")
@@ -147,6 +155,8 @@ def quantize_entry(
 ) -> dict[str, Any]:
     """Quantise, gate, and (only on a pass) write ``<basename>.int8.onnx`` with its pins and record.
 
+    ``mode='fp16'`` writes the fp16 sibling instead (``registry.quant.fp16.fp16_entry``), through the same gate.
+
     An entry without a family is quantised (dynamic) and gated on its input set (``inputs`` or the pinned one).
     """
     from registry.export.smoke import tool_versions
@@ -157,6 +167,12 @@ def quantize_entry(
     from registry.store.document import expect_row
     from registry.store.entries import write_entry
 
+    if mode == "fp16":
+        from registry.quant.fp16 import fp16_entry
+
+        if calibration_dir is not None:
+            raise UsageError("an fp16 conversion has no calibration set (calibration is for static int8)")
+        return fp16_entry(registry, entry_id, gate_seed=gate_seed, inputs=inputs)
     path = find_registry(registry)
     reg = read_registry(path)
     entry = reg.get(entry_id)

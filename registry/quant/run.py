@@ -23,40 +23,45 @@ class GateRun:
         return 2 if self.refused else 0
 
 
-def quantised_ids(registry_path: Path) -> list[str]:
+def quantised_ids(registry_path: Path, precision: str = "int8") -> list[str]:
+    from registry.runtime.precision import sibling_sha256
+
     reg = read_registry(registry_path)
-    return [str(e["id"]) for e in reg.entries if isinstance(e.get("int8_sha256"), str)]
+    return [str(e["id"]) for e in reg.entries if sibling_sha256(e, precision) is not None]
 
 
-def _gate_one(registry_path: Path, entry_id: str, seed: int, inputs: Path | None) -> GateResult:
+def _gate_one(registry_path: Path, entry_id: str, seed: int, inputs: Path | None, precision: str) -> GateResult:
     """A family entry on its family's representative inputs; any other on its (given or pinned) input set."""
     reg = read_registry(registry_path)
     entry = reg.get(entry_id)
     if inputs is not None or not isinstance(entry.get("family"), str):
         from registry.quant.inputs import gate_on_inputs
 
-        return gate_on_inputs(registry_path, entry_id, inputs=inputs, seed=seed)
-    return run_gate(reg, entry, seed=seed)
+        return gate_on_inputs(registry_path, entry_id, inputs=inputs, seed=seed, precision=precision)
+    return run_gate(reg, entry, seed=seed, precision=precision)
 
 
 def gate(registry_path: Path, entry_id: str | None, *, seed: int = 0, record: bool = False,
-         inputs: Path | None = None) -> GateRun:
-    """Gate one entry (its errors raise) or, with ``entry_id=None``, every quantised one (errors collected).
+         inputs: Path | None = None, precision: str = "int8") -> GateRun:
+    """Gate one entry (its errors raise) or, with ``entry_id=None``, every one with a sibling of ``precision``.
 
-    ``inputs``: an input set (.npz) for one entry; it is pinned in the entry and reused by later gates.
+    ``precision``: 'int8' (default) or 'fp16'. ``inputs``: an input set (.npz) for one entry; it is pinned in
+    the entry and reused by later gates.
     """
+    if precision not in ("int8", "fp16"):
+        raise UsageError(f"precision {precision!r}: the gate judges int8 or fp16 siblings")
     from registry.quant.inputs import NoGateInputs
 
     run = GateRun()
     read = read_registry(registry_path)  # the rows the gates compute from: a record lands only onto the same row
     if entry_id is not None:
-        run.results.append(_gate_one(registry_path, entry_id, seed, inputs))
+        run.results.append(_gate_one(registry_path, entry_id, seed, inputs, precision))
     else:
         if inputs is not None:
             raise UsageError("an input set belongs to one entry; name the entry")
-        for i in quantised_ids(registry_path):
+        for i in quantised_ids(registry_path, precision):
             try:
-                run.results.append(_gate_one(registry_path, i, seed, None))
+                run.results.append(_gate_one(registry_path, i, seed, None, precision))
             except NoGateInputs as exc:
                 run.refused.append((i, exc.diagnostics()))
                 run.needs_inputs.append(i)
@@ -65,14 +70,16 @@ def gate(registry_path: Path, entry_id: str | None, *, seed: int = 0, record: bo
     if record:
         from registry.store.entries import update_entry
 
+        block, digest = ("fp16", "fp16_sha256") if precision == "fp16" else ("quant", "int8_sha256")
         for r in run.results:
             gated = read.get(r.entry)
-            quant = dict(gated.get("quant") or {})
-            quant["gate"] = r.as_json()
+            rec = dict(gated.get(block) or {})
+            rec["gate"] = r.as_json()
             # the gate ran on these models, budget and contract: record only if they are still the entry's. The input
             # set too, unless it was given now (then the gate pinned it itself, in its own update, just before)
-            keys = ["sha256", "int8_sha256", "quant_accuracy_budget_plcc", "quant_mode", "family", "io"]
+            budget_key = "fp16_accuracy_budget_plcc" if precision == "fp16" else "quant_accuracy_budget_plcc"
+            keys = ["sha256", digest, budget_key, "quant_mode", "family", "io"]
             if inputs is None:
                 keys += ["quant_gate_inputs", "files"]
-            update_entry(registry_path, r.entry, {"quant": quant}, expect={r.entry: {k: gated.get(k) for k in keys}})
+            update_entry(registry_path, r.entry, {block: rec}, expect={r.entry: {k: gated.get(k) for k in keys}})
     return run

@@ -14,7 +14,6 @@ from registry._internal.paths import confine
 from registry.errors import IntegrityError, UsageError
 from registry.onnx.inspect import external_ref, external_tensors, parse_model
 from registry.store.document import Entry, Registry, find_registry, parse_registry_bytes
-from registry.store.layout import int8_rel
 
 if TYPE_CHECKING:
     from registry.signing.policy import NoPolicy, TrustPolicy
@@ -34,21 +33,23 @@ def _pinned_files(entry: Entry) -> dict[str, dict[str, Any]]:
     return {f["path"]: f for f in entry.get("files") or [] if isinstance(f, dict) and "path" in f}
 
 
-def verified_model_bytes(reg: Registry, entry: Entry, *, int8: bool = False, digests: dict[str, str] | None = None) -> bytes:
+def verified_model_bytes(reg: Registry, entry: Entry, *, int8: bool = False, digests: dict[str, str] | None = None,
+                         precision: str | None = None) -> bytes:
     """Model bytes with every external tensor inlined, all read once and checked against pins.
 
+    ``precision`` (fp32, int8, fp16; ``int8=True`` is the older spelling) picks the graph with
+    ``registry.runtime.precision.select_graph`` (no gate check here: the gate reads these bytes too).
     ``digests`` (if given) receives path -> sha256 of every file read, so later checks need not hash again.
     """
+    from registry.runtime.precision import parse_precision, select_graph
+
     root = reg.root
-    if int8:
-        rel = int8_rel(str(entry["onnx"]))
-        want = entry.get("int8_sha256")
-        if not isinstance(want, str):
-            raise UsageError(f"entry '{entry['id']}' has no int8 sibling")
-    else:
-        rel = str(entry["onnx"])
-        want = entry.get("sha256")
+    graph = select_graph(entry, parse_precision(precision, int8=int8), require_gate=False)
+    rel, want = graph.rel, graph.sha256
     pinned = _pinned_files(entry)
+    if graph.precision == "fp16" and pinned.get(rel, {}).get("role") != "fp16":
+        raise IntegrityError(f"{rel}: the fp16 sibling of '{entry['id']}' is not pinned in files[] with role fp16; "
+                             "refusing to load")
     size = pinned.get(rel, {}).get("size")
     data = read_pinned(confine(root, rel, what="onnx"), str(want), size)
     if digests is not None:
@@ -107,6 +108,7 @@ def load(
     registry: str | os.PathLike[str] | None = None,
     *,
     int8: bool = False,
+    precision: str | None = None,
     providers: Providers | None = None,
     session_options: Any = None,
     verify_signature: bool | None = None,
@@ -114,8 +116,8 @@ def load(
     now: datetime | None = None,
 ) -> Any:
     """An ``onnxruntime.InferenceSession`` for ``entry_id``; see ``load_entry``."""
-    return load_entry(entry_id, registry, int8=int8, providers=providers, session_options=session_options,
-                      verify_signature=verify_signature, trust=trust, now=now)[0]
+    return load_entry(entry_id, registry, int8=int8, precision=precision, providers=providers,
+                      session_options=session_options, verify_signature=verify_signature, trust=trust, now=now)[0]
 
 
 def load_entry(
@@ -123,6 +125,7 @@ def load_entry(
     registry: str | os.PathLike[str] | None = None,
     *,
     int8: bool = False,
+    precision: str | None = None,
     providers: Providers | None = None,
     session_options: Any = None,
     verify_signature: bool | None = None,
@@ -140,6 +143,11 @@ def load_entry(
     not expired, no older version than the last one seen) and the entry's bundle signs its
     whole row and every file loaded; ``verify_signature`` cannot switch that off.
 
+    ``precision`` ('fp32', 'fp16', 'int8'; ``int8=True`` is the older spelling of 'int8') picks
+    the graph; an fp16 sibling loads only when its recorded gate passed on the very files the
+    entry pins (``registry.runtime.precision.check_gate``), and so does an int8 sibling asked for
+    with ``precision='int8'`` (``int8=True`` loads it as before, ungated).
+
     ``entry_id`` may be ``oci://HOST/REPO:TAG`` (or ``@sha256:...``): the entry is pulled and
     verified under the policy into the local cache first (docs/distribution.md), then loaded
     from there with the same checks; a policy is required and ``registry`` must be None.
@@ -148,7 +156,8 @@ def load_entry(
     verifies the entry's bundle when it has one and the registry records a signing
     policy; True requires a valid one.
     """
-    data, entry, _ = verified_entry(entry_id, registry, int8=int8, verify_signature=verify_signature, trust=trust, now=now)
+    data, entry, _ = verified_entry(entry_id, registry, int8=int8, precision=precision, verify_signature=verify_signature,
+                                    trust=trust, now=now)
     if entry.get("smoke") is True:
         warnings.warn(
             f"'{entry_id}' is a SMOKE PLACEHOLDER with random weights; its scores mean nothing",
@@ -163,12 +172,16 @@ def verified_entry(
     registry: str | os.PathLike[str] | None = None,
     *,
     int8: bool = False,
+    precision: str | None = None,
+    require_gate: bool = True,
     verify_signature: bool | None = None,
     trust: Trust = None,
     now: datetime | None = None,
 ) -> tuple[bytes, Entry, str]:
     """(self-contained model bytes, the entry's row, the sha256 of the model file loaded), all checked as
     ``load_entry`` describes, without creating a session (a driver checks this before it ships work).
+    ``precision`` as for ``load_entry``: the graph of that precision (a sibling only with a passed gate, unless
+    ``require_gate`` is False: the gate itself reads a sibling whatever its record says).
 
     ``trust`` NO_POLICY: the caller resolved that there is no consumer policy (a worker never
     falls back to its own ``$TINYREG_TRUST``). A ``.tinyreg-update/`` in the folder is refused
@@ -197,7 +210,12 @@ def verified_entry(
         require_valid_registry(reg.doc, str(path))  # fields of the wrong type are bad input (exit 2), never a crash
         entry = reg.get(entry_id)
         digests: dict[str, str] = {}
-        data = verified_model_bytes(reg, entry, int8=int8, digests=digests)
+        if precision is not None and precision != "fp32":
+            from registry.runtime.precision import parse_precision, select_graph
+
+            # a missing sibling is refused; an ungated one too unless the caller is the gate
+            select_graph(entry, parse_precision(precision, int8=int8), require_gate=require_gate)
+        data = verified_model_bytes(reg, entry, int8=int8, precision=precision, digests=digests)
         if policy is not None:
             from registry.signing.entries import enforce_trust
 
@@ -208,7 +226,9 @@ def verified_entry(
             from registry.signing.entries import verify_entry_signature
 
             verify_entry_signature(reg, entry, digests=digests)
-    model_rel = int8_rel(str(entry["onnx"])) if int8 else str(entry["onnx"])
+    from registry.runtime.precision import parse_precision, select_graph
+
+    model_rel = select_graph(entry, parse_precision(precision, int8=int8), require_gate=False).rel
     return data, entry, digests[model_rel]
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from registry.errors import UsageError
 from registry.media.limits import DEFAULT_MAX_PIXELS
 from registry.media.video import Scale, Selection, check_matrix
-from registry.scoring.engines import ENGINES, ScoreConfig, check_int8, providers_for, run_local, run_ray, split_cores
+from registry.scoring.engines import ENGINES, ScoreConfig, check_precision, providers_for, run_local, run_ray, split_cores
 from registry.scoring.manifest import Shard, read_manifest
 from registry.scoring.results import ResultsFile, fmt_for, same_inputs
 from registry.store.document import find_registry, read_registry
@@ -50,8 +50,9 @@ class DatasetOptions:
     selection: Selection = field(default_factory=Selection)
     scale: Scale = field(default_factory=Scale)
     matrix: str = "auto"
-    int8: bool = False
+    int8: bool = False  # the older spelling of precision='int8'
     provider: str = "cpu"
+    precision: str = "fp32"
     ray_address: str | None = None
     cores: int | None = None  # default os.cpu_count()
     max_pixels: int | None = DEFAULT_MAX_PIXELS
@@ -61,17 +62,20 @@ class DatasetOptions:
 
 
 def run_record(cfg: ScoreConfig, model_sha256: str) -> dict[str, Any]:
-    """What the results of this run are results of: the model actually run and every option that changes a score."""
+    """What the results of this run are results of: the model actually run (its precision and the sha256 of that
+    graph: the fp32 model or its fp16 / int8 sibling) and every option that changes a score."""
     from registry import __version__
 
-    return {"tinyreg_results": 1, "entry": cfg.entry_id, "model_sha256": model_sha256, "int8": cfg.int8,
-            "provider": cfg.provider, "tinyreg": __version__, "matrix": cfg.matrix, "selection": asdict(cfg.selection),
-            "scale": asdict(cfg.scale), "max_pixels": cfg.max_pixels, "max_memory": cfg.max_memory}
+    precision = cfg.effective_precision
+    return {"tinyreg_results": 1, "entry": cfg.entry_id, "model_sha256": model_sha256, "int8": precision == "int8",
+            "precision": precision, "provider": cfg.provider, "tinyreg": __version__, "matrix": cfg.matrix,
+            "selection": asdict(cfg.selection), "scale": asdict(cfg.scale), "max_pixels": cfg.max_pixels,
+            "max_memory": cfg.max_memory}
 
 
 def prepare(registry: Path | None, entry_id: str, opts: DatasetOptions) -> tuple[ScoreConfig, dict[str, Any], str]:
-    """Check everything that can be checked before any work (entry, int8 gate, provider, the model's bytes and
-    signature under the consumer's policy) and build the worker config, which carries that policy.
+    """Check everything that can be checked before any work (entry, precision and its gate, provider, the model's
+    bytes and signature under the consumer's policy) and build the worker config, which carries that policy.
 
     Returns (config, the entry's row as verified, sha256 of the model file the workers will run)."""
     if opts.engine not in ENGINES:
@@ -81,16 +85,20 @@ def prepare(registry: Path | None, entry_id: str, opts: DatasetOptions) -> tuple
     entry = read_registry(path).get(entry_id)
     if entry.get("kind") != "fr":
         raise UsageError(f"entry '{entry_id}' is not a full-reference model")
-    if opts.int8:
-        check_int8(entry)
+    from registry.runtime.precision import parse_precision
+
+    precision = parse_precision(opts.precision, int8=opts.int8)
+    if precision != "fp32":
+        check_precision(entry, precision)
     providers_for(opts.provider)
     from registry.runtime.loader import verified_entry
     from registry.signing.policy import policy_document, resolve_trust
 
     policy = resolve_trust(opts.trust)  # once, here; every worker gets this very policy, never its own environment
-    _, verified, model_sha256 = verified_entry(str(entry["id"]), path, int8=opts.int8, trust=policy if policy else _none())
+    _, verified, model_sha256 = verified_entry(str(entry["id"]), path, precision=precision,
+                                               trust=policy if policy else _none())
     threads = split_cores(opts.workers, opts.cores)[1]
-    cfg = ScoreConfig(str(path), str(entry["id"]), str(entry.get("family")), int8=opts.int8, provider=opts.provider,
+    cfg = ScoreConfig(str(path), str(entry["id"]), str(entry.get("family")), precision=precision, provider=opts.provider,
                       threads=threads, matrix=opts.matrix, selection=opts.selection, scale=opts.scale,
                       max_pixels=opts.max_pixels, max_memory=opts.max_memory, trust=policy_document(policy))
     return cfg, verified, model_sha256

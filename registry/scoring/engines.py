@@ -23,7 +23,6 @@ from registry.scoring.manifest import PairSpec
 from registry.scoring.results import PairOutcome
 
 ENGINES = ("local", "ray")
-PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
 
 @dataclass(frozen=True)
@@ -33,7 +32,7 @@ class ScoreConfig:
     registry: str
     entry_id: str
     family: str
-    int8: bool = False
+    int8: bool = False  # the older spelling of precision='int8'
     provider: str = "cpu"
     threads: int = 0
     matrix: str = "auto"
@@ -44,51 +43,50 @@ class ScoreConfig:
     # the consumer's trust policy as resolved once by the driver: the policy document itself (JSON), never a
     # path or an environment variable the worker would read on its own node; None: the driver found no policy
     trust: str | None = None
+    precision: str = "fp32"  # fp32, fp16 or int8: which graph of the entry runs
+    decode_ahead: int | None = None  # frames decoded ahead of the model (None: 2 on a GPU provider, 0 on the CPU)
+
+    @property
+    def effective_precision(self) -> str:
+        from registry.runtime.precision import parse_precision
+
+        return parse_precision(self.precision, int8=self.int8)
 
 
 def check_int8(entry: dict[str, Any]) -> None:
     """Refuse int8 scoring unless the entry has an int8 sibling whose recorded gate passed."""
-    eid = entry.get("id")
-    if not isinstance(entry.get("int8_sha256"), str):
-        raise UsageError(f"entry '{eid}' has no int8 sibling (tinyreg quantize {eid} makes one)")
-    gate = (entry.get("quant") or {}).get("gate") if isinstance(entry.get("quant"), dict) else None
-    if not isinstance(gate, dict) or gate.get("passed") is not True:
-        why = "has no recorded gate" if not isinstance(gate, dict) else (
-            f"did not pass its gate (drop CI {gate.get('drop_ci95')}, budget {entry.get('quant_accuracy_budget_plcc')})")
-        raise UsageError(f"entry '{eid}': the int8 sibling {why}; refusing to score with it")
+    check_precision(entry, "int8")
+
+
+def check_precision(entry: dict[str, Any], precision: str) -> None:
+    """Refuse scoring at ``precision`` unless the entry has that sibling and its recorded gate passed."""
+    from registry.runtime.precision import select_graph
+
+    select_graph(entry, precision)
 
 
 def providers_for(provider: str) -> list[Any]:
-    """onnxruntime providers for ``cpu`` or ``cuda``; CUDA is refused where this onnxruntime cannot run it.
+    """onnxruntime providers for ``cpu`` or ``cuda`` (``tensorrt`` needs the graph: ``registry.runtime.providers.plan``).
 
-    CUDA runs alone (the session disables the CPU fallback, and onnxruntime refuses a CPU provider
-    named beside that) and without TF32: TF32 convolutions moved DISTS scores by up to 5e-6 from
-    the fp32 CPU result on an H100, which parity and the gate must not absorb.
+    Refused where this onnxruntime cannot run the provider.
     """
-    if provider not in PROVIDERS:
-        raise UsageError(f"provider {provider!r}: use {' or '.join(PROVIDERS)}")
-    if provider == "cpu":
-        return ["CPUExecutionProvider"]
-    import onnxruntime as ort
+    from registry.runtime.providers import check_provider, plan
 
-    have = ort.get_available_providers()
-    if "CUDAExecutionProvider" not in have:
-        raise UsageError(f"provider 'cuda': this onnxruntime has no CUDA provider (it has {', '.join(have)}); "
-                         "install 'tinyreg[gpu]' (onnxruntime-gpu) on a machine with an NVIDIA GPU")
-    if hasattr(ort, "preload_dlls"):  # CUDA/cuDNN from the nvidia-* wheels, where that is how they came
-        ort.preload_dlls()
-    return [("CUDAExecutionProvider", {"use_tf32": "0"})]
+    check_provider(provider)
+    if provider == "tensorrt":
+        from registry.runtime.providers import PROVIDERS, available_providers
+
+        have = available_providers()
+        if PROVIDERS["tensorrt"] not in have:
+            plan("tensorrt", available=have)  # raises the one-line refusal
+        return []
+    return plan(provider).providers
 
 
 def _session_options(cfg: ScoreConfig) -> Any:
-    from registry.runtime.loader import default_session_options
+    from registry.scoring.score import provider_session_options
 
-    so = default_session_options(cfg.threads)
-    if cfg.threads:
-        so.inter_op_num_threads = 1
-    if cfg.provider == "cuda":
-        so.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
-    return so
+    return provider_session_options(cfg.provider, cfg.threads)
 
 
 class PairWorker:
@@ -99,22 +97,24 @@ class PairWorker:
         from registry.signing.policy import policy_from_document
 
         self.cfg = cfg
-        self.scorer = Scorer(Path(cfg.registry), cfg.entry_id, int8=cfg.int8,
-                             providers=providers_for(cfg.provider), session_options=_session_options(cfg),
-                             max_memory=cfg.max_memory, trust=policy_from_document(cfg.trust))
-        if cfg.provider == "cuda" and self.scorer.session.get_providers()[0] != "CUDAExecutionProvider":
-            raise UsageError("provider 'cuda': onnxruntime could not start its CUDA provider here (no usable GPU?)")
+        self.scorer = Scorer(Path(cfg.registry), cfg.entry_id, precision=cfg.effective_precision, provider=cfg.provider,
+                             session_options=_session_options(cfg), max_memory=cfg.max_memory,
+                             trust=policy_from_document(cfg.trust))
 
     def run(self, spec: PairSpec, on_frame: Callable[[], None] | None = None) -> PairOutcome:
         from registry.media.video import aligned_frames, open_video
+        from registry.scoring.prefetch import DEFAULT_DEPTH, prefetch
         from registry.scoring.results import fingerprint
 
+        ahead = self.cfg.decode_ahead
+        if ahead is None:
+            ahead = DEFAULT_DEPTH if self.cfg.provider in ("cuda", "tensorrt") else 0
         inputs = fingerprint(spec.ref, spec.dist)  # what the scores are of (read before the frames are)
         out = PairOutcome(spec.pair, inputs=inputs)
         try:
             with open_video(spec.ref, self.cfg.matrix, max_pixels=self.cfg.max_pixels) as a, \
                     open_video(spec.dist, self.cfg.matrix, max_pixels=self.cfg.max_pixels) as b:
-                for i, x, y in aligned_frames(a, b, self.cfg.selection, self.cfg.scale):
+                for i, x, y in prefetch(aligned_frames(a, b, self.cfg.selection, self.cfg.scale), ahead):
                     out.scores.append((i, self.scorer.score(x, y, f"{spec.pair}: frame {i}")))
                     if on_frame:
                         on_frame()

@@ -32,6 +32,8 @@ class ScoreResult:
     scores: list[float] = field(default_factory=list)
     indices: list[int] = field(default_factory=list)  # frame numbers of ``scores`` (videos); empty for an image pair
     int8: bool = False
+    precision: str = "fp32"
+    graph_sha256: str = ""  # the graph that ran (the fp32 model or the sibling)
 
     def frame_numbers(self) -> list[int]:
         return self.indices if len(self.indices) == len(self.scores) else list(range(len(self.scores)))
@@ -40,6 +42,9 @@ class ScoreResult:
         out: dict[str, Any] = {"entry": self.entry, "family": self.family, "smoke": self.smoke, "direction": self.direction}
         if self.int8:
             out["int8"] = True
+        if self.precision != "fp32":  # a reduced-precision score says so, with the graph it came from
+            out["precision"] = self.precision
+            out["graph_sha256"] = self.graph_sha256
         if len(self.scores) == 1 and not self.indices:
             out["score"] = self.scores[0]
         else:
@@ -52,29 +57,48 @@ class ScoreResult:
 
 
 def select_sibling(entry: dict[str, Any], int8: bool) -> bool:
-    """Which model of ``entry`` scores: the fp32 graph, or (``int8``) its int8 sibling, only where its recorded gate passed.
+    """Whether ``entry`` scores with its int8 sibling (``int8``), refused unless its recorded gate passed.
 
-    The one place image pairs, videos and dataset workers choose the model (returns whether the sibling is used);
-    refuses with one line naming what is missing (no sibling, no gate, a failed gate).
+    A thin form of ``registry.runtime.precision.select_graph``, the one place image pairs, videos and dataset
+    workers choose the graph (fp32, fp16 or int8); refuses with one line naming what is missing.
     """
     if int8:
-        from registry.scoring.engines import check_int8
+        from registry.runtime.precision import select_graph
 
-        check_int8(entry)
+        select_graph(entry, "int8")
     return int8
+
+
+def provider_session_options(provider: str, threads: int = 0) -> Any:
+    """tinyreg's session options; on a GPU provider the CPU fallback is off (a node that cannot run there fails loudly)."""
+    from registry.runtime.loader import default_session_options
+
+    so = default_session_options(threads)
+    if threads:
+        so.inter_op_num_threads = 1
+    if provider in ("cuda", "tensorrt"):
+        so.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
+    return so
 
 
 class Scorer:
     """A loaded model plus its family, which turns inputs into model feeds (the family is read from the entry)."""
 
     def __init__(self, registry: Path | None, entry_id: str, *, int8: bool = False, providers: Providers | None = None,
-                 session_options: Any = None, max_memory: int | None = None, trust: Trust = None) -> None:
+                 session_options: Any = None, max_memory: int | None = None, precision: str | None = None,
+                 provider: str | None = None, trust: Trust = None) -> None:
+        """``precision``: fp32 (default), fp16 or int8 (``int8=True`` is the older spelling); a sibling must have
+        passed its recorded gate. ``provider``: cpu, cuda or tensorrt (providers, session options and IOBinding
+        chosen here); or ``providers``/``session_options`` given as they are. ``trust``: the consumer's policy."""
         from registry.export.core import check_entry_contract
         from registry.families import get_family
+        from registry.runtime.binding import runner_for
         from registry.runtime.loader import SmokeModelWarning, load_entry
+        from registry.runtime.precision import check_gate, parse_precision, select_graph
 
         path = find_registry(registry)
         entry = read_registry(path).get(entry_id)
+        self.precision = parse_precision(precision, int8=int8)
         fam_name = entry.get("family")
         if not isinstance(fam_name, str):
             raise UsageError(f"entry '{entry_id}' names no family, so tinyreg does not know how to feed it")
@@ -84,13 +108,31 @@ class Scorer:
         self._sizes_checked: set[tuple[int, int]] = set()
         if entry.get("kind") != "fr":
             raise UsageError(f"entry '{entry_id}' is not a full-reference model")
-        int8 = select_sibling(entry, int8)
-        self.int8 = int8
+        graph = select_graph(entry, self.precision)  # refuses a missing or ungated sibling before anything loads
+        self.int8 = self.precision == "int8"
+        self.provider = provider or "cpu"
+        if provider is not None and providers is None:
+            from registry.runtime.providers import plan
+
+            providers = plan(provider, model_sha256=graph.sha256, registry_root=path.parent).providers
+            session_options = session_options or provider_session_options(provider)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SmokeModelWarning)  # reported by the caller, once
             # the contract and the smoke warning come from the row verified with the bytes (and signature, with a trust policy)
-            self.session, self.entry = load_entry(str(entry["id"]), path, int8=int8, providers=providers,
+            self.session, self.entry = load_entry(str(entry["id"]), path, precision=self.precision, providers=providers,
                                                   session_options=session_options, trust=trust)
+        if self.precision != "fp32":
+            check_gate(self.entry, self.precision)  # on the row read with the bytes
+        self.graph = select_graph(self.entry, self.precision, require_gate=False)
+        if self.graph.sha256 != graph.sha256 and self.provider == "tensorrt":
+            raise UsageError(f"entry '{entry_id}' changed while it was being loaded; run again")
+        if self.provider in ("cuda", "tensorrt"):
+            from registry.runtime.providers import PROVIDERS
+
+            if self.session.get_providers()[0] != PROVIDERS[self.provider]:
+                raise UsageError(f"provider '{self.provider}': onnxruntime could not start {PROVIDERS[self.provider]} "
+                                 "here (no usable GPU?)")
+        self.run = runner_for(self.session, self.provider)
         check_entry_contract(self.entry, self.fam)
         self.family = fam_name
 
@@ -99,7 +141,8 @@ class Scorer:
         return self.entry.get("smoke") is True
 
     def result(self) -> ScoreResult:
-        return ScoreResult(str(self.entry["id"]), self.family, self.smoke, self.fam.meta.direction.value, int8=self.int8)
+        return ScoreResult(str(self.entry["id"]), self.family, self.smoke, self.fam.meta.direction.value, int8=self.int8,
+                           precision=self.precision, graph_sha256=self.graph.sha256)
 
     def check_size(self, h: int, w: int, what: str = "images") -> None:
         """Refuse a size that is too small, or whose memory estimate is over the limit (once per size:
@@ -121,21 +164,23 @@ class Scorer:
             raise InputError(f"{what} differ in size: {ref.shape[1]}x{ref.shape[0]} vs {dist.shape[1]}x{dist.shape[0]}")
         self.check_size(ref.shape[0], ref.shape[1], "frames" if what.startswith("frame") else what)
         sample = Sample(what, {"ref": ref, "dist": dist}, None if luma is None else {"ref": luma[0], "dist": luma[1]})
-        return float(np.asarray(self.session.run(None, self.fam.feeds(sample))[0]).reshape(-1)[0])
+        return self.run(self.fam.feeds(sample))
 
 
 def score_images(
     registry: Path | None, entry_id: str, ref: Path, dist: Path, *,
     max_pixels: int | None = DEFAULT_MAX_PIXELS, max_memory: int | None = None, int8: bool = False, trust: Trust = None,
+    precision: str = "fp32", provider: str = "cpu",
 ) -> ScoreResult:
     """Score one image pair (``int8``: with the entry's gated int8 sibling; ``trust``: the consumer's policy, as
     ``registry.load``).
 
     Both headers are read first: a pair over ``max_pixels`` (None: no cap), of different sizes,
     or whose memory estimate exceeds ``max_memory`` (default: the memory available now) is
-    refused before any pixel is decoded.
+    refused before any pixel is decoded. ``precision`` (fp32, fp16, int8) picks the graph (a sibling must
+    have passed its gate); ``provider`` cpu, cuda or tensorrt.
     """
-    s = Scorer(registry, entry_id, max_memory=max_memory, int8=int8, trust=trust)
+    s = Scorer(registry, entry_id, max_memory=max_memory, int8=int8, precision=precision, provider=provider, trust=trust)
     res = s.result()
     (hr, wr), (hd, wd) = image_size(ref, max_pixels=max_pixels), image_size(dist, max_pixels=max_pixels)
     if (hr, wr) != (hd, wd):
@@ -158,6 +203,9 @@ def score_videos(
     int8: bool = False,
     selection: Selection | None = None,
     scale: Scale | None = None,
+    precision: str = "fp32",
+    provider: str = "cpu",
+    decode_ahead: int | None = None,
     trust: Trust = None,
 ) -> ScoreResult:
     """Score two videos frame by frame (``selection``: which frames, ``scale``: how sizes are reconciled,
@@ -168,12 +216,16 @@ def score_videos(
     a file without frames, frames over ``max_pixels``, different sizes or frame counts, or a memory
     estimate over ``max_memory`` is refused (one line naming the file) before any frame is scored.
     Two Y4M files also hand the family their Y planes (a luma family scores the Y plane itself).
+    ``precision`` and ``provider`` as for :func:`score_images`. ``decode_ahead``: frames decoded ahead
+    of the model by a decoder thread (default: 2 on a GPU provider, 0 on the CPU, whose cores the model uses).
     """
     from registry.media.video import Scale, Selection, aligned_frames, open_video
+    from registry.scoring.prefetch import DEFAULT_DEPTH, prefetch
 
     sel = selection or Selection()
     scl = scale or Scale()
-    s = Scorer(registry, entry_id, max_memory=max_memory, int8=int8, trust=trust)
+    s = Scorer(registry, entry_id, max_memory=max_memory, int8=int8, precision=precision, provider=provider, trust=trust)
+    ahead = decode_ahead if decode_ahead is not None else (DEFAULT_DEPTH if provider in ("cuda", "tensorrt") else 0)
     res = s.result()
     plain = sel == Selection() and scl == Scale()
     if plain and ref.suffix.lower() == ".y4m" and dist.suffix.lower() == ".y4m":
@@ -189,7 +241,8 @@ def score_videos(
             if ya.frame_count != yb.frame_count:
                 raise InputError(f"{ref} has {ya.frame_count} frames but {dist} has {yb.frame_count}")
             s.check_size(ha.height, ha.width, "frames")
-            for i, ((fa, la), (fb, lb)) in enumerate(zip(ya.frames_with_luma(), yb.frames_with_luma(), strict=True)):
+            frames = prefetch(zip(ya.frames_with_luma(), yb.frames_with_luma(), strict=True), ahead)
+            for i, ((fa, la), (fb, lb)) in enumerate(frames):
                 res.scores.append(s.score(fa, fb, f"frame {i}", luma=(la, lb)))
                 res.indices.append(i)
                 if progress:
@@ -204,7 +257,7 @@ def score_videos(
         if target is None:  # frames are scored at their decoded size: a size change mid-stream is checked before conversion
             a.frame_check = b.frame_check = lambda h, w: s.check_size(h, w, "frames")
         total = sel.expected(a.info.frames) or 0
-        for i, fa, fb in aligned_frames(a, b, sel, scl):
+        for i, fa, fb in prefetch(aligned_frames(a, b, sel, scl), ahead):
             res.scores.append(s.score(fa, fb, f"frame {i}"))
             res.indices.append(i)
             if progress:

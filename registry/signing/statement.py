@@ -83,6 +83,9 @@ def used_files(reg: Registry, entry: Entry) -> dict[str, tuple[str, str]]:
     declared = isinstance(entry.get("int8_sha256"), str) or entry.get("quant_mode") in INT8_MODES
     if declared or (root / i8).exists():
         _graph_files(root, i8, "int8", "int8_external_data", out)
+    half = layout.fp16_rel(onnx)
+    if isinstance(entry.get("fp16_sha256"), str) or (root / half).exists():
+        _graph_files(root, half, "fp16", "fp16_external_data", out)
     _add(root, layout.sidecar_rel(onnx), "sidecar", out, required=False)
     calib = entry.get("quant_calibration_set")
     if isinstance(calib, str):

@@ -106,6 +106,14 @@ def render_card(entry: Entry) -> str:
         lines.append(f"- {quant.get('policy', 'not quantised')}: {quant['reason']}")
     if quant.get("gate"):
         lines.append(f"- last gate: {json.dumps(quant['gate'], sort_keys=True)}")
+    fp16 = entry.get("fp16")
+    if isinstance(fp16, dict):  # only entries with an fp16 sibling get the section: other cards are unchanged
+        settings = fp16.get("settings") or {}
+        lines += ["", "## fp16 sibling", "", f"- sha256: `{entry.get('fp16_sha256')}`"]
+        if settings.get("kept_fp32"):
+            lines.append(f"- kept fp32: {settings['kept_fp32']}")
+        if fp16.get("gate"):
+            lines.append(f"- last gate: {json.dumps(fp16['gate'], sort_keys=True)}")
     parity = entry.get("parity")
     if parity:
         lines += ["", "## Parity with the reference", "", f"- {json.dumps(parity, sort_keys=True)}"]

@@ -23,6 +23,10 @@ def int8_rel(onnx_rel: str) -> str:
     return basename(onnx_rel) + ".int8.onnx"
 
 
+def fp16_rel(onnx_rel: str) -> str:
+    return basename(onnx_rel) + ".fp16.onnx"
+
+
 def sidecar_rel(onnx_rel: str) -> str:
     return basename(onnx_rel) + ".json"
 
@@ -66,10 +70,10 @@ def _str(v: Any) -> str | None:
 def entry_files(entry: Mapping[str, Any], *, reserved: bool = False) -> set[str]:
     """The files one entry refers to (``reserved``: also every name derived for it, used or not).
 
-    Referred to: its model, sidecar and card, the int8 sibling when it declares one,
+    Referred to: its model, sidecar and card, the int8 and fp16 siblings when it declares them,
     its calibration set and signature bundle when it names them, and every pinned path.
     Reserved names are what no other entry may use: the int8, calibration, gate-input
-    and bundle names an entry would get as soon as a writer makes them.
+    fp16, and bundle names an entry would get as soon as a writer makes them.
     """
     out: set[str] = set()
     eid, onnx = _str(entry.get("id")), _str(entry.get("onnx"))
@@ -79,6 +83,8 @@ def entry_files(entry: Mapping[str, Any], *, reserved: bool = False) -> set[str]
         out |= {onnx, sidecar_rel(onnx)}
         if reserved or isinstance(entry.get("int8_sha256"), str) or entry.get("quant_mode") in QUANT_MODES:
             out.add(int8_rel(onnx))
+        if reserved or isinstance(entry.get("fp16_sha256"), str):
+            out.add(fp16_rel(onnx))
         if reserved:
             out |= {calibration_rel(onnx), inputs_rel(onnx), bundle_rel(onnx)}
     for key in ("quant_calibration_set", "sigstore_bundle"):

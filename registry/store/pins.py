@@ -11,10 +11,11 @@ from registry._internal.paths import confine
 from registry.errors import InputError
 from registry.onnx.inspect import inspect_bytes
 from registry.store.document import Entry, Registry
-from registry.store.layout import int8_rel, sidecar_rel
+from registry.store.layout import fp16_rel, int8_rel, sidecar_rel
 
 # Fields that describe one particular fp32 artifact; reset when it is replaced.
-ARTIFACT_FIELDS = ("int8_sha256", "quant_mode", "quant_calibration_set", "quant", "parity", "sigstore_bundle")
+ARTIFACT_FIELDS = ("int8_sha256", "quant_mode", "quant_calibration_set", "quant", "fp16_sha256", "fp16", "parity",
+                   "sigstore_bundle")
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,13 @@ def compute_pins(reg: Registry, entry: Entry) -> dict[str, Any]:
         ipins, _ = _model_pins(reg, int8, "int8", "int8_external_data")
         fields["int8_sha256"] = ipins[0].sha256
         pins += ipins
+    if isinstance(entry.get("fp16_sha256"), str):
+        half = fp16_rel(rel)
+        if not reg.exists(half):
+            raise InputError(f"{half}: the entry declares an fp16 sibling but the file is missing")
+        hpins, _ = _model_pins(reg, half, "fp16", "fp16_external_data")
+        fields["fp16_sha256"] = hpins[0].sha256
+        pins += hpins
     if reg.is_legacy:
         return fields
     fields["size"] = pins[0].size

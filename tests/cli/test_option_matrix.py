@@ -31,13 +31,14 @@ FRAMES = {VIDEOS, DATASET}
 # score: parameter -> (modes that honour it, a value to give it on the command line, or None for a flag/argument)
 SCORE: dict[str, tuple[set[str], list[str]]] = {
     "entry_id": (ALL, []), "registry": (ALL, []), "as_json": (ALL, ["--json"]), "fmt": (ALL, ["--format", "csv"]),
-    "int8": (ALL, ["--int8"]), "max_pixels": (ALL, ["--max-pixels", "100000"]), "max_memory": (ALL, ["--max-memory", "8G"]),
+    "int8": (ALL, ["--int8"]), "precision": (ALL, ["--precision", "fp16"]), "provider": (ALL, ["--provider", "cuda"]),
+    "max_pixels": (ALL, ["--max-pixels", "100000"]), "max_memory": (ALL, ["--max-memory", "8G"]),
     "ref_image": ({IMAGES}, []), "dist_image": ({IMAGES}, []), "ref": ({VIDEOS}, ["--ref", "a.y4m"]),
     "dist": ({VIDEOS}, ["--dist", "b.y4m"]), "matrix": (FRAMES, ["--matrix", "bt709"]), "start": (FRAMES, ["--start", "1"]),
     "frames": (FRAMES, ["--frames", "1"]), "every": (FRAMES, ["--every", "2"]), "scale": (FRAMES, ["--scale", "ref"]),
     "manifest": ({DATASET}, ["--manifest", "m.csv"]), "results": ({DATASET}, ["--out", "o.jsonl"]),
     "engine": ({DATASET}, ["--engine", "ray"]), "workers": ({DATASET}, ["--workers", "2"]),
-    "shard": ({DATASET}, ["--shard", "0/2"]), "provider": ({DATASET}, ["--provider", "cuda"]),
+    "shard": ({DATASET}, ["--shard", "0/2"]),
     "ray_address": ({DATASET}, ["--ray-address", "auto"]), "retry_errors": ({DATASET}, ["--retry-errors"]),
     "trust": (ALL, ["--trust", "policy.json"]),
 }
@@ -59,7 +60,8 @@ OTHERS: dict[str, dict[str, str]] = {
     "report": {**dict.fromkeys(("results", "out_file", "registry", "as_json"), "always"),
                "trust": "registry report only: refused (given on the command line) with RESULTS"},
     "pin": dict.fromkeys(("entry_id", "all_", "check", "registry", "as_json"), "always"),
-    "quant-gate": dict.fromkeys(("entry_id", "all_", "seed", "record", "inputs", "registry", "trust", "as_json"), "always"),
+    "quant-gate": dict.fromkeys(("entry_id", "all_", "seed", "record", "inputs", "precision", "registry", "trust", "as_json"),
+                                "always"),
     "quantize": dict.fromkeys(("entry_id", "mode", "calibration", "inputs", "registry", "trust", "as_json"), "always"),
     "show": dict.fromkeys(("entry_id", "registry", "as_json"), "always"),
     "sign": {**dict.fromkeys(("entry_id", "all_", "key", "expires_in", "registry", "as_json"), "always"),

@@ -226,13 +226,15 @@ def test_int8_and_provider_refusals(reg_path: Path, dataset: Path, tmp_path: Pat
         check_int8({"id": "e", "int8_sha256": "0" * 64, "quant": {"gate": {"passed": False, "drop_ci95": [0, 0.1]}}})
     with pytest.raises(UsageError, match="no recorded gate"):
         check_int8({"id": "e", "int8_sha256": "0" * 64})
-    check_int8({"id": "e", "int8_sha256": "0" * 64, "quant": {"gate": {"passed": True}}})
+    check_int8({"id": "e", "int8_sha256": "0" * 64, "quant": {"gate": {"passed": True, "drop_ci95": [0, 0.001], "budget": 0.005}}})
+    with pytest.raises(UsageError, match="not within its budget"):  # a record edited to passed, its statistics left
+        check_int8({"id": "e", "int8_sha256": "0" * 64, "quant": {"gate": {"passed": True, "drop_ci95": [0, 0.1], "budget": 0.005}}})
     import onnxruntime as ort
 
     monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
     with pytest.raises(UsageError, match="no CUDA provider"):
         run(reg_path, dataset, tmp_path / "x.jsonl", provider="cuda")
-    with pytest.raises(UsageError, match="use cpu or cuda"):
+    with pytest.raises(UsageError, match="use cpu, cuda or tensorrt"):
         providers_for("tpu")
     assert not (tmp_path / "x.jsonl").exists()
     assert split_cores(0, 4) == (4, 1) and split_cores(1, 4) == (1, 4) and split_cores(3, 4) == (3, 1)

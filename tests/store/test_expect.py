@@ -88,7 +88,7 @@ def test_gate_record_lands_only_onto_the_models_it_gated(reg_path: Path, monkeyp
 
     calls: list[str] = []
 
-    def gate_one(path: Path, eid: str, seed: int, inputs: Path | None) -> _Gated:
+    def gate_one(path: Path, eid: str, seed: int, inputs: Path | None, precision: str = "int8") -> _Gated:
         if calls and calls[-1] == "change-model":  # another writer replaces the fp32 model while the gate runs
             row = dict(read_registry(path).get(eid))
             write_entry(path, {**row, "files": None, "sha256": "0" * 64}, {"m.onnx": matmul(3)})

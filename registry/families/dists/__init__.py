@@ -11,6 +11,7 @@ from registry.plugin import (
     IMAGENET_RGB_CONVENTIONS,
     Direction,
     Family,
+    Fp16,
     Kind,
     MemoryModel,
     Metadata,
@@ -119,6 +120,12 @@ class Dists(Family):
         'head stay fp32: with c1 = c2 = 1e-6 they divide small differences of feature statistics, and 8-bit '
         'activations there destroy the metric (measured on a random-VGG DISTS with the real alpha/beta, 40 '
         'natural pairs: every op quantised 1 - PLCC = 0.57; backbone only 0.0015).'
+    ))
+    fp16 = Fp16(op_types=("Conv", "Relu"), node_prefixes=("conv", "relu"), rationale=(
+        "Only the 13 VGG-16 backbone convolutions and their ReLUs run in fp16 (fp32 in and out of the backbone). "
+        "L2 pooling (it squares feature values, which overflows fp16 above 65504, and adds a 1e-12 epsilon, which "
+        "rounds to 0 in fp16), the per-channel mean/variance/covariance statistics (squares and products of "
+        "features) and the similarity head (c1 = c2 = 1e-6, below fp16's normal range) stay fp32."
     ))
 
     def build(self, weights: Weights | None, opset: int) -> Any:

@@ -20,6 +20,7 @@ from registry.plugin import (
     IMAGENET_STD,
     Direction,
     Family,
+    Fp16,
     GraphBuilder,
     InputError,
     Kind,
@@ -169,6 +170,11 @@ class Lpips(Family):
     quant = Quantise(op_types=("Conv",), node_prefixes=("conv",), budget_plcc=0.01, rationale=(
         'Only the 13 VGG-16 backbone convolutions are quantised (static QDQ). Channel normalisation, squared '
         'differences, the learned 1x1 linear layers and the spatial means stay fp32.'
+    ))
+    fp16 = Fp16(op_types=("Conv", "Relu", "MaxPool"), node_prefixes=("conv", "relu", "pool"), rationale=(
+        "Only the VGG-16 backbone (its 13 convolutions, their ReLUs and the max-pools) runs in fp16. Channel "
+        "unit-normalisation (a sum of squared features, which overflows fp16 above 65504, and a 1e-10 epsilon, which "
+        "rounds to 0 in fp16), squared differences, the learned 1x1 linear layers and the spatial means stay fp32."
     ))
 
     def build(self, weights: Weights | None, opset: int) -> Any:

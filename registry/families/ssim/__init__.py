@@ -39,6 +39,7 @@ from registry.plugin import (
     GraphBuilder,
     Kind,
     Metadata,
+    NotFp16,
     NotQuantised,
     Parity,
     Reference,
@@ -159,6 +160,11 @@ class Ssim(Family):
         "SSIM has no weights to quantise: the graph is two 11-tap window passes and per-pixel arithmetic on local "
         "moments, where the variance is a difference of second moments compared against C2 = 9e-4; 8-bit "
         "activations would erase exactly the small variances SSIM measures, and there is no large compute to save."
+    )
+    fp16 = NotFp16(
+        "SSIM is refused in fp16: every node computes the local moments or compares them (variance = E[x^2] - E[x]^2 "
+        "against C2 = 9e-4), where fp16's 11-bit mantissa cancels exactly the small variances SSIM measures; the "
+        "two window convolutions are too little compute for half precision to be worth an error of that kind."
     )
 
     def build(self, weights: Weights | None, opset: int) -> Any:

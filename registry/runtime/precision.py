@@ -1,0 +1,115 @@
+"""Which graph of an entry runs: fp32, or its gated int8 or fp16 sibling. The one sibling-selection function.
+
+An entry's fp32 model is ``onnx``/``sha256``. Its siblings:
+
+=========  =========================  ==================  ===================  ====================
+precision  file                       digest field        role in ``files[]``  gate record
+=========  =========================  ==================  ===================  ====================
+int8       ``<basename>.int8.onnx``   ``int8_sha256``     ``int8``             ``quant.gate``
+fp16       ``<basename>.fp16.onnx``   ``fp16_sha256``     ``fp16``             ``fp16.gate``
+=========  =========================  ==================  ===================  ====================
+
+Scoring with a sibling requires its recorded gate to have passed *on that very file*: the
+fp16 record names the digest it judged (``candidate_sha256``) and the fp32 model it was
+judged against (``model_sha256``); both must be the entry's current ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from registry.errors import UsageError
+from registry.store.layout import fp16_rel, int8_rel
+
+
+class Precision(StrEnum):
+    FP32 = "fp32"
+    FP16 = "fp16"
+    INT8 = "int8"
+
+
+PRECISIONS = tuple(p.value for p in Precision)
+
+
+@dataclass(frozen=True)
+class Graph:
+    """The graph of an entry that runs at one precision."""
+
+    precision: str
+    rel: str  # path in the registry folder
+    sha256: str
+    role: str  # its role in files[]
+    ext_role: str  # the role of its external data
+
+
+def parse_precision(value: str | Precision | None, *, int8: bool = False) -> str:
+    """A precision name from an option value (``int8=True`` is the older spelling of 'int8')."""
+    p = str(value.value if isinstance(value, Precision) else value or "fp32")
+    if p not in PRECISIONS:
+        raise UsageError(f"precision {p!r}: use {', '.join(PRECISIONS)}")
+    if int8 and p not in ("fp32", "int8"):
+        raise UsageError(f"the int8 alias and precision {p!r} disagree; name one precision")
+    return "int8" if int8 else p
+
+
+def sibling_sha256(entry: dict[str, Any], precision: str) -> str | None:
+    key = {"int8": "int8_sha256", "fp16": "fp16_sha256", "fp32": "sha256"}.get(precision)
+    if key is None:
+        raise UsageError(f"precision {precision!r}: use {', '.join(PRECISIONS)}")
+    v = entry.get(key)
+    return v if isinstance(v, str) else None
+
+
+def gate_record(entry: dict[str, Any], precision: str) -> dict[str, Any] | None:
+    block = entry.get("quant" if precision == "int8" else "fp16")
+    gate = block.get("gate") if isinstance(block, dict) else None
+    return gate if isinstance(gate, dict) else None
+
+
+def select_graph(entry: dict[str, Any], precision: str = "fp32", *, require_gate: bool = True) -> Graph:
+    """The graph ``precision`` runs for ``entry``; refuses a missing sibling or (``require_gate``) one not gated.
+
+    This is the single place that decides which file a load or a score reads.
+    """
+    eid = entry.get("id")
+    onnx = str(entry.get("onnx", ""))
+    if precision == "fp32":
+        return Graph("fp32", onnx, str(entry.get("sha256")), "onnx", "external_data")
+    want = sibling_sha256(entry, precision)
+    if want is None:
+        raise UsageError(f"entry '{eid}' has no {precision} sibling (make one: tinyreg quantize {eid}"
+                         f"{', mode fp16' if precision == 'fp16' else ''})")
+    rel = int8_rel(onnx) if precision == "int8" else fp16_rel(onnx)
+    if require_gate:
+        check_gate(entry, precision)
+    return Graph(precision, rel, want, precision, f"{precision}_external_data")
+
+
+def check_gate(entry: dict[str, Any], precision: str) -> None:
+    """Refuse a sibling whose recorded gate did not pass, or passed on other files than the entry's."""
+    eid = entry.get("id")
+    gate = gate_record(entry, precision)
+    if gate is None or gate.get("passed") is not True:
+        if gate is None:
+            why = "has no recorded gate"
+        elif gate.get("nonfinite"):
+            why = f"did not pass its gate ({gate.get('nonfinite')} non-finite outputs)"
+        else:
+            why = f"did not pass its gate (drop CI {gate.get('drop_ci95')}, budget {gate.get('budget')})"
+        raise UsageError(f"entry '{eid}': the {precision} sibling {why}; refusing to score with it")
+    ci, budget = gate.get("drop_ci95"), gate.get("budget")
+    upper = ci[1] if isinstance(ci, list) and len(ci) == 2 else None
+    if not (isinstance(upper, (int, float)) and isinstance(budget, (int, float)) and upper <= budget):
+        raise UsageError(f"entry '{eid}': the {precision} gate record says passed, but its drop CI {ci} is not within "
+                         f"its budget {budget}; refusing to score with it")
+    if precision == "fp16":
+        # the record names the files it judged: a record copied from another entry or left from older files is refused
+        if gate.get("candidate_sha256") != entry.get("fp16_sha256") or gate.get("model_sha256") != entry.get("sha256"):
+            raise UsageError(f"entry '{eid}': the fp16 gate record was made on other files than the entry pins; "
+                             "refusing to score with it (run the fp16 gate again)")
+        limit, err = gate.get("max_abs_budget"), gate.get("max_abs_diff")
+        if not (isinstance(limit, (int, float)) and isinstance(err, (int, float)) and err <= limit):
+            raise UsageError(f"entry '{eid}': the fp16 gate record's max |score error| {err} is not within {limit}; "
+                             "refusing to score with it")
