@@ -276,7 +276,9 @@ def score_line(res: Any) -> str:
     except Exception:  # a family that no longer imports still names itself
         title = str(res.family)
     direction = str(res.direction or "direction unknown")
-    precision = str(getattr(res, "precision", None) or ("int8" if getattr(res, "int8", False) else "fp32"))
+    precision = str(getattr(res, "precision", None) or "fp32")
+    if precision == "fp32" and getattr(res, "int8", False):  # --int8, the older spelling of --precision int8
+        precision = "int8"
     how = f"({direction} {arrow(direction)})"
     if len(res.scores) == 1:
         what = f"{out.num(res.scores[0], 6)} {how}"
