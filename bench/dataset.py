@@ -72,8 +72,8 @@ def engines(reg: Path, manifest: Path, workdir: Path, cores: int) -> dict[str, A
         out = workdir / f"{engine}-{workers}-{'int8' if int8 else 'fp32'}.jsonl"
         t = time.perf_counter()
         try:
-            rep = score_dataset(reg, "dists_vgg16", manifest, out,
-                                DatasetOptions(engine=engine, workers=workers, int8=int8, cores=cores))
+            rep = score_dataset("dists_vgg16", manifest, out,
+                                DatasetOptions(engine=engine, workers=workers, int8=int8, cores=cores), registry=reg)
         except Exception as exc:  # e.g. Ray missing: report, keep the other figures
             rows.append({"engine": engine, "workers": workers, "int8": int8, "error": f"{type(exc).__name__}: {exc}"})
             continue

@@ -547,13 +547,17 @@ def _unlisted(ctx: _Ctx) -> None:
 
 
 def verify_registry(
-    path: str | os.PathLike[str],
+    registry: str | os.PathLike[str] | None = None,
     *,
     allowlist: str | os.PathLike[str] | None = None,
     trust: str | os.PathLike[str] | TrustPolicy | None = None,
     now: datetime | None = None,
 ) -> Report:
     """Run every check; raises InputError only when the registry itself (or the trust policy) cannot be read.
+
+    ``registry``: a ``registry.json`` or a folder holding one (or ``model/tiny/registry.json``), as the
+    CLI's ``--registry`` takes it; None finds it as every command does (``$TINYREG_REGISTRY``, then
+    the current folder and its parents).
 
     ``trust``: the consumer's trust policy file (None: ``$TINYREG_TRUST`` if set). With one,
     every entry and the registry snapshot must verify under it (``_check_trust``).
@@ -563,8 +567,9 @@ def verify_registry(
     error finding (check ``journal``); only a writer (``tinyreg recover``) deals with it.
     """
     from registry.signing.policy import resolve_trust
-    from registry.store.document import reading
+    from registry.store.document import find_registry, reading
 
+    path = find_registry(registry)
     policy = resolve_trust(trust)
     if policy is not None:
         from registry.signing.snapshot import require_state_dir

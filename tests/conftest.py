@@ -16,8 +16,9 @@ SIGSTORE = FIXTURES / "sigstore"
 
 @pytest.fixture(autouse=True)
 def _isolated_trust_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test reads the developer's TINYREG_TRUST or writes their last-seen snapshot state."""
+    """No test reads the developer's TINYREG_TRUST or TINYREG_REGISTRY or writes their last-seen snapshot state."""
     monkeypatch.delenv("TINYREG_TRUST", raising=False)
+    monkeypatch.delenv("TINYREG_REGISTRY", raising=False)
     monkeypatch.setenv("TINYREG_STATE_DIR", str(tmp_path_factory.mktemp("tinyreg-state")))
 
 

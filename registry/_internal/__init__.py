@@ -1,1 +1,3 @@
 """Private helpers; no stability promise."""
+
+__all__ = ["atomic", "hashing", "jsonio", "paths"]

@@ -8,9 +8,21 @@ unreadable input, 70 internal error.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from registry.cli import hook_cmds, migrate_cmds, model_cmds, oci_cmds, quant_cmds, registry_cmds, report_cmds, sign_cmds
+from registry.cli import (
+    _examples,
+    hook_cmds,
+    migrate_cmds,
+    model_cmds,
+    oci_cmds,
+    quant_cmds,
+    registry_cmds,
+    report_cmds,
+    sign_cmds,
+)
 
 app = typer.Typer(
     name="tinyreg",
@@ -19,7 +31,26 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Exit codes: 0 ok, 1 findings, 2 bad input or refusal, 70 a bug. "
+           "Registry: --registry PATH, else $TINYREG_REGISTRY, else found from the current folder.",
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from registry import __version__
+
+        typer.echo(f"tinyreg {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
+    """Registry and artifact toolchain for tiny ONNX image and video quality models."""
 
 for _name, _fn in (
     ("init", registry_cmds.init_cmd),
@@ -43,10 +74,11 @@ for _name, _fn in (
     ("pull", oci_cmds.pull_cmd),
     ("report", report_cmds.report_cmd),
 ):
-    app.command(_name)(_fn)
+    app.command(_name, epilog=_examples.epilog(_name))(_fn)
 
 # the pre-commit entry point passes options it does not know (e.g. --trust FILE) on to the check
-app.command("hook", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(hook_cmds.hook_cmd)
+app.command("hook", context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+            epilog=_examples.epilog("hook"))(hook_cmds.hook_cmd)
 
 
 def main() -> None:

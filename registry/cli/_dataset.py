@@ -29,7 +29,7 @@ def score_manifest(path: Path, name: str, manifest: Path, results: Path | None, 
         trust=options["trust"], retry_errors=options["retry_errors"])
     with out.rate_progress("scoring") as bar:
         task = bar.add_task("scoring", total=None)
-        report = score_dataset(path, name, manifest, results, opts,
+        report = score_dataset(name, manifest, results, opts, registry=path,
                                on_start=lambda total: bar.update(task, total=total),
                                on_frames=lambda n: bar.advance(task, n))
     out.render(dataset_result(report, _direction(path, report.entry)))

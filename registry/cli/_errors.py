@@ -25,7 +25,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # hint (a library parameter) -> what to do on the command line
 HINTS = {
-    "registry": "pass --registry PATH or run 'tinyreg init'",
+    "registry": "pass --registry PATH, set TINYREG_REGISTRY, or run 'tinyreg init'",
     "force": "use --force",
     "key": "sign with --key PRIVATE.pem",
     "keyless": "sign without --key (keyless, with an OIDC identity)",

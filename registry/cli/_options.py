@@ -90,7 +90,8 @@ FAMILIES_HELP = _families_help()
 # default everywhere (commands differ in what they do with it, never in how it is spelt).
 RegistryOpt = Annotated[
     Path | None,
-    typer.Option("--registry", help="registry.json or its folder (default: found from the current folder)"),
+    typer.Option("--registry", help="registry.json or a folder holding it or model/tiny/registry.json (default: "
+                 "$TINYREG_REGISTRY, else found from the current folder)"),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output: one JSON object with 'command' and 'ok'")]
 AllOpt = Annotated[bool, typer.Option("--all", help="every entry (instead of naming one)")]

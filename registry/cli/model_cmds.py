@@ -240,14 +240,14 @@ def score_cmd(
     if fmt is ScoreFormat.JSON:
         out.begin("score", True)  # --format json: the --json document
     if ref_image and dist_image and not (ref or dist):
-        res = score_images(path, entry_id, ref_image, dist_image, precision=prec, provider=provider.value, trust=trust,
+        res = score_images(entry_id, ref_image, dist_image, registry=path, precision=prec, provider=provider.value, trust=trust,
                            **limits)
     elif ref and dist and not (ref_image or dist_image):
         from registry.media.video import Scale, Selection
 
         with out.progress("frames") as bar:
             task = bar.add_task("frames", total=None)
-            res = score_videos(path, entry_id, ref, dist, matrix=matrix.value, precision=prec, provider=provider.value,
+            res = score_videos(entry_id, ref, dist, registry=path, matrix=matrix.value, precision=prec, provider=provider.value,
                                selection=Selection(start, frames, every), scale=Scale.parse(scale), trust=trust, **limits,
                                progress=lambda done, total: bar.update(task, completed=done, total=total))
     else:

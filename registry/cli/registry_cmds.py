@@ -26,12 +26,13 @@ from registry.cli._output import Result
 
 
 @command
-def init_cmd(folder: Annotated[Path, typer.Argument(help="folder to hold registry.json")] = Path("model/tiny"),
+def init_cmd(folder: Annotated[Path | None, typer.Argument(
+                 help="folder to hold registry.json (default: $TINYREG_REGISTRY if set, else model/tiny)", show_default=False)] = None,
              as_json: JsonOpt = False) -> None:
     """Create an empty schema_version 2 registry in FOLDER."""
-    from registry.store.document import init_registry
+    from registry.store.document import default_init_folder, init_registry
 
-    path = init_registry(folder)
+    path = init_registry(default_init_folder() if folder is None else folder)
     out.render(Result({"registry": str(path)}).line(f"created {path}"))
 
 

@@ -84,12 +84,16 @@ def _loads(data: bytes, source: str) -> Any:
 
 
 def _dest_folder(registry: str | os.PathLike[str] | None) -> Path:
-    if registry is None:
-        from registry.store.document import find_registry
+    from registry.errors import RegistryNotFound
+    from registry.store.document import find_registry
 
+    if registry is None:
         return find_registry(None).parent
     p = Path(registry).expanduser()
-    return p.parent if p.name == "registry.json" else p
+    try:  # an existing registry is found as everywhere else (DIR/registry.json, else DIR/model/tiny/registry.json)
+        return find_registry(p).parent
+    except RegistryNotFound:  # none yet: DIR (or the folder of DIR/registry.json) becomes one
+        return p.parent if p.name == "registry.json" else p
 
 
 def pull(

@@ -8,13 +8,14 @@ graph against the family's contract and the allowlist, and writes the entry.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry.errors import CheckFailed, MissingWeight, UsageError
+from registry.errors import CheckFailed, MissingDependency, MissingWeight, UsageError
 from registry.export.fetch import fetch_pinned, is_url
 from registry.store.document import Entry
 
@@ -232,6 +233,8 @@ def export_entry(
     fam = get_family(family)
     check_opset(opset)
     resolved = resolve_weights(fam, weights)
+    if fam.weights and importlib.util.find_spec("torch") is None:  # weight files are read with torch: say so before a download
+        raise MissingDependency(f"exporting {family} from its weight files (torch)", "export")
     data = fetch_weights(resolved, cache_dir=cache_dir, progress=progress)
     model = fam.build(data, opset)
     upstream = [upstream_record(r) for r in resolved]

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 GROUP = "tinyreg.families"
 
+__all__ = ["GROUP", "all_families", "family_names", "get_family"]
+
 
 @functools.cache
 def _specs() -> dict[str, str]:

@@ -36,7 +36,7 @@ def natural_image(name: str) -> np.ndarray:
     try:
         import skimage.data
     except ImportError as exc:
-        raise MissingDependency("natural test images (scikit-image)", "export") from exc
+        raise MissingDependency("natural test images (scikit-image)", "gate") from exc
     im = np.asarray(getattr(skimage.data, name)())
     if im.ndim == 2:
         im = np.stack([im] * 3, axis=-1)

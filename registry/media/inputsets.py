@@ -146,6 +146,9 @@ def _rows_csv(data: bytes, source: str) -> list[dict[str, object]]:
         raise InputError(f"{source}: not a libvmaf CSV log ({exc})") from exc
 
 
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
 def read_feature_log(path: Path, features: Sequence[str] = CANONICAL_6) -> np.ndarray:
     """``(frames, len(features))`` float32 from a libvmaf JSON or CSV log."""
     from registry._internal.hashing import read_file
@@ -158,7 +161,7 @@ def read_feature_log(path: Path, features: Sequence[str] = CANONICAL_6) -> np.nd
     for i, row in enumerate(rows):
         for j, name in enumerate(features):
             v = _feature_value(row, name)
-            if v is None or not np.isfinite(v):
+            if v is None or not np.isfinite(v) or abs(v) > _F32_MAX:  # 1e300 is finite, but not as a float32
                 have = ", ".join(sorted(str(k) for k in row)[:12])
                 raise InputError(f"{path}: frame {i} has no usable '{name}' (looked for integer_{name}, {name}, "
                                  f"float_{name}; the log has {have})")

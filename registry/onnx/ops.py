@@ -63,6 +63,9 @@ def optimized_ops(data: bytes, *, nchwc: bool) -> set[tuple[str, str]]:
     ``nchwc=False`` disables the NCHWc layout transformer, as
     ``onnxruntime.tools.convert_onnx_models_to_ort`` does by default (its ops are x86-specific);
     ``nchwc=True`` keeps it, as a session on an AVX2/AVX-512 machine runs.
+    The graph is also optimised at the basic level and its ops added: a reduced build's
+    'Runtime' optimisation style loads that graph and replays the rest (so an op the full level
+    folds away, such as the backbone's batch ``Slice``, is still required).
     """
     import tempfile
 
@@ -76,15 +79,17 @@ def optimized_ops(data: bytes, *, nchwc: bool) -> set[tuple[str, str]]:
     left = external_tensors(parse_model(data, "model"))
     if left:  # onnxruntime would open the named file by itself: only self-contained bytes get a session
         raise IntegrityError(f"{left[0][0]} refers to external data; refusing to create a session")
-    so = default_session_options()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.log_severity_level = 3  # the NCHWc "hardware specific" notice is expected here
-    with tempfile.TemporaryDirectory(prefix="tinyreg-ortopt-") as d:
-        out = Path(d) / "optimized.onnx"
-        so.optimized_model_filepath = str(out)
-        ort.InferenceSession(data, so, providers=["CPUExecutionProvider"],
-                             disabled_optimizers=None if nchwc else ["NchwcTransformer"])
-        model = onnx.load(str(out), load_external_data=False)
+    models = []
+    for level in (ort.GraphOptimizationLevel.ORT_ENABLE_ALL, ort.GraphOptimizationLevel.ORT_ENABLE_BASIC):
+        so = default_session_options()
+        so.graph_optimization_level = level
+        so.log_severity_level = 3  # the NCHWc "hardware specific" notice is expected here
+        with tempfile.TemporaryDirectory(prefix="tinyreg-ortopt-") as d:
+            out = Path(d) / "optimized.onnx"
+            so.optimized_model_filepath = str(out)
+            ort.InferenceSession(data, so, providers=["CPUExecutionProvider"],
+                                 disabled_optimizers=None if nchwc else ["NchwcTransformer"])
+            models.append(onnx.load(str(out), load_external_data=False))
     found: set[tuple[str, str]] = set()
 
     def walk(g: Any) -> None:
@@ -96,7 +101,8 @@ def optimized_ops(data: bytes, *, nchwc: bool) -> set[tuple[str, str]]:
                 for sub in a.graphs:
                     walk(sub)
 
-    walk(model.graph)
+    for model in models:
+        walk(model.graph)
     return found
 
 

@@ -1,1 +1,3 @@
 """Sessions built from verified bytes."""
+
+__all__ = ["loader"]

@@ -154,10 +154,13 @@ def _done(record: dict[str, Any] | None, spec: Any, retry_errors: bool) -> bool:
     return same_inputs(record, spec.ref, spec.dist)
 
 
-def score_dataset(registry: Path | None, entry_id: str, manifest: Path, out: Path, opts: DatasetOptions = DatasetOptions(),
-                  *, on_start: Callable[[int | None], None] | None = None,
+def score_dataset(entry_id: str, manifest: str | os.PathLike[str], out: str | os.PathLike[str],
+                  opts: DatasetOptions = DatasetOptions(), *, registry: str | os.PathLike[str] | None = None,
+                  on_start: Callable[[int | None], None] | None = None,
                   on_frames: Callable[[int], None] | None = None) -> DatasetReport:
-    """Score the shard's pairs not yet in ``out``; append each pair's records as it finishes, in manifest order.
+    """Score the shard's pairs not yet in ``out`` with entry ``entry_id``; append each pair's records as it finishes, in manifest order.
+
+    ``registry``: a ``registry.json`` or its folder (None: found as every command finds it).
 
     ``out`` starts with the run record (shard 0; see scoring/results.py); an existing ``out`` of another
     run (entry, model bytes, provider, options, tinyreg version) is refused. A pair recorded from inputs
@@ -167,7 +170,11 @@ def score_dataset(registry: Path | None, entry_id: str, manifest: Path, out: Pat
     ``on_start(total_frames or None)`` is called once the work is known; ``on_frames(n)`` as frames are scored.
     A pair that fails is recorded as an ``error`` record and the run goes on.
     """
-    cfg, entry, model_sha256 = prepare(registry, entry_id, opts)
+    if not isinstance(entry_id, str):
+        raise TypeError("score_dataset() takes the entry id first and the registry as a keyword: "
+                        "score_dataset(ENTRY_ID, MANIFEST, OUT, registry=PATH)")
+    manifest, out = Path(manifest), Path(out)
+    cfg, entry, model_sha256 = prepare(None if registry is None else Path(registry), entry_id, opts)
     fmt = fmt_for(out, opts.fmt)
     specs = opts.shard.take(read_manifest(manifest))
     cores = opts.cores or os.cpu_count() or 1

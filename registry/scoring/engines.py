@@ -295,7 +295,8 @@ def run_ray(cfg: ScoreConfig, pairs: list[PairSpec], workers: int, address: str 
         if address:
             ray.init(address=address, **kwargs)
         else:
-            ray.init(num_cpus=max(1, workers) * max(1, cfg.threads), **kwargs)
+            # a cluster of our own listens on loopback only: nothing on the network can join it or submit work
+            ray.init(num_cpus=max(1, workers) * max(1, cfg.threads), _node_ip_address="127.0.0.1", **kwargs)
         started = True
     try:
         resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]

@@ -5,6 +5,7 @@ Any family: the entry names its family, and the family's ``feeds`` turns the ima
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -167,20 +168,35 @@ class Scorer:
         return self.run(self.fam.feeds(sample))
 
 
+def _reg(registry: str | os.PathLike[str] | None) -> Path | None:
+    return None if registry is None else Path(registry)
+
+
+def _entry_first(entry_id: object, fn: str) -> str:
+    """The entry id comes first everywhere (``registry=`` is a keyword): a path in its place is the old order."""
+    if not isinstance(entry_id, str):
+        raise TypeError(f"{fn}() takes the entry id first and the registry as a keyword: {fn}(ENTRY_ID, ..., registry=PATH)")
+    return entry_id
+
+
 def score_images(
-    registry: Path | None, entry_id: str, ref: Path, dist: Path, *,
+    entry_id: str, ref: str | os.PathLike[str], dist: str | os.PathLike[str], *,
+    registry: str | os.PathLike[str] | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS, max_memory: int | None = None, int8: bool = False, trust: Trust = None,
     precision: str = "fp32", provider: str = "cpu",
 ) -> ScoreResult:
-    """Score one image pair (``int8``: with the entry's gated int8 sibling; ``trust``: the consumer's policy, as
-    ``registry.load``).
+    """Score one image pair with entry ``entry_id`` (``int8``: with the entry's gated int8 sibling; ``trust``: the
+    consumer's policy, as ``registry.load``).
 
+    ``registry``: a ``registry.json`` or its folder (None: found as every command finds it).
     Both headers are read first: a pair over ``max_pixels`` (None: no cap), of different sizes,
     or whose memory estimate exceeds ``max_memory`` (default: the memory available now) is
     refused before any pixel is decoded. ``precision`` (fp32, fp16, int8) picks the graph (a sibling must
     have passed its gate); ``provider`` cpu, cuda or tensorrt.
     """
-    s = Scorer(registry, entry_id, max_memory=max_memory, int8=int8, precision=precision, provider=provider, trust=trust)
+    s = Scorer(_reg(registry), _entry_first(entry_id, "score_images"), max_memory=max_memory, int8=int8,
+               precision=precision, provider=provider, trust=trust)
+    ref, dist = Path(ref), Path(dist)
     res = s.result()
     (hr, wr), (hd, wd) = image_size(ref, max_pixels=max_pixels), image_size(dist, max_pixels=max_pixels)
     if (hr, wr) != (hd, wd):
@@ -191,11 +207,11 @@ def score_images(
 
 
 def score_videos(
-    registry: Path | None,
     entry_id: str,
-    ref: Path,
-    dist: Path,
+    ref: str | os.PathLike[str],
+    dist: str | os.PathLike[str],
     *,
+    registry: str | os.PathLike[str] | None = None,
     matrix: str = "auto",
     progress: Callable[[int, int], None] | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
@@ -208,9 +224,9 @@ def score_videos(
     decode_ahead: int | None = None,
     trust: Trust = None,
 ) -> ScoreResult:
-    """Score two videos frame by frame (``selection``: which frames, ``scale``: how sizes are reconciled,
-    ``int8``: with the gated int8 sibling, ``trust``: the consumer's policy, as ``registry.load``);
-    ``ScoreResult.indices`` are the frame numbers scored.
+    """Score two videos frame by frame with entry ``entry_id`` (``registry`` as in ``score_images``; ``selection``:
+    which frames, ``scale``: how sizes are reconciled, ``int8``: with the gated int8 sibling, ``trust``: the
+    consumer's policy, as ``registry.load``); ``ScoreResult.indices`` are the frame numbers scored.
 
     Both are opened first (a Y4M file is indexed whole): a truncated or malformed frame in either,
     a file without frames, frames over ``max_pixels``, different sizes or frame counts, or a memory
@@ -224,7 +240,9 @@ def score_videos(
 
     sel = selection or Selection()
     scl = scale or Scale()
-    s = Scorer(registry, entry_id, max_memory=max_memory, int8=int8, precision=precision, provider=provider, trust=trust)
+    s = Scorer(_reg(registry), _entry_first(entry_id, "score_videos"), max_memory=max_memory, int8=int8,
+               precision=precision, provider=provider, trust=trust)
+    ref, dist = Path(ref), Path(dist)
     ahead = decode_ahead if decode_ahead is not None else (DEFAULT_DEPTH if provider in ("cuda", "tensorrt") else 0)
     res = s.result()
     plain = sel == Selection() and scl == Scale()

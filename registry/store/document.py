@@ -144,20 +144,42 @@ class Registry:
         return sha256_file(confine(self.root, rel, what="file"))
 
 
-def find_registry(explicit: str | os.PathLike[str] | None = None, start: Path | None = None) -> Path:
-    """Locate registry.json the way git finds its repository.
+ENV_REGISTRY = "TINYREG_REGISTRY"
 
-    With ``explicit``: that file, or ``registry.json`` inside that folder.
-    Otherwise: ``registry.json`` in the current folder, else
-    ``model/tiny/registry.json`` in the current folder or any parent.
+
+def _in_folder(folder: Path) -> Path | None:
+    """``folder/registry.json``, else ``folder/model/tiny/registry.json``, else None."""
+    for cand in (folder / REGISTRY_NAME, folder / DEFAULT_SUBDIR / REGISTRY_NAME):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def _named(p: Path, what: str) -> Path:
+    if p.is_dir():
+        found = _in_folder(p)
+        if found is None:
+            raise RegistryNotFound(f"{what}: no {REGISTRY_NAME} or {DEFAULT_SUBDIR / REGISTRY_NAME} in that folder")
+        return found
+    if not p.is_file():
+        raise RegistryNotFound(f"{what}: no registry file there")
+    return p
+
+
+def find_registry(explicit: str | os.PathLike[str] | None = None, start: Path | None = None) -> Path:
+    """Locate registry.json: one lookup for the CLI's ``--registry``, the library's ``registry=`` and the current folder.
+
+    ``explicit`` (a file, or a folder: its ``registry.json``, else its ``model/tiny/registry.json``)
+    wins; else ``$TINYREG_REGISTRY`` (the same rule), for registries kept outside any checkout;
+    else, the way git finds its repository, ``registry.json`` in the current folder (or ``start``),
+    else ``model/tiny/registry.json`` in it or any parent.
     """
     if explicit is not None:
-        p = Path(explicit)
-        if p.is_dir():
-            p = p / REGISTRY_NAME
-        if not p.is_file():
-            raise RegistryNotFound(f"{p}: no registry file there")
-        return p
+        p = Path(explicit).expanduser()
+        return _named(p, str(p))
+    env = os.environ.get(ENV_REGISTRY)
+    if env:
+        return _named(Path(env).expanduser(), f"{ENV_REGISTRY}={env}")
     here = (start or Path.cwd()).resolve()
     if (here / REGISTRY_NAME).is_file():
         return here / REGISTRY_NAME
@@ -169,6 +191,17 @@ def find_registry(explicit: str | os.PathLike[str] | None = None, start: Path | 
         f"no {REGISTRY_NAME} here or {DEFAULT_SUBDIR / REGISTRY_NAME} in {here} or a parent",
         hint="registry",
     )
+
+
+def default_init_folder() -> Path:
+    """Where a new registry goes when no folder is named: ``$TINYREG_REGISTRY`` if set (the folder it
+    names, or the folder of the ``registry.json`` it names), else ``model/tiny``, so that every later
+    command finds what ``init`` made."""
+    env = os.environ.get(ENV_REGISTRY)
+    if not env:
+        return DEFAULT_SUBDIR
+    p = Path(env).expanduser()
+    return p.parent if p.name == REGISTRY_NAME else p
 
 
 def parse_registry_bytes(data: bytes, source: str) -> dict[str, Any]:

@@ -115,3 +115,20 @@ def _npz_bytes() -> bytes:
     buf = io.BytesIO()
     np.savez(buf, ref=np.zeros((2, 2), np.float32))
     return buf.getvalue()
+
+
+def test_libvmaf_value_beyond_float32_is_one_line(tmp_path: Path) -> None:
+    """Found by the fuzz harness: 1e300 is finite, but casting it to float32 printed numpy's overflow warning."""
+    import json
+    import warnings
+
+    from registry.media.inputsets import read_feature_log
+
+    metrics = {"integer_adm2": 1e300, "integer_vif_scale0": 0.5, "integer_vif_scale1": 0.6, "integer_vif_scale2": 0.7,
+               "integer_vif_scale3": 0.8, "integer_motion2": 1.5}
+    log = tmp_path / "log.json"
+    log.write_text(json.dumps({"frames": [{"frameNum": 0, "metrics": metrics}]}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(InputError, match="no usable 'adm2'"):
+            read_feature_log(log)

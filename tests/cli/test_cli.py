@@ -154,7 +154,8 @@ def test_every_command_speaks_the_json_envelope(reg_path: Path, tmp_path: Path) 
     with tempfile.TemporaryDirectory() as empty:  # no registry here or in any parent
         r = invoke("list", "--json", cwd=Path(empty))
     doc = json.loads(r.stdout)
-    assert r.exit_code == 2 and doc["ok"] is False and doc["error"]["hint"] == "pass --registry PATH or run 'tinyreg init'"
+    assert r.exit_code == 2 and doc["ok"] is False and doc["error"]["hint"] == (
+        "pass --registry PATH, set TINYREG_REGISTRY, or run 'tinyreg init'")
     # a failing verdict: ok false, exit 1
     (reg_path.parent / "dists_vgg16.onnx").write_bytes(b"junk")
     r = invoke("verify", *reg, "--json")
@@ -171,7 +172,7 @@ def test_malformed_registry(tmp_path: Path, content: str) -> None:
 def test_missing_registry(tmp_path: Path) -> None:
     assert "no registry" in one_line_error(invoke("verify", "--registry", str(tmp_path / "x.json")), 2)
     line = one_line_error(invoke("list", cwd=tmp_path), 2)
-    assert line.endswith("(pass --registry PATH or run 'tinyreg init')")  # the CLI's hint, not the library's message
+    assert line.endswith("(pass --registry PATH, set TINYREG_REGISTRY, or run 'tinyreg init')")  # the CLI's hint, not the library's message
 
 
 def test_unknown_family_and_entry(reg_path: Path) -> None:

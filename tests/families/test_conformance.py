@@ -162,8 +162,8 @@ def test_score_via_cli_and_api(exported: Exported, family_name: str, tmp_path: P
     sample = next(iter(fam.samples(1, (40, 56), 5)))
     ref = _png(tmp_path / "ref.png", sample.images["ref"])
     dist = _png(tmp_path / "dist.png", sample.images["dist"])
-    api = score_images(reg, eid, ref, dist)
-    same = score_images(reg, eid, ref, ref)
+    api = score_images(eid, ref, dist, registry=reg)
+    same = score_images(eid, ref, ref, registry=reg)
     assert abs(same.scores[0] - fam.meta.identical_score) <= 1e-6
     assert api.scores[0] != same.scores[0]
     result = CliRunner().invoke(app, ["score", eid, str(ref), str(dist), "--registry", str(reg), "--json"])

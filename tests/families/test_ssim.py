@@ -96,6 +96,6 @@ def test_y4m_scores_the_y_plane_itself(tmp_path: Path, bits: int) -> None:
     dist = [np.clip(r + rng.integers(-top // 20, top // 20 + 1, r.shape), 0, top) for r in ref]
     _y4m(tmp_path / "a.y4m", ref, bits)
     _y4m(tmp_path / "b.y4m", dist, bits)
-    res = score_videos(reg, "ssim_luma", tmp_path / "a.y4m", tmp_path / "b.y4m")
+    res = score_videos("ssim_luma", tmp_path / "a.y4m", tmp_path / "b.y4m", registry=reg)
     want = [skimage_ssim(r / top, d / top) for r, d in zip(ref, dist, strict=True)]
     assert len(res.scores) == 2 and max(abs(a - b) for a, b in zip(res.scores, want, strict=True)) <= 1e-5

@@ -91,8 +91,8 @@ def test_memory_estimate_refuses_before_decoding(reg_path: Path, tmp_path: Path)
     assert need is not None
     est = need.estimate(480, 640)
     with pytest.raises(InputError, match=r"scoring images of 640x480 with 'dists_vgg16' needs about .* GiB, over the limit"):
-        score_images(reg_path, "dists_vgg16", a, a, max_memory=est - 1)
-    assert score_images(reg_path, "dists_vgg16", a, a, max_memory=est).scores[0] == pytest.approx(0.0, abs=1e-6)
+        score_images("dists_vgg16", a, a, registry=reg_path, max_memory=est - 1)
+    assert score_images("dists_vgg16", a, a, registry=reg_path, max_memory=est).scores[0] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_memory_estimate_against_available(reg_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,7 +101,7 @@ def test_memory_estimate_against_available(reg_path: Path, tmp_path: Path, monke
     a = bomb_png(tmp_path / "a.png", 64, 64)
     monkeypatch.setattr(memory, "available_memory", lambda: 1 << 20)
     with pytest.raises(InputError, match=r"but only 0\.0 GiB is available"):
-        score_images(reg_path, "dists_vgg16", a, a)
+        score_images("dists_vgg16", a, a, registry=reg_path)
 
 
 def test_available_memory_is_plausible() -> None:
@@ -124,7 +124,7 @@ def test_sixteen_bit_greyscale_keeps_its_depth(reg_path: Path, tmp_path: Path) -
     assert x.dtype == np.float32 and x.shape == (48, 64, 3)
     assert np.allclose(x[..., 0], base / 65535.0, atol=1e-6) and np.array_equal(x[..., 0], x[..., 2])
     assert 0.25 < x.max() < 0.75  # not clipped to white
-    score = score_images(reg_path, "dists_vgg16", a, b).scores[0]
+    score = score_images("dists_vgg16", a, b, registry=reg_path).scores[0]
     assert score > 1e-4  # two different 16-bit images do not score 0.0
     t = tmp_path / "a16.tif"
     Image.fromarray(base.astype(np.uint16)).save(t)

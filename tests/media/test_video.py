@@ -48,8 +48,8 @@ def test_container_scores_equal_y4m(reg_path: Path, tmp_path: Path) -> None:
     for name, planes in (("r", ref), ("d", dist)):
         encode(tmp_path / f"{name}.mkv", planes, "yuv420p10le", "ffv1")
         write_y4m_planes(tmp_path / f"{name}.y4m", planes, "yuv420p10le")
-    s_mkv = score_videos(reg_path, "dists_vgg16", tmp_path / "r.mkv", tmp_path / "d.mkv").scores
-    s_y4m = score_videos(reg_path, "dists_vgg16", tmp_path / "r.y4m", tmp_path / "d.y4m").scores
+    s_mkv = score_videos("dists_vgg16", tmp_path / "r.mkv", tmp_path / "d.mkv", registry=reg_path).scores
+    s_y4m = score_videos("dists_vgg16", tmp_path / "r.y4m", tmp_path / "d.y4m", registry=reg_path).scores
     assert len(s_mkv) == 4 and s_mkv == s_y4m
     assert all(s > 0 for s in s_mkv)
 

@@ -64,7 +64,7 @@ def test_the_driver_checks_the_policy_before_any_worker_starts(reg_path: Path, p
                                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "r.jsonl"
     with pytest.raises(SignatureError):
-        score_dataset(reg_path, "dists_vgg16", manifest, out, DatasetOptions(workers=2, cores=2, trust=policy))
+        score_dataset("dists_vgg16", manifest, out, DatasetOptions(workers=2, cores=2, trust=policy), registry=reg_path)
     assert not out.exists()
     for args in (["--manifest", str(manifest), "--out", str(out)], [str(manifest.parent / "r.y4m"), str(manifest.parent / "d.y4m")]):
         code, _, err = cli("score", "dists_vgg16", *args, "--registry", str(reg_path), "--trust", str(policy))
@@ -110,8 +110,13 @@ def test_ray_cluster_joined_by_address_enforces_the_drivers_policy(reg_path: Pat
     temp = tempfile.mkdtemp(prefix="tr", dir="/tmp")  # short: Ray's unix sockets live under it
     env = {k: v for k, v in os.environ.items() if k != "TINYREG_TRUST"}  # the cluster never sees the policy
     env["PYTHONPATH"] = str(REPO)
+    # loopback only: Ray otherwise swaps 127.0.0.1 for the machine's network address, and a token left in
+    # ~/.ray by another cluster on this machine must not decide whether ours can be joined
+    env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    env["RAY_AUTH_MODE"] = "disabled"
     ray_bin = Path(sys.executable).parent / "ray"
     head = subprocess.Popen([str(ray_bin), "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
+                             "--node-ip-address=127.0.0.1",
                              f"--temp-dir={temp}", "--disable-usage-stats", "--block"], env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -56,7 +56,7 @@ def records(path: Path) -> list[dict[str, object]]:
 
 
 def run(reg: Path, manifest: Path, out: Path, **kw: object) -> object:
-    return score_dataset(reg, "dists_vgg16", manifest, out, DatasetOptions(**{"workers": 1, **kw}))  # type: ignore[arg-type]
+    return score_dataset("dists_vgg16", manifest, out, DatasetOptions(**{"workers": 1, **kw}), registry=reg)  # type: ignore[arg-type]
 
 
 def test_manifest_parsing(tmp_path: Path) -> None:
@@ -175,7 +175,8 @@ def test_killed_process_resumes(reg_path: Path, dataset: Path, tmp_path: Path) -
         "    if len(self.done) == 2: os.kill(os.getpid(), 9)\n"
         "results.ResultsFile.write = write\n"
         "from registry.scoring.dataset import DatasetOptions, score_dataset\n"
-        f"score_dataset(Path({str(reg_path)!r}), 'dists_vgg16', Path({str(dataset)!r}), Path({str(out)!r}), DatasetOptions(workers=1))\n"
+        f"score_dataset('dists_vgg16', Path({str(dataset)!r}), Path({str(out)!r}), DatasetOptions(workers=1),\n"
+        f"              registry=Path({str(reg_path)!r}))\n"
     )
     p = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
     assert p.returncode == -9, p.stderr
@@ -213,7 +214,7 @@ def test_process_pool_equals_in_process(reg_path: Path, dataset: Path, tmp_path:
     one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
     run(reg_path, dataset, one)
     ticks: list[int] = []
-    rep = score_dataset(reg_path, "dists_vgg16", dataset, two, DatasetOptions(workers=2, cores=2), on_frames=ticks.append)
+    rep = score_dataset("dists_vgg16", dataset, two, DatasetOptions(workers=2, cores=2), registry=reg_path, on_frames=ticks.append)
     assert rep.workers == 2 and rep.threads == 1
     assert two.read_bytes() == one.read_bytes()
     assert sum(ticks) == 3 * N_PAIRS
@@ -248,8 +249,8 @@ def test_int8_scores_with_the_gated_sibling(tmp_path: Path) -> None:
     write_y4m_planes(d / "r.y4m", yuv_frames(2, 32, 24, "yuv420p", seed=1), "yuv420p")
     write_y4m_planes(d / "d.y4m", yuv_frames(2, 32, 24, "yuv420p", seed=2), "yuv420p")
     (d / "m.csv").write_text("r.y4m,d.y4m,x\n")
-    a = score_dataset(reg, "dists_vgg16", d / "m.csv", tmp_path / "fp32.jsonl", DatasetOptions(workers=1))
-    b = score_dataset(reg, "dists_vgg16", d / "m.csv", tmp_path / "int8.jsonl", DatasetOptions(workers=1, int8=True))
+    a = score_dataset("dists_vgg16", d / "m.csv", tmp_path / "fp32.jsonl", DatasetOptions(workers=1), registry=reg)
+    b = score_dataset("dists_vgg16", d / "m.csv", tmp_path / "int8.jsonl", DatasetOptions(workers=1, int8=True), registry=reg)
     assert a.summaries[0]["frames"] == b.summaries[0]["frames"] == 2
     assert a.summaries[0]["mean"] != b.summaries[0]["mean"]
     assert abs(float(a.summaries[0]["mean"]) - float(b.summaries[0]["mean"])) < 0.05
@@ -278,7 +279,7 @@ def test_cli_manifest_run(reg_path: Path, dataset: Path, tmp_path: Path) -> None
 def test_ray_engine_equals_local(reg_path: Path, dataset: Path, tmp_path: Path) -> None:
     local, ray_out = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
     run(reg_path, dataset, local)
-    rep = score_dataset(reg_path, "dists_vgg16", dataset, ray_out, DatasetOptions(engine="ray", workers=2, cores=2))
+    rep = score_dataset("dists_vgg16", dataset, ray_out, DatasetOptions(engine="ray", workers=2, cores=2), registry=reg_path)
     assert rep.engine == "ray" and rep.scored == N_PAIRS + 3
     assert ray_out.read_bytes() == local.read_bytes()
 
@@ -299,6 +300,6 @@ def test_auto_workers_fit_memory(reg_path: Path, dataset: Path, tmp_path: Path) 
     assert auto_workers("dists", 16, (1080, 1920), int(per_1080p * 0.5)) == 1
     assert auto_workers("dists", 4, (24, 32), 1 << 40) == 4 and auto_workers("dists", 4, None, 1 << 20) == 4
     per_small = get_family("dists").score_memory.estimate(24, 32)  # type: ignore[union-attr]
-    rep = score_dataset(reg_path, "dists_vgg16", dataset, tmp_path / "a.jsonl",
-                        DatasetOptions(workers=0, cores=2, max_memory=int(per_small * 1.5)))
+    rep = score_dataset("dists_vgg16", dataset, tmp_path / "a.jsonl",
+                        DatasetOptions(workers=0, cores=2, max_memory=int(per_small * 1.5)), registry=reg_path)
     assert (rep.workers, rep.threads) == (1, 2)

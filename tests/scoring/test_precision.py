@@ -67,7 +67,7 @@ def test_image_pair_every_precision(fp16_master: Path, media: Path) -> None:
     assert 0 < abs(got["fp16"]["score"] - got["fp32"]["score"]) < 1e-3
     alias = invoke("score", "dists_vgg16", str(media / "ref.png"), str(media / "dist.png"), "--int8", "--registry", str(fp16_master))
     assert json.loads(alias.stdout) == got["int8"]  # --int8 is honoured for image pairs, as --precision int8
-    lib = score_images(fp16_master, "dists_vgg16", media / "ref.png", media / "dist.png", precision="fp16")
+    lib = score_images("dists_vgg16", media / "ref.png", media / "dist.png", precision="fp16", registry=fp16_master)
     assert lib.scores == [got["fp16"]["score"]]
 
 
@@ -88,9 +88,9 @@ def test_refusals_are_one_line(fp16_reg: Path, media: Path) -> None:
 
 @pytest.mark.filterwarnings("ignore:.*SMOKE")
 def test_video_precision_and_decode_ahead(fp16_master: Path, media: Path) -> None:
-    a = score_videos(fp16_master, "dists_vgg16", media / "r.y4m", media / "d.y4m")
-    b = score_videos(fp16_master, "dists_vgg16", media / "r.y4m", media / "d.y4m", precision="fp16")
-    c = score_videos(fp16_master, "dists_vgg16", media / "r.y4m", media / "d.y4m", precision="fp16", decode_ahead=2)
+    a = score_videos("dists_vgg16", media / "r.y4m", media / "d.y4m", registry=fp16_master)
+    b = score_videos("dists_vgg16", media / "r.y4m", media / "d.y4m", precision="fp16", registry=fp16_master)
+    c = score_videos("dists_vgg16", media / "r.y4m", media / "d.y4m", precision="fp16", decode_ahead=2, registry=fp16_master)
     assert len(a.scores) == len(b.scores) == 3 and b.scores == c.scores  # decoding ahead changes nothing but timing
     assert max(abs(x - y) for x, y in zip(a.scores, b.scores, strict=True)) < 1e-3 and a.scores != b.scores
     r = invoke("score", "dists_vgg16", "--ref", str(media / "r.y4m"), "--dist", str(media / "d.y4m"), "--precision", "fp16",
@@ -99,16 +99,17 @@ def test_video_precision_and_decode_ahead(fp16_master: Path, media: Path) -> Non
     doc = json.loads(r.stdout)
     assert doc["precision"] == "fp16" and [f["score"] for f in doc["frames"]] == b.scores
     with pytest.raises(UsageError, match="has no fp16 sibling"):
-        score_videos(TINY, "dists_vgg16", media / "r.y4m", media / "d.y4m", precision="fp16")
+        score_videos("dists_vgg16", media / "r.y4m", media / "d.y4m", precision="fp16", registry=TINY)
 
 
 def test_dataset_precision(fp16_master: Path, media: Path, tmp_path: Path) -> None:
-    a = score_dataset(fp16_master, "dists_vgg16", media / "m.csv", tmp_path / "a.jsonl", DatasetOptions(workers=1))
-    b = score_dataset(fp16_master, "dists_vgg16", media / "m.csv", tmp_path / "b.jsonl", DatasetOptions(workers=1, precision="fp16"))
+    a = score_dataset("dists_vgg16", media / "m.csv", tmp_path / "a.jsonl", DatasetOptions(workers=1), registry=fp16_master)
+    b = score_dataset("dists_vgg16", media / "m.csv", tmp_path / "b.jsonl", DatasetOptions(workers=1, precision="fp16"),
+                      registry=fp16_master)
     assert a.summaries[0]["frames"] == b.summaries[0]["frames"] == 3
     assert 0 < abs(float(a.summaries[0]["mean"]) - float(b.summaries[0]["mean"])) < 1e-3
     with pytest.raises(UsageError, match="has no fp16 sibling"):
-        score_dataset(TINY, "dists_vgg16", media / "m.csv", tmp_path / "c.jsonl", DatasetOptions(workers=1, precision="fp16"))
+        score_dataset("dists_vgg16", media / "m.csv", tmp_path / "c.jsonl", DatasetOptions(workers=1, precision="fp16"), registry=TINY)
     assert not (tmp_path / "c.jsonl").exists()  # refused before any work
     r = invoke("score", "dists_vgg16", "--manifest", str(media / "m.csv"), "--out", str(tmp_path / "d.jsonl"), "--precision",
                "fp16", "--workers", "1", "--registry", str(TINY))

@@ -52,7 +52,7 @@ def test_ray_cluster_smaller_than_asked_and_actor_failure(reg_path: Path, tmp_pa
     write_y4m_planes(tmp_path / "a.y4m", yuv_frames(2, 32, 24, "yuv420p", seed=1), "yuv420p")
     pairs = [PairSpec(0, "p", tmp_path / "a.y4m", tmp_path / "a.y4m")]
     cfg = ScoreConfig(str(reg_path), "dists_vgg16", "dists", threads=4)
-    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(num_cpus=1, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         outs = list(run_ray(cfg, pairs, workers=2))
         assert len(outs) == 1 and outs[0].error is None and len(outs[0].scores) == 2

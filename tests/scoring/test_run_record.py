@@ -36,7 +36,7 @@ def pairs(tmp_path: Path) -> Path:
 
 
 def run(reg: Path, manifest: Path, out: Path, entry: str = "dists_vgg16", **kw: object) -> object:
-    return score_dataset(reg, entry, manifest, out, DatasetOptions(**{"workers": 1, **kw}))  # type: ignore[arg-type]
+    return score_dataset(entry, manifest, out, DatasetOptions(**{"workers": 1, **kw}), registry=reg)  # type: ignore[arg-type]
 
 
 def lines(path: Path) -> list[dict[str, object]]:

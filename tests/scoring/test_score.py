@@ -35,8 +35,8 @@ def images(tmp_path: Path) -> tuple[Path, Path, Path]:
 
 def test_score_images(reg_path: Path, images: tuple[Path, Path, Path]) -> None:
     ref, dist, _ = images
-    same = score_images(reg_path, "dists_vgg16", ref, ref)
-    diff = score_images(reg_path, "dists_vgg16", ref, dist)
+    same = score_images("dists_vgg16", ref, ref, registry=reg_path)
+    diff = score_images("dists_vgg16", ref, dist, registry=reg_path)
     assert same.smoke and abs(same.scores[0]) < 1e-6
     assert diff.scores[0] > same.scores[0]
     assert diff.as_json()["score"] == diff.scores[0]
@@ -45,15 +45,15 @@ def test_score_images(reg_path: Path, images: tuple[Path, Path, Path]) -> None:
 def test_bad_image_inputs(reg_path: Path, images: tuple[Path, Path, Path], tmp_path: Path) -> None:
     ref, _, small = images
     with pytest.raises(InputError, match="differ in size"):
-        score_images(reg_path, "dists_vgg16", ref, small)
+        score_images("dists_vgg16", ref, small, registry=reg_path)
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"not an image")
     with pytest.raises(InputError, match="not a readable image"):
-        score_images(reg_path, "dists_vgg16", ref, junk)
+        score_images("dists_vgg16", ref, junk, registry=reg_path)
     with pytest.raises(InputError, match="no such file"):
-        score_images(reg_path, "dists_vgg16", ref, tmp_path / "none.png")
+        score_images("dists_vgg16", ref, tmp_path / "none.png", registry=reg_path)
     with pytest.raises(UsageError, match="no entry 'nope'"):
-        score_images(reg_path, "nope", ref, ref)
+        score_images("nope", ref, ref, registry=reg_path)
 
 
 def test_score_videos(reg_path: Path, tmp_path: Path) -> None:
@@ -64,14 +64,14 @@ def test_score_videos(reg_path: Path, tmp_path: Path) -> None:
     write_y4m(a, frames)
     write_y4m(b, noisy)
     seen: list[int] = []
-    res = score_videos(reg_path, "dists_vgg16", a, b, progress=lambda d, t: seen.append(d))
+    res = score_videos("dists_vgg16", a, b, registry=reg_path, progress=lambda d, t: seen.append(d))
     assert len(res.scores) == 4 and seen == [1, 2, 3, 4]
     assert abs(res.scores[0]) < 1e-6 and res.scores[3] > res.scores[1]
     assert res.csv().splitlines()[0] == "frame,score" and len(res.csv().splitlines()) == 5
     c = tmp_path / "c.y4m"
     write_y4m(c, frames[:3])
     with pytest.raises(InputError, match=r"has 4 frames but .*c\.y4m has 3"):
-        score_videos(reg_path, "dists_vgg16", a, c)
+        score_videos("dists_vgg16", a, c, registry=reg_path)
 
 
 def test_cli_score_warns_on_smoke(reg_path: Path, images: tuple[Path, Path, Path], tmp_path: Path) -> None:
@@ -112,10 +112,10 @@ def test_zero_frame_pair_refused(reg_path: Path, tmp_path: Path) -> None:
     for z in (z1, z2):
         z.write_bytes(b"YUV4MPEG2 W24 H24 F25:1 C444\n")
     with pytest.raises(InputError, match=r"z1\.y4m: no frames"):
-        score_videos(reg_path, "dists_vgg16", z1, z2)
+        score_videos("dists_vgg16", z1, z2, registry=reg_path)
     a, _ = _three_frames(tmp_path)
     with pytest.raises(InputError, match=r"z2\.y4m: no frames"):
-        score_videos(reg_path, "dists_vgg16", a, z2)
+        score_videos("dists_vgg16", a, z2, registry=reg_path)
 
 
 @pytest.mark.parametrize("which", ["ref", "dist"])
@@ -126,7 +126,7 @@ def test_truncated_last_frame_of_either_file_refused(reg_path: Path, tmp_path: P
     victim = a if which == "ref" else b
     victim.write_bytes(victim.read_bytes() + b"FRAME\n" + b"\x80" * 100)  # a partial fourth frame
     with pytest.raises(InputError, match=rf"{victim.name}: frame 3 is truncated"):
-        score_videos(reg_path, "dists_vgg16", a, b)
+        score_videos("dists_vgg16", a, b, registry=reg_path)
 
 
 def test_video_size_and_count_name_the_files(reg_path: Path, tmp_path: Path) -> None:
@@ -134,15 +134,15 @@ def test_video_size_and_count_name_the_files(reg_path: Path, tmp_path: Path) -> 
     b = tmp_path / "short.y4m"
     write_y4m(b, frames[:2])
     with pytest.raises(InputError, match=r"ref\.y4m has 3 frames but .*short\.y4m has 2"):
-        score_videos(reg_path, "dists_vgg16", a, b)
+        score_videos("dists_vgg16", a, b, registry=reg_path)
     c = tmp_path / "small.y4m"
     write_y4m(c, [f[:20] for f in frames])
     with pytest.raises(InputError, match=r"ref\.y4m is 24x24 but .*small\.y4m is 24x20"):
-        score_videos(reg_path, "dists_vgg16", a, c)
+        score_videos("dists_vgg16", a, c, registry=reg_path)
     with pytest.raises(InputError, match="over the cap"):
-        score_videos(reg_path, "dists_vgg16", a, a, max_pixels=500)
+        score_videos("dists_vgg16", a, a, registry=reg_path, max_pixels=500)
     with pytest.raises(InputError, match="over the limit"):
-        score_videos(reg_path, "dists_vgg16", a, a, max_memory=1 << 20)
+        score_videos("dists_vgg16", a, a, registry=reg_path, max_memory=1 << 20)
 
 
 def test_cli_bad_videos_one_line(reg_path: Path, tmp_path: Path) -> None:

@@ -42,8 +42,8 @@ def videos(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_int8_on_an_image_pair_uses_the_gated_sibling(pair: tuple[Path, Path]) -> None:
-    fp32 = score_images(SHIPPED, "dists_vgg16", *pair)
-    int8 = score_images(SHIPPED, "dists_vgg16", *pair, int8=True)
+    fp32 = score_images("dists_vgg16", *pair, registry=SHIPPED)
+    int8 = score_images("dists_vgg16", *pair, int8=True, registry=SHIPPED)
     assert int8.int8 and int8.as_json()["int8"] is True
     assert fp32.scores[0] != int8.scores[0] and abs(fp32.scores[0] - int8.scores[0]) < 0.05
     p = cli("dists_vgg16", str(pair[0]), str(pair[1]), "--int8", "--registry", str(SHIPPED), "--json")
@@ -55,17 +55,17 @@ def test_int8_on_an_image_pair_uses_the_gated_sibling(pair: tuple[Path, Path]) -
 
 def test_int8_without_a_sibling_is_refused(reg_path: Path, pair: tuple[Path, Path]) -> None:
     with pytest.raises(UsageError, match="has no int8 sibling"):
-        score_images(reg_path, "dists_vgg16", *pair, int8=True)
+        score_images("dists_vgg16", *pair, int8=True, registry=reg_path)
     p = cli("dists_vgg16", str(pair[0]), str(pair[1]), "--int8", "--registry", str(reg_path))
     assert p.returncode == 2 and "no int8 sibling" in p.stderr and len(p.stderr.strip().splitlines()) == 1
 
 
 def test_frame_selection_is_honoured_for_videos(reg_path: Path, videos: tuple[Path, Path]) -> None:
-    full = score_videos(reg_path, "dists_vgg16", *videos)
+    full = score_videos("dists_vgg16", *videos, registry=reg_path)
     assert len(full.scores) == 6
-    two = score_videos(reg_path, "dists_vgg16", *videos, selection=Selection(0, 2, 1))
+    two = score_videos("dists_vgg16", *videos, selection=Selection(0, 2, 1), registry=reg_path)
     assert two.indices == [0, 1] and two.scores == pytest.approx(full.scores[:2], abs=1e-6)
-    every = score_videos(reg_path, "dists_vgg16", *videos, selection=Selection(3, None, 2))
+    every = score_videos("dists_vgg16", *videos, selection=Selection(3, None, 2), registry=reg_path)
     assert every.indices == [3, 5] and every.scores == pytest.approx([full.scores[3], full.scores[5]], abs=1e-6)
     p = cli("dists_vgg16", "--ref", str(videos[0]), "--dist", str(videos[1]), "--every", "2", "--start", "3",
             "--registry", str(reg_path), "--json")
@@ -80,9 +80,9 @@ def test_scale_ref_is_honoured_for_videos(reg_path: Path, tmp_path: Path, videos
     big = tmp_path / "big.y4m"
     write_y4m_planes(big, yuv_frames(6, 80, 64, "yuv420p", seed=2), "yuv420p")
     with pytest.raises(InputError) as err:
-        score_videos(reg_path, "dists_vgg16", videos[0], big)
+        score_videos("dists_vgg16", videos[0], big, registry=reg_path)
     assert err.value.hint == "scale"
-    res = score_videos(reg_path, "dists_vgg16", videos[0], big, scale=Scale.parse("ref"))
+    res = score_videos("dists_vgg16", videos[0], big, scale=Scale.parse("ref"), registry=reg_path)
     assert len(res.scores) == 6
     p = cli("dists_vgg16", "--ref", str(videos[0]), "--dist", str(big), "--scale", "ref", "--registry", str(reg_path))
     assert p.returncode == 0, p.stderr
@@ -120,7 +120,7 @@ def test_frames_growing_mid_stream_are_checked_against_the_cap(reg_path: Path, t
     a = growing_stream(tmp_path / f"a.{ext}", codec, [(64, 64), (200, 200)])
     b = growing_stream(tmp_path / f"b.{ext}", codec, [(64, 64), (200, 200)])
     with pytest.raises(InputError, match=r"frame 3: 200x200 is 0\.0 Mpx, over the cap") as err:
-        score_videos(reg_path, "dists_vgg16", a, b, max_pixels=5000)
+        score_videos("dists_vgg16", a, b, max_pixels=5000, registry=reg_path)
     assert err.value.hint == "max_pixels"
     p = cli("dists_vgg16", "--ref", str(a), "--dist", str(b), "--max-pixels", "5000", "--registry", str(reg_path))
     assert p.returncode == 2 and "frame 3: 200x200" in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
@@ -142,7 +142,7 @@ def test_growing_frames_meet_the_memory_estimate_before_conversion(reg_path: Pat
     monkeypatch.setattr(video, "frame_to_rgb", spy)
     with pytest.raises(InputError, match="200x200"):
         # 64x64 fits the limit, 200x200 does not: refused before the first 200x200 frame is converted
-        score_videos(reg_path, "dists_vgg16", a, a, max_pixels=None, max_memory=_memory_between(reg_path, 64, 200))
+        score_videos("dists_vgg16", a, a, max_pixels=None, max_memory=_memory_between(reg_path, 64, 200), registry=reg_path)
     assert (200, 200) not in converted and (64, 64) in converted
 
 

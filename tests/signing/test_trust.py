@@ -220,7 +220,7 @@ def test_attack_older_signed_registry_restored_in_place(signed: Signed, tmp_path
     shutil.rmtree(signed.root)
     shutil.copytree(v1, signed.root)
     caught(signed, "snapshot version 1 is older than version 2 already seen for this registry (rollback)")
-    # a fresh consumer (no state) has no record to compare against: documented in the README
+    # a fresh consumer (no state) has no record to compare against: documented in docs/trust.md
     os.environ["TINYREG_STATE_DIR"] = str(tmp_path / "fresh-runner")
     assert run("verify", "--registry", str(signed.reg), "--trust", str(signed.policy)).returncode == 0
 

@@ -25,7 +25,7 @@ def test_cosign_verifies_key_mode_entry_bundle_offline(tmp_path: Path) -> None:
     assert COSIGN is not None
 
     def cosign(artifact: Path) -> subprocess.CompletedProcess[str]:
-        # the exact command of the README's Trust section
+        # the exact command of docs/trust.md
         return subprocess.run(
             [COSIGN, "verify-blob-attestation", "--key", str(s.pub), "--bundle", str(s.root / "dists_vgg16.onnx.sigstore.json"),
              "--new-bundle-format", "--trusted-root", str(SIGSTORE / "trusted_root.production.json"),

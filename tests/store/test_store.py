@@ -42,7 +42,8 @@ def test_find_registry_none(tmp_path: Path) -> None:
 
     with pytest.raises(RegistryNotFound, match=r"or a parent$") as e:
         find_registry(start=tmp_path)
-    assert with_hint(e.value).endswith("(pass --registry PATH or run 'tinyreg init')")  # the CLI's words, not the library's
+    # the CLI's words, not the library's
+    assert with_hint(e.value).endswith("(pass --registry PATH, set TINYREG_REGISTRY, or run 'tinyreg init')")
 
 
 def test_init_refuses_existing(tmp_path: Path) -> None:

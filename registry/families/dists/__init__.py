@@ -144,3 +144,5 @@ class Dists(Family):
 
 
 FAMILY = Dists()
+
+__all__ = ["FAMILY"]

@@ -190,3 +190,5 @@ class Lpips(Family):
 
 
 FAMILY = Lpips()
+
+__all__ = ["FAMILY"]

@@ -196,3 +196,5 @@ class Ssim(Family):
 
 
 FAMILY = Ssim()
+
+__all__ = ["FAMILY"]
