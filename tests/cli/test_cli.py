@@ -19,7 +19,7 @@ from tests.factories import one_line_error
 
 REPO = Path(__file__).resolve().parents[2]
 COMMANDS = ["add", "check-ops", "export", "hook", "init", "list", "migrate", "parity", "pin", "pull", "push", "quant-gate", "quantize",
-            "recover", "score", "show", "sign", "trust", "verify", "verify-bundle"]
+            "recover", "report", "score", "show", "sign", "trust", "verify", "verify-bundle"]
 
 
 def invoke(*args: str, cwd: Path | None = None) -> Result:

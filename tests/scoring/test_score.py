@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -76,6 +77,12 @@ def test_cli_score_warns_on_smoke(reg_path: Path, images: tuple[Path, Path, Path
                        capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stderr
     assert "SMOKE PLACEHOLDER" in p.stderr
+    # a line for people by default (issue 20): metric, score, direction, precision, entry and the placeholder warning
+    assert re.fullmatch(r"DISTS \(VGG-16\): [0-9.e-]+ \(lower is better \u2193\), fp32, entry dists_vgg16 -- SMOKE PLACEHOLDER: "
+                        r"random weights, the score means nothing\n", p.stdout), p.stdout
+    p = subprocess.run([sys.executable, "-m", "registry", "score", "dists_vgg16", str(ref), str(dist), "--registry", str(reg_path),
+                        "--json"], capture_output=True, text=True, env=env)
+    assert p.returncode == 0 and "SMOKE PLACEHOLDER" in p.stderr
     assert json.loads(p.stdout)["smoke"] is True
     p = subprocess.run([sys.executable, "-m", "registry", "score", "dists_vgg16", str(ref), str(small), "--registry", str(reg_path)],
                        capture_output=True, text=True, env=env)
