@@ -39,7 +39,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from registry import __version__
+        from registry._internal.version import __version__
 
         typer.echo(f"tinyreg {__version__}")
         raise typer.Exit()

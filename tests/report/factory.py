@@ -48,3 +48,6 @@ def write_results(path: Path, pairs: dict[str, list[tuple[int, float]] | str], r
     else:
         path.write_bytes((",".join(CSV_FIELDS) + "\n").encode() + encode(records, "csv"))
     return path
+
+# registry or results text that tries to become markup, script, terminal control or a reversed line
+HOSTILE = '</script><script>alert(1)</script>"><img src=x onerror=alert(2)><svg onload=alert(3)>\u202e\x1b[2J\x00'

@@ -14,8 +14,7 @@ import pytest
 
 from registry.report.build import registry_report, results_report
 from tests.report.browser import open_page
-from tests.report.factory import curve, write_results
-from tests.report.test_report import HOSTILE
+from tests.report.factory import HOSTILE, curve, write_results
 
 COUNT = ("({curves: document.querySelectorAll('svg.curve-plot').length,"
          " lines: document.querySelectorAll('svg.curve-plot polyline').length,"

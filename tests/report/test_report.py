@@ -19,9 +19,8 @@ from registry.report import downsample, read_results
 from registry.report.build import registry_report, results_report
 from registry.report.html import CSP
 from tests.conftest import REPO
-from tests.report.factory import curve, write_results
+from tests.report.factory import HOSTILE, curve, write_results
 
-HOSTILE = '</script><script>alert(1)</script>"><img src=x onerror=alert(2)><svg onload=alert(3)>\u202e\x1b[2J\x00'
 # what the page itself is made of: any other tag or any on* attribute came from the data
 OUR_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "b", "code", "div", "span", "table",
             "thead", "tbody", "tr", "th", "td", "svg", "line", "text", "polyline", "circle", "rect"}
@@ -350,7 +349,7 @@ def test_extreme_but_finite_scores_draw(tmp_path: Path) -> None:
 
 def test_registry_report_under_a_trust_policy(tmp_path: Path) -> None:
     """Signed entries read 'verified' under the consumer's policy; a tampered row reads as the failure verify found."""
-    from tests.signing.test_trust import make_signed
+    from tests.factories import make_signed
 
     s = make_signed(tmp_path)
     registry_report(s.reg, tmp_path / "ok.html", trust=s.policy)
