@@ -415,9 +415,9 @@ def _setup_state(folder: Path) -> list[bytes]:
 
 
 def _state_target(case: Path) -> None:
-    from registry.signing.snapshot import _read_state
+    from registry.signing.snapshot import read_state
 
-    _read_state(case / "state" / "snapshots.json")
+    read_state(case / "state" / "snapshots.json")
 
 
 def _setup_journal(folder: Path) -> list[bytes]:

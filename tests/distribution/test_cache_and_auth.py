@@ -237,3 +237,14 @@ def test_manifest_reader_refuses_cleanly(doc: dict[str, Any], layers: list[dict[
     for rel, (digest, size) in out.items():
         assert not rel.startswith((".", "/")) and ".." not in rel.split("/")
         assert digest.startswith("sha256:") and isinstance(size, int) and size >= 0
+
+
+def test_a_fifo_as_the_pull_state_is_bad_input_not_a_hang(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pull state is read like every other document: a regular file only (a FIFO used to block the read)."""
+    from registry.distribution import state
+
+    monkeypatch.setenv("TINYREG_STATE_DIR", str(tmp_path / "st"))
+    (tmp_path / "st").mkdir(mode=0o700)
+    os.mkfifo(tmp_path / "st" / "pulled.json")
+    with pytest.raises(InputError, match="pull state"):
+        state.records(tmp_path / "reg")
