@@ -68,7 +68,8 @@ def run_record(cfg: ScoreConfig, model_sha256: str) -> dict[str, Any]:
     from registry._internal.version import __version__
 
     precision = cfg.effective_precision
-    return {"tinyreg_results": 1, "entry": cfg.entry_id, "model_sha256": model_sha256, "int8": precision == "int8",
+    return {"tinyreg_results": 1, "entry": cfg.entry_id, "family": cfg.family, "model_sha256": model_sha256,
+            "int8": precision == "int8",
             "precision": precision, "provider": cfg.provider, "tinyreg": __version__, "matrix": cfg.matrix,
             "selection": asdict(cfg.selection), "scale": asdict(cfg.scale), "max_pixels": cfg.max_pixels,
             "max_memory": cfg.max_memory}
