@@ -237,3 +237,30 @@ def test_manifest_reader_refuses_cleanly(doc: dict[str, Any], layers: list[dict[
     for rel, (digest, size) in out.items():
         assert not rel.startswith((".", "/")) and ".." not in rel.split("/")
         assert digest.startswith("sha256:") and isinstance(size, int) and size >= 0
+
+
+def test_symlinked_cached_registry_folder_is_refused(oci: OciServer, signed: Signed, published: dict[str, Any],
+                                                    _isolated_cache: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Someone who shares the cache plants ``<cache>/oci/registries/<key>`` as a symlink to a folder of the user's
+    (here: one of their pulled registries): ``load("oci://...")`` must not pull into wherever it points."""
+    import hashlib
+
+    import registry
+
+    monkeypatch.setenv("TINYREG_OCI_PLAIN_HTTP", "1")
+    mine = tmp_path / "my-pulled"
+    mine.mkdir()
+    key = hashlib.sha256(f"{oci.host}/tiny/dists".encode()).hexdigest()[:24]
+    regs = _isolated_cache / "oci" / "registries"
+    regs.mkdir(parents=True)
+    os.symlink(mine, regs / key)
+    with pytest.raises(InputError, match="symlink"):
+        registry.load(oci.ref(), trust=signed.policy)
+    assert not any(mine.iterdir())
+    os.unlink(regs / key)
+    os.rmdir(regs)
+    os.symlink(mine, regs)  # one level up
+    with pytest.raises(InputError, match="symlink"):
+        registry.load(oci.ref(), trust=signed.policy)
+    assert not any(mine.iterdir())
