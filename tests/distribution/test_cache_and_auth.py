@@ -264,3 +264,22 @@ def test_symlinked_cached_registry_folder_is_refused(oci: OciServer, signed: Sig
     with pytest.raises(InputError, match="symlink"):
         registry.load(oci.ref(), trust=signed.policy)
     assert not any(mine.iterdir())
+
+
+@pytest.mark.parametrize("where", ["blob", "part"])
+def test_fifo_planted_in_the_cache_never_hangs_a_pull(oci: OciServer, signed: Signed, published: dict[str, Any],
+                                                      _isolated_cache: Path, tmp_path: Path, where: str) -> None:
+    """A FIFO in place of a cached blob (someone sharing the cache): opening it for reading would wait for a writer
+    forever. The pull discards it and fetches the blob afresh."""
+    import subprocess
+    import sys
+
+    onnx = published["dists_vgg16.onnx"]
+    folder = blobs(_isolated_cache)
+    folder.mkdir(parents=True)
+    os.mkfifo(folder / (onnx["sha256"] + (".part" if where == "part" else "")))
+    code = ("import sys; from registry.distribution import pull; "
+            f"pull({oci.ref()!r}, registry={str(tmp_path / 'dest')!r}, trust={str(signed.policy)!r}, plain_http=True)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, env=os.environ)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert (tmp_path / "dest" / "dists_vgg16.onnx").read_bytes() == (signed.root / "dists_vgg16.onnx").read_bytes()
