@@ -41,10 +41,10 @@ def _path() -> Path:
 
 def _read(path: Path) -> dict[str, Any]:
     from registry._internal.jsonio import loads_json
+    from registry._internal.safeio import read_raw
 
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(64 * 1024 * 1024 + 1)
+        data = read_raw(path, 64 * 1024 * 1024)  # a regular file only: a FIFO in its place must not hang
     except FileNotFoundError:
         return {"format": STATE_FORMAT, "registries": {}}
     except OSError as exc:

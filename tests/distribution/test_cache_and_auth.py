@@ -283,3 +283,22 @@ def test_fifo_planted_in_the_cache_never_hangs_a_pull(oci: OciServer, signed: Si
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, env=os.environ)
     assert p.returncode == 0, p.stderr[-2000:]
     assert (tmp_path / "dest" / "dists_vgg16.onnx").read_bytes() == (signed.root / "dists_vgg16.onnx").read_bytes()
+
+
+@pytest.mark.parametrize("what", ["docker-config", "pull-state"])
+def test_fifo_in_place_of_docker_config_or_pull_state_is_refused_not_a_hang(
+    oci: OciServer, signed: Signed, published: dict[str, Any], tmp_path: Path, what: str,
+) -> None:
+    """Whoever sets the environment (DOCKER_CONFIG, TINYREG_STATE_DIR) points it at a FIFO: one line, exit 2, no hang."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    folder = tmp_path / what
+    folder.mkdir()
+    os.mkfifo(folder / ("config.json" if what == "docker-config" else "pulled.json"))
+    env["DOCKER_CONFIG" if what == "docker-config" else "TINYREG_STATE_DIR"] = str(folder)
+    p = subprocess.run([sys.executable, "-m", "registry", "pull", oci.ref(), "--registry", str(tmp_path / "dest"),
+                        "--trust", str(signed.policy), "--plain-http"], capture_output=True, text=True, timeout=30, env=env)
+    assert p.returncode == 2 and "not a regular file" in p.stderr, (p.returncode, p.stderr[-1500:])
+    assert tree(tmp_path / "dest") is None
