@@ -239,3 +239,18 @@ def test_worker_that_finds_another_model_than_the_driver_recorded_fails(reg_path
     PairWorker(cfg)  # the driver's own folder: fine
     with pytest.raises(IntegrityError, match="not the model this run"):
         PairWorker(dataclasses.replace(cfg, registry=str(other / "registry.json")))
+
+
+@pytest.mark.parametrize("body", [b'{"error": "rate limited", "status": 429}', b'{"entry": "x", "notes": "mine"}'])
+def test_someone_elses_json_without_a_newline_is_never_cut(reg_path: Path, pairs: Path, tmp_path: Path, body: bytes) -> None:
+    """``--out`` names a file that holds a complete JSON document with no trailing newline (curl's output of an API
+    answer): it starts like a tinyreg record, but it is not a torn first write of ours, so it is refused, not cut."""
+    out = tmp_path / "answer.json"
+    out.write_bytes(body)
+    with pytest.raises(InputError, match="not a tinyreg results"):
+        run(reg_path, pairs, out, fmt="jsonl")
+    assert out.read_bytes() == body
+    torn = tmp_path / "torn.jsonl"
+    torn.write_bytes(b'{"entry": "dists_vgg16", "int8": fal')  # what a kill mid-write leaves: cut and rewritten
+    run(reg_path, pairs, torn, fmt="jsonl")
+    assert json.loads(torn.read_bytes().splitlines()[0])["type"] == "run"
