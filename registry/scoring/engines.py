@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import os
 import queue
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from registry.store.document import Entry
 
 from registry.errors import Error, UsageError
 from registry.media.limits import DEFAULT_MAX_PIXELS
@@ -56,12 +59,12 @@ class ScoreConfig:
         return parse_precision(self.precision, int8=self.int8)
 
 
-def check_int8(entry: dict[str, Any]) -> None:
+def check_int8(entry: Entry) -> None:
     """Refuse int8 scoring unless the entry has an int8 sibling whose recorded gate passed."""
     check_precision(entry, "int8")
 
 
-def check_precision(entry: dict[str, Any], precision: str) -> None:
+def check_precision(entry: Mapping[str, Any], precision: str) -> None:
     """Refuse scoring at ``precision`` unless the entry has that sibling and its recorded gate passed."""
     from registry.runtime.precision import select_graph
 

@@ -475,7 +475,7 @@ def _only_plain(root: Path) -> Any:
 
 def _verify_post_image(root: Path, stage: Path, journal: Mapping[str, Any], policy: TrustPolicy) -> None:
     """Build the folder the journal would leave in a temporary copy and verify it under ``policy``."""
-    from registry.verify import verify_registry  # lazy: verify is an application over the store
+    from registry._internal import hooks  # verify is an application over the store: bound by the package root
 
     with tempfile.TemporaryDirectory(prefix="tinyreg-post-image-") as tmp:
         copy = Path(tmp) / "registry"
@@ -493,11 +493,10 @@ def _verify_post_image(root: Path, stage: Path, journal: Mapping[str, Any], poli
             shutil.copyfile(src if os.path.lexists(src) else root / item["path"], dst, follow_symlinks=False)
         if os.path.lexists(stage / _NEW_REGISTRY):
             shutil.copyfile(stage / _NEW_REGISTRY, copy / REGISTRY_NAME, follow_symlinks=False)
-        report = verify_registry(copy / REGISTRY_NAME, trust=policy)
-    if not report.ok:
-        first = report.errors[0]
+        first = hooks.need(hooks.verify_folder, "verify_folder")(copy / REGISTRY_NAME, policy)
+    if first is not None:
         raise UnboundJournal(f"{stage / JOURNAL}: the registry it would land does not verify under the trust policy "
-                             f"({first.entry}: {first.message}); nothing applied")
+                             f"({first}); nothing applied")
 
 
 def recover(root: Path, *, policy: TrustPolicy | None = None, discard: bool = False) -> Recovery | None:
@@ -547,9 +546,10 @@ def recover(root: Path, *, policy: TrustPolicy | None = None, discard: bool = Fa
 
 
 def _env_policy() -> TrustPolicy | None:
-    from registry.signing.policy import resolve_trust  # lazy: only when a journal is found
+    from registry._internal import hooks  # the trust policy lives above the store: bound by the package root
 
-    return resolve_trust(None)
+    policy: TrustPolicy | None = hooks.need(hooks.resolve_trust, "resolve_trust")(None)  # only when a journal is found
+    return policy
 
 
 @contextlib.contextmanager
@@ -580,9 +580,9 @@ def recover_folder(registry_path: Path, *, discard: bool = False,
 
     ``trust`` (None: ``$TINYREG_TRUST`` if set): the post-image must verify under it before anything lands.
     """
-    from registry.signing.policy import resolve_trust
+    from registry._internal import hooks  # the trust policy lives above the store: bound by the package root
 
-    policy = resolve_trust(trust)
+    policy = hooks.need(hooks.resolve_trust, "resolve_trust")(trust)
     root = Path(registry_path).parent
     with folder_lock(root, exclusive=True):
         return recover(root, policy=policy, discard=discard)

@@ -17,7 +17,7 @@ from registry.distribution import pull, push
 from registry.distribution.oci import Ref, TransportError, credentials_for
 from registry.errors import InputError, UsageError
 from tests.distribution.conftest import OciServer, Proxy, respond, tree
-from tests.signing.test_trust import Signed
+from tests.factories import Signed
 
 
 @pytest.fixture
@@ -302,3 +302,14 @@ def test_fifo_in_place_of_docker_config_or_pull_state_is_refused_not_a_hang(
                         "--trust", str(signed.policy), "--plain-http"], capture_output=True, text=True, timeout=30, env=env)
     assert p.returncode == 2 and "not a regular file" in p.stderr, (p.returncode, p.stderr[-1500:])
     assert tree(tmp_path / "dest") is None
+
+
+def test_a_fifo_as_the_pull_state_is_bad_input_not_a_hang(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pull state is read like every other document: a regular file only (a FIFO used to block the read)."""
+    from registry.distribution import state
+
+    monkeypatch.setenv("TINYREG_STATE_DIR", str(tmp_path / "st"))
+    (tmp_path / "st").mkdir(mode=0o700)
+    os.mkfifo(tmp_path / "st" / "pulled.json")
+    with pytest.raises(InputError, match="pull state"):
+        state.records(tmp_path / "reg")

@@ -23,11 +23,11 @@ from registry.distribution import artifact as art
 from registry.distribution import pull, push
 from registry.distribution.oci import TransportError, dumps
 from registry.errors import Error, IntegrityError, SignatureError
-from registry.signing.entries import sign_entries
+from registry.signing.sign import sign_entries
 from registry.verify import verify_registry
 from tests.distribution import oci_tools as ot
 from tests.distribution.conftest import OciServer, Proxy, respond, tree
-from tests.signing.test_trust import Signed, make_signed
+from tests.factories import Signed, make_signed
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -17,7 +17,7 @@ from registry.media.video import Selection
 from registry.scoring.dataset import DatasetOptions, score_dataset
 from registry.scoring.manifest import Shard
 from registry.scoring.results import PairOutcome, ResultsFile, encode
-from tests.signing.test_trust import cli
+from tests.factories import invoke_cli as cli
 from tests.video_factory import write_y4m_planes, yuv_frames
 
 
@@ -49,6 +49,7 @@ def test_first_line_is_the_run_record(reg_path: Path, pairs: Path, tmp_path: Pat
     first = lines(out)[0]
     entry = json.loads(reg_path.read_text())["models"][0]
     assert first["type"] == "run" and first["entry"] == "dists_vgg16" and first["model_sha256"] == entry["sha256"]
+    assert first["family"] == "dists"  # a report without the registry still knows the metric and its direction
     assert {"provider", "tinyreg", "int8", "matrix", "selection", "scale", "max_pixels", "max_memory"} <= set(first)
     closing = [r for r in lines(out) if r["type"] in ("pair", "error")]
     assert len({r["run"] for r in closing}) == 1

@@ -11,8 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,67 +19,20 @@ import pytest
 import registry
 from registry.errors import InputError, IntegrityError, SignatureError
 from registry.runtime.loader import SmokeModelWarning
-from registry.signing.entries import sign_entries
 from registry.signing.policy import load_policy, write_policy
+from registry.signing.sign import sign_entries
 from registry.signing.snapshot import STATE_NAME, state_dir
 from registry.verify import verify_registry
-from tests.signing.test_sign import keypair
+from tests.factories import SIGSTORE_FIXTURES, Signed, keypair, make_signed
+from tests.factories import invoke_cli as cli
+from tests.factories import run_tinyreg as run
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "250", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "registry", *args], capture_output=True, text=True, env=full, timeout=300)
-
-
-@dataclass
-class Signed:
-    reg: Path  # registry.json
-    priv: Path
-    pub: Path
-    policy: Path  # the consumer's policy, outside the registry folder
-
-    @property
-    def root(self) -> Path:
-        return self.reg.parent
-
-    def doc(self) -> dict:  # type: ignore[type-arg]
-        return json.loads(self.reg.read_text())
-
-    def write_doc(self, doc: dict) -> None:  # type: ignore[type-arg]
-        self.reg.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-
-    def row(self, doc: dict, eid: str = "dists_vgg16") -> dict:  # type: ignore[type-arg]
-        return next(m for m in doc["models"] if m["id"] == eid)
-
-
-def make_signed(tmp_path: Path) -> Signed:
-    """A copy of the shipped registry (int8 siblings, calibration set, gate records), signed with a key."""
-    root = tmp_path / "model" / "tiny"
-    shutil.copytree(REPO / "model" / "tiny", root)
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    priv, pub = keypair(keys, "maintainer")
-    policy = keys / "trust.json"
-    write_policy(policy, keys=[pub])
-    sign_entries(root / "registry.json", None, key=priv)
-    return Signed(root / "registry.json", priv, pub, policy)
 
 
 @pytest.fixture
 def signed(tmp_path: Path) -> Signed:
     return make_signed(tmp_path)
-
-
-def cli(*args: str) -> tuple[int, str, str]:
-    """The CLI in-process (exit code, stdout, stderr): the same commands, without a new interpreter each time."""
-    from typer.testing import CliRunner
-
-    from registry.cli import app
-
-    res = CliRunner().invoke(app, list(args))
-    return res.exit_code, res.stdout, res.stderr
 
 
 def pin_all(s: Signed) -> None:
@@ -409,9 +360,8 @@ def test_bad_snapshot_without_version(signed: Signed) -> None:
 def test_keyless_policy_verifies_real_dsse_bundle(tmp_path: Path) -> None:
     """A keyless anchor accepts a genuine Sigstore DSSE bundle of its identity and nobody else's."""
     from tests.conftest import SIGSTORE
-    from tests.signing.test_sign import FIXTURES
 
-    _, bundle, _, identity, issuer = FIXTURES[3]
+    _, bundle, _, identity, issuer = SIGSTORE_FIXTURES[3]
     pol = tmp_path / "trust.json"
     root = SIGSTORE / "trusted_root.staging.json"
     write_policy(pol, identity=identity, issuer=issuer, trusted_root=root)
@@ -433,9 +383,9 @@ def test_external_data_is_signed_from_the_graph(reg_path: Path, tmp_path: Path) 
 
     import numpy as np
 
-    from tests.runtime.test_loader import _add_external
+    from tests.factories import add_external_data_entry
 
-    _add_external(reg_path)
+    add_external_data_entry(reg_path)
     priv, pub = keypair(tmp_path, "k")
     policy = tmp_path / "trust.json"
     write_policy(policy, keys=[pub])

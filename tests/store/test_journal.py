@@ -25,8 +25,8 @@ from registry.store.document import read_registry
 from registry.store.entries import update_entry
 from registry.store.layout import STAGING_DIR
 from registry.verify import verify_registry
-from tests.signing.test_trust import Signed, cli, make_signed
-from tests.store.test_transaction import snapshot
+from tests.factories import Signed, make_signed, snapshot
+from tests.factories import invoke_cli as cli
 
 
 def _sha(data: bytes) -> str:
