@@ -870,6 +870,11 @@ def _check_trust(ctx: Context, policy: TrustPolicy, now: datetime | None) -> Non
     mismatch = registry_block_mismatch(reg, policy)
     if mismatch:
         ctx.add("-", "trust", mismatch)
+    from registry.signing.policy import policy_inside
+
+    inside = policy_inside(policy, reg.root)
+    if inside:
+        ctx.add("-", "trust", inside)
     if reg.is_legacy:
         ctx.add("-", "trust", f"a schema_version {reg.schema_version} registry cannot carry signatures; the trust policy refuses it")
         return

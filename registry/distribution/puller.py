@@ -161,7 +161,8 @@ def pull(
         ev = _unverified_evidence(t, r, digest, manifest)
     eid = str(ev.row.get("id"))
     if entry is not None and eid != entry:
-        raise SignatureError(f"{r} holds entry '{eid}', not the expected '{entry}'; nothing written")
+        raise SignatureError(f"{r} holds entry '{eid}', not the expected '{entry}' (a tag moved?); nothing written; "
+                             f"pin the digest ({r.with_digest(digest)}) to take what it holds")
 
     # 3. signed files == signed row pins == manifest layers
     _match(ev, layers, manifest, str(r))
@@ -527,8 +528,14 @@ def cached_registry(ref: str, *, trust: str | os.PathLike[str] | TrustPolicy | N
     if plain_http is False and r.host and _loopback_plain(r.host):
         plain_http = True
     key = hashlib.sha256(f"{r.host}/{r.repo}".encode()).hexdigest()[:24]
-    dest = cache_root() / "oci" / "registries" / key
-    res = pull(ref, registry=dest, trust=policy, now=now, plain_http=plain_http)
+    from registry.distribution.cache import _real_dir
+
+    # each level created here and refused when it is a symlink (a shared cache must not send the pull elsewhere)
+    dest = _real_dir(_real_dir(_real_dir(cache_root() / "oci") / "registries") / key)
+    # load() hands back a session only, so its caller cannot see which entry it got: a tag names the entry it
+    # expects (push's default tag is the entry id); a tag moved to another entry of the same signer is refused.
+    # A digest-pinned reference names exactly what it wants.
+    res = pull(ref, registry=dest, trust=policy, now=now, plain_http=plain_http, entry=None if r.digest else r.tag)
     return res.entry, Path(res.registry)
 
 

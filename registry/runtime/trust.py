@@ -34,6 +34,11 @@ def enforce_trust(
     snapshot_field(reg.doc, str(reg.path))  # a malformed snapshot (no version) is bad input, before anything else
     if reg.is_legacy:
         raise SignatureError(f"a schema_version {reg.schema_version} registry cannot be signed; the trust policy refuses it")
+    from registry.signing.policy import policy_inside
+
+    inside = policy_inside(policy, reg.root)
+    if inside:
+        raise SignatureError(inside)
     used = {**digests, layout.REGISTRY_NAME: sha256_bytes(registry_bytes).sha256}
     # the snapshot must sign registry.json and every file loaded, as read; other entries' files are not hashed
     from registry.distribution.state import check_pulled_entries, is_pulled_folder

@@ -102,7 +102,8 @@ def prepare(registry: Path | None, entry_id: str, opts: DatasetOptions) -> tuple
     threads = split_cores(opts.workers, opts.cores)[1]
     cfg = ScoreConfig(str(path), str(entry["id"]), str(entry.get("family")), precision=precision, provider=opts.provider,
                       threads=threads, matrix=opts.matrix, selection=opts.selection, scale=opts.scale,
-                      max_pixels=opts.max_pixels, max_memory=opts.max_memory, trust=policy_document(policy))
+                      max_pixels=opts.max_pixels, max_memory=opts.max_memory, trust=policy_document(policy),
+                      model_sha256=model_sha256)
     return cfg, verified, model_sha256
 
 

@@ -231,6 +231,21 @@ def resolve_trust(trust: str | os.PathLike[str] | TrustPolicy | NoPolicy | None)
     return load_policy(trust)
 
 
+def policy_inside(policy: TrustPolicy, root: Path) -> str | None:
+    """Why ``policy`` cannot judge the registry folder ``root``: its file lies inside that folder (whoever edits the
+    folder, a pull request, edits the policy with it). None when it lies outside (or is not a file's policy)."""
+    if not policy.external:
+        return None
+    try:
+        where, folder = Path(policy.source).expanduser().resolve(), root.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return None
+    if where == folder or folder in where.parents:
+        return (f"the trust policy {policy.source} lies inside the registry folder it is to judge (whoever edits the "
+                "folder edits the policy); keep the consumer's policy outside it")
+    return None
+
+
 def policy_from_registry(reg: Any) -> TrustPolicy:
     """The registry's own ``signing`` block as a policy (used only when the consumer gives none)."""
     from registry._internal.paths import confine

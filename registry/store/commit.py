@@ -115,10 +115,32 @@ def _outside(root: Path, path: Path) -> bool:
     return r != p and r not in p.parents
 
 
+def _work_tree(root: Path) -> Path | None:
+    """The top of the git work tree holding ``root`` (a folder with ``.git`` at or above it), if any."""
+    here = root.resolve()
+    for folder in (here, *here.parents):
+        if os.path.lexists(folder / ".git"):
+            return folder
+    return None
+
+
+def _state_dir_problem(root: Path, folder: Path) -> str | None:
+    """Why the state dir ``folder`` cannot vouch for a journal in ``root``: it must lie outside everything a pull
+    request can write, the registry folder and the git work tree holding it (a record committed next to the
+    journal would otherwise match it)."""
+    if not _outside(root, folder):
+        return f"the state dir {folder} lies inside the registry folder {root}"
+    top = _work_tree(root)
+    if top is not None and not _outside(top, folder):
+        return f"the state dir {folder} lies inside the git work tree {top} that holds the registry folder"
+    return None
+
+
 def _writable_record_dir(root: Path) -> Path:
     folder = record_path(root).parent
-    if not _outside(root, folder):
-        raise UsageError(f"state dir {folder} lies inside the registry folder {root}; set TINYREG_STATE_DIR elsewhere")
+    problem = _state_dir_problem(root, folder)
+    if problem is not None:
+        raise UsageError(f"{problem}; set TINYREG_STATE_DIR elsewhere")
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
@@ -373,8 +395,9 @@ def _bound_journal(root: Path, stage: Path) -> tuple[dict[str, Any], bool]:
     if not isinstance(journal, dict) or journal.get("tinyreg_update") != JOURNAL_VERSION:
         raise UnboundJournal(f"{jpath}: not a journal this tinyreg writes (no pre-image binding)")
     rpath = record_path(root)
-    if not _outside(root, rpath.parent):
-        raise UnboundJournal(f"{jpath}: the state dir {rpath.parent} lies inside the registry folder, so it cannot vouch for it")
+    problem = _state_dir_problem(root, rpath.parent)
+    if problem is not None:
+        raise UnboundJournal(f"{jpath}: {problem}, so it cannot vouch for it")
     if not os.path.lexists(rpath):
         raise UnboundJournal(f"{jpath}: no writer of this user on this machine recorded it ({rpath} is absent)")
     st = os.lstat(rpath)

@@ -398,3 +398,21 @@ def test_external_data_is_signed_from_the_graph(reg_path: Path, tmp_path: Path) 
     (reg_path.parent / "ext.onnx.data").write_bytes(np.full((1, 4), 9, np.float32).tobytes())
     pin_all(s)
     caught(s, "ext.onnx.data changed since it was signed", ("fields changed since signing", "files"), entry="ext")
+
+
+def test_policy_file_inside_the_registry_folder_vouches_for_nothing(tmp_path: Path) -> None:
+    """A CI job points ``--trust`` / ``TINYREG_TRUST`` at a policy kept in the registry folder. A pull request
+    re-signs the folder with its own key and rewrites that policy to trust it: verify and load must refuse a
+    policy that lies in the folder it is to judge (the consumer's policy lives outside what the PR edits)."""
+    s = make_signed(tmp_path)
+    attacker = tmp_path / "attacker"
+    attacker.mkdir()
+    priv, pub = keypair(attacker, "mallory")
+    inside = s.root / "trust.json"
+    write_policy(inside, keys=[pub])
+    sign_entries(s.reg, None, key=priv)
+    for policy in (inside, s.root / ".." / "tiny" / "trust.json"):
+        report = verify_registry(s.reg, trust=policy)
+        assert not report.ok and any("inside the registry folder" in f.message for f in report.errors), report.errors
+        with pytest.raises(SignatureError, match="inside the registry folder"):
+            registry.load("ssim_luma", s.reg, trust=policy)
