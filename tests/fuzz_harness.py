@@ -193,7 +193,12 @@ def _place(path: Path, content: bytes | str, holders: list[socket.socket]) -> No
         path.mkdir()
     elif content == "socket":
         s = socket.socket(socket.AF_UNIX)
-        s.bind(str(path))
+        here = os.getcwd()
+        try:  # bound by its name inside its folder: a full tmp path can exceed AF_UNIX's 108 bytes
+            os.chdir(path.parent)
+            s.bind(path.name)
+        finally:
+            os.chdir(here)
         holders.append(s)
     elif content == "sparse":
         with open(path, "wb") as fh:
