@@ -388,6 +388,20 @@ def _check_fp16(ctx: _Ctx, eid: str, entry: Entry, onnx_rel: str, pins: dict[str
         ctx.add(eid, "fp16", exc.diagnostics())
 
 
+def _check_int8_gate(ctx: _Ctx, eid: str, entry: Entry) -> None:
+    """A recorded int8 gate that scoring would refuse (over the entry's budget, edited by hand) is a finding."""
+    from registry.errors import UsageError
+    from registry.runtime.precision import check_gate, gate_record
+
+    gate = gate_record(entry, "int8")
+    if gate is None or gate.get("passed") is not True:
+        return  # no record (scoring says so when asked), or an honest failed one
+    try:
+        check_gate(entry, "int8")
+    except UsageError as exc:
+        ctx.add(eid, "quant", exc.diagnostics())
+
+
 def _check_entry(ctx: _Ctx, entry: Entry) -> None:
     eid = str(entry.get("id", "?"))
     reg = ctx.reg
@@ -428,6 +442,7 @@ def _check_entry(ctx: _Ctx, entry: Entry) -> None:
             _check_graph(ctx, eid, i8, idata, "int8", entry, "int8_external_data")
         if "quant_accuracy_budget_plcc" not in entry:
             ctx.add(eid, "quant", "quantised entry has no quant_accuracy_budget_plcc", WARNING if reg.is_legacy else ERROR)
+        _check_int8_gate(ctx, eid, entry)
         if entry.get("quant_mode") == "static" and not entry.get("quant_calibration_set"):
             ctx.add(eid, "quant", "static quantisation without a quant_calibration_set")
     _check_fp16(ctx, eid, entry, onnx_rel, pins)
