@@ -11,7 +11,7 @@ DEV     := $(VENV)/.installed-dev
 # keeps an unpinned resolve from pulling several GB of CUDA wheels.
 PIP_FLAGS ?= --disable-pip-version-check
 
-.PHONY: install install-base oci-tools demo test test-fast bench lint parity fuzz docs clean
+.PHONY: install install-base oci-tools browser-tools demo test test-fast bench lint parity fuzz docs clean
 
 install: $(DEV)
 install-base: $(BASE)
@@ -38,6 +38,11 @@ $(DEV): $(BASE)
 oci-tools:
 	command -v docker-registry >/dev/null && command -v skopeo >/dev/null || (apt-get update && apt-get install -y docker-registry skopeo)
 
+# headless chromium for the report's browser test (tests/report; Debian's, or a CI runner's Chrome)
+browser-tools:
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null \
+		|| (apt-get update && apt-get install -y chromium)
+
 # what a newcomer runs first: the lean install only (base and gate; no torch, Ray, PyAV or linters)
 demo: $(BASE)
 	$(BIN)/tinyreg --version
@@ -52,9 +57,10 @@ docs: $(DEV)
 	$(BIN)/python -m registry.cli._reference
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
-test: install oci-tools
+test: install oci-tools browser-tools
 	$(BIN)/ruff check registry tests ai bench examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/tinyreg verify
 	$(BIN)/tinyreg pin --all --check
 	$(BIN)/tinyreg quant-gate --all
@@ -63,12 +69,14 @@ test: install oci-tools
 	$(BIN)/python -m pytest -q
 
 # everything but the tests marked slow (pytest -m slow lists them); make test runs them all
-test-fast: install oci-tools
+test-fast: install oci-tools browser-tools
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: install
 	$(BIN)/ruff check registry tests ai bench examples
 	$(BIN)/mypy
+	# the layers of docs/architecture.md ([tool.importlinter] in pyproject.toml)
+	$(BIN)/lint-imports --no-logo
 	# workflows: zizmor (offline: no GitHub API) and actionlint, both installed by the dev extra
 	$(BIN)/zizmor --offline .github/workflows
 	$(BIN)/actionlint .github/workflows/*.yml

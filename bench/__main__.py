@@ -140,7 +140,7 @@ def dists_flops(h: int, w: int) -> float:
     return 2 * total
 
 
-def _worker(args: list[str]) -> dict[str, Any]:
+def run_worker(args: list[str]) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     p = subprocess.run([sys.executable, "-m", "bench._worker", *args], capture_output=True, text=True, env=env, cwd=REPO)
     if p.returncode != 0:
@@ -170,8 +170,8 @@ def bench_dists(workdir: Path, threads: int) -> dict[str, Any]:
     model.write_bytes(get_family("dists").build(weights, 17).SerializeToString())
     rows = []
     for h, wd, reps in SIZES:
-        o = _worker(["ort", str(h), str(wd), str(reps), str(model), str(threads)])
-        r = _worker(["reference", str(h), str(wd), str(max(2, reps // 2)), str(vgg), vsha, str(ab), asha, str(threads)])
+        o = run_worker(["ort", str(h), str(wd), str(reps), str(model), str(threads)])
+        r = run_worker(["reference", str(h), str(wd), str(max(2, reps // 2)), str(vgg), vsha, str(ab), asha, str(threads)])
         flops = dists_flops(h, wd)
         row: dict[str, Any] = {"size": f"{wd}x{h}", "gflop_per_pair": flops / 1e9, "ort": o, "reference": r}
         if "median_s" in o and "median_s" in r:

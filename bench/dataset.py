@@ -87,7 +87,7 @@ def engines(reg: Path, manifest: Path, workdir: Path, cores: int) -> dict[str, A
 
 
 def latency(reg: Path, vgg: Path, threads: int) -> dict[str, Any]:
-    from bench.__main__ import _worker
+    from bench.__main__ import run_worker
     from registry.families.dists.reference import installed_alpha_beta
 
     ab = installed_alpha_beta()
@@ -95,10 +95,10 @@ def latency(reg: Path, vgg: Path, threads: int) -> dict[str, Any]:
     asha = hashlib.sha256(ab.read_bytes()).hexdigest() if ab else ""
     folder = reg.parent
     out: dict[str, Any] = {"size": f"{W}x{H}", "threads": threads}
-    out["ort_fp32"] = _worker(["ort", str(H), str(W), "5", str(folder / "dists_vgg16.onnx"), str(threads)])
-    out["ort_int8"] = _worker(["ort", str(H), str(W), "5", str(folder / "dists_vgg16.int8.onnx"), str(threads)])
+    out["ort_fp32"] = run_worker(["ort", str(H), str(W), "5", str(folder / "dists_vgg16.onnx"), str(threads)])
+    out["ort_int8"] = run_worker(["ort", str(H), str(W), "5", str(folder / "dists_vgg16.int8.onnx"), str(threads)])
     for kind in ("reference", "reference-bf16"):
-        out[kind.replace("-", "_")] = _worker([kind, str(H), str(W), "3", str(vgg), vsha, str(ab), asha, str(threads)])
+        out[kind.replace("-", "_")] = run_worker([kind, str(H), str(W), "3", str(vgg), vsha, str(ab), asha, str(threads)])
     base = out["reference_bf16"].get("median_s")
     for k in ("ort_fp32", "ort_int8", "reference"):
         if base and "median_s" in out[k]:

@@ -34,7 +34,7 @@ def build_models(workdir: Path) -> dict[str, Path]:
 
 
 def bench_memory(workdir: Path, threads: int = 0) -> dict[str, Any]:
-    from bench.__main__ import _worker
+    from bench.__main__ import run_worker
     from registry.families import get_family
 
     res: dict[str, Any] = {}
@@ -42,7 +42,7 @@ def bench_memory(workdir: Path, threads: int = 0) -> dict[str, Any]:
         est = get_family(family).score_memory
         rows = []
         for h, w in SIZES:
-            r = _worker(["ort", str(h), str(w), "1", str(model), str(threads)])
+            r = run_worker(["ort", str(h), str(w), "1", str(model), str(threads)])
             mib = r.get("peak_rss_mib")
             row: dict[str, Any] = {"size": f"{w}x{h}", "pixels": h * w, "peak_rss_mib": mib}
             if est is not None and mib:

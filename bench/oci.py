@@ -71,8 +71,8 @@ def make_signed_registry(workdir: Path) -> tuple[Path, Path]:
     from registry.export.core import WeightSource, export_entry
     from registry.families.dists.reference import installed_alpha_beta
     from registry.families.vgg import VGG16_WIDTHS, random_vgg
-    from registry.signing.entries import sign_entries
     from registry.signing.policy import write_policy
+    from registry.signing.sign import sign_entries
     from registry.store.document import init_registry
 
     ab = installed_alpha_beta()
@@ -100,8 +100,8 @@ from registry.distribution import pull, push
 args = json.loads(sys.argv[1])
 t0 = time.perf_counter()
 if args["op"] in ("push", "pull"):  # what the call imports lazily, timed apart (interpreter start is not counted)
-    import registry.signing.entries, registry.signing.statement, registry.store.schema, registry.store.card
-    import registry.signing._methods.verify_ec_key, registry.signing._methods.model_signing_v1, jsonschema
+    import registry.signing.sign, registry.signing.verify, registry.signing.statement, registry.store.schema, registry.store.card
+    import registry.signing.methods, registry.signing._methods.model_signing_v1, jsonschema
     import registry.distribution.puller, registry.distribution.pusher
     if args["op"] == "push":
         import onnx  # push verifies the entry: it derives the file list from the graph

@@ -11,7 +11,7 @@ from typing import Any
 
 
 def bench_quant(workdir: Path, threads: int = 0) -> dict[str, Any]:
-    from bench.__main__ import _worker
+    from bench.__main__ import run_worker
     from registry.export.core import WeightSource, export_entry
     from registry.families.dists.reference import installed_alpha_beta
     from registry.quant.quantize import quantize_entry
@@ -28,15 +28,15 @@ def bench_quant(workdir: Path, threads: int = 0) -> dict[str, Any]:
     for mode in ("static", "dynamic"):
         e = quantize_entry(reg, "dists_vgg16", mode=mode)
         g = e["quant"]["gate"]
-        t8 = _worker(["ort", "540", "960", "5", str(reg.parent / "dists_vgg16.int8.onnx"), str(threads)])
+        t8 = run_worker(["ort", "540", "960", "5", str(reg.parent / "dists_vgg16.int8.onnx"), str(threads)])
         out[mode] = {"drop": g["drop"], "drop_ci95": g["drop_ci95"], "passed": g["passed"], "int8": t8}
     e = quantize_entry(reg, "dists_vgg16", mode="fp16")
     g = e["fp16"]["gate"]
-    t16 = _worker(["ort", "540", "960", "5", str(reg.parent / "dists_vgg16.fp16.onnx"), str(threads)])
+    t16 = run_worker(["ort", "540", "960", "5", str(reg.parent / "dists_vgg16.fp16.onnx"), str(threads)])
     out["fp16"] = {"drop": g["drop"], "drop_ci95": g["drop_ci95"], "max_abs_diff": g["max_abs_diff"],
                    "max_abs_budget": g["max_abs_budget"], "cpu_max_abs_diff": g["cpu_run"]["max_abs_diff"],
                    "passed": g["passed"], "latency": t16}
-    t32 = _worker(["ort", "540", "960", "5", str(reg.parent / "dists_vgg16.onnx"), str(threads)])
+    t32 = run_worker(["ort", "540", "960", "5", str(reg.parent / "dists_vgg16.onnx"), str(threads)])
     out["fp32"] = t32
     if "median_s" in t16 and "median_s" in t32:
         out["fp16"]["speedup"] = t32["median_s"] / t16["median_s"]

@@ -28,7 +28,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.2.0"
+from registry._internal.version import __version__
 
 # public name -> (module, attribute in it); the one table behind ``__all__`` and ``__getattr__``
 # (huggingface_hub's _SUBMOD_ATTRS pattern). To publish a name, add a row here: tests/test_api.py
@@ -44,7 +44,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "Report": ("registry.verify", "Report"),
     "Finding": ("registry.verify", "Finding"),
     # signing
-    "sign": ("registry.signing", "sign"),
+    "sign": ("registry.signing.sign", "sign"),
     # scoring
     "score_images": ("registry.scoring.score", "score_images"),
     "score_videos": ("registry.scoring.score", "score_videos"),
@@ -131,7 +131,7 @@ if TYPE_CHECKING:
     from registry.runtime.loader import SmokeModelWarning, load, load_entry
     from registry.scoring.dataset import DatasetOptions, DatasetReport, score_dataset
     from registry.scoring.score import ScoreResult, score_images, score_videos
-    from registry.signing import sign
+    from registry.signing.sign import sign
     from registry.store.document import find_registry
     from registry.verify import Finding, Report, verify_registry
 
@@ -148,3 +148,28 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY})
+
+
+# The composition root: the store's writer recovery needs the trust policy and the verifier, which sit
+# above it; they are bound here, where every import of the package starts (registry/_internal/hooks.py).
+def _resolve_trust(trust: Any) -> Any:
+    from registry.signing.policy import resolve_trust
+
+    return resolve_trust(trust)
+
+
+def _verify_folder(registry_json: Any, policy: Any) -> str | None:
+    from registry.verify import verify_registry
+
+    report = verify_registry(registry_json, trust=policy)
+    return None if report.ok else f"{report.errors[0].entry}: {report.errors[0].message}"
+
+
+def _bind() -> None:
+    from registry._internal import hooks
+
+    hooks.resolve_trust = _resolve_trust
+    hooks.verify_folder = _verify_folder
+
+
+_bind()

@@ -19,12 +19,10 @@ leaves those rows out of ``models`` but keeps them, unchanged, in the top-level
 from __future__ import annotations
 
 import copy
-import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from registry._internal.hashing import sha256_bytes, sha256_file
 from registry._internal.jsonio import loads_json
@@ -34,6 +32,8 @@ from registry.errors import CheckFailed, Error, InputError, UsageError
 from registry.onnx.inspect import ModelInfo, inspect_bytes
 from registry.store.document import CURRENT_SCHEMA_VERSION, Entry, Registry, transaction
 from registry.store.layout import ROOT_FILES, SCHEMA_NAME, STAGING_DIR, card_rel, int8_rel, sidecar_rel, trust_files
+from registry.store.sidecar import patch_sidecar
+from registry.store.types import EntryV1, declares_int8
 
 
 class MigrationRefused(CheckFailed):
@@ -130,41 +130,6 @@ def _read(root: Path, rel: str, what: str) -> bytes | None:
         return None
 
 
-def patch_sidecar(data: bytes, changes: dict[str, Any]) -> bytes | None:
-    """Set top-level ``changes`` in a VMAFx sidecar by minimal textual edits, so its own formatting stays.
-
-    None when the sidecar is not a JSON object or the edit would not be exactly those changes.
-    """
-    try:
-        text = data.decode("utf-8")
-        doc = loads_json(text, "sidecar")
-    except (UnicodeDecodeError, InputError):
-        return None
-    if not isinstance(doc, dict):
-        return None
-    want = {**doc, **changes}
-    current: dict[str, Any] = doc
-    for key, value in changes.items():
-        if key not in doc:
-            return None
-        old = re.escape(json.dumps(doc[key], ensure_ascii=True))
-        new = json.dumps(value, ensure_ascii=True)
-        target = {**current, key: value}
-        # the same "key": value may also sit in a nested object (an export record's own "opset"): edit only the
-        # occurrence whose change is exactly the top-level one
-        for m in re.finditer(rf'("{re.escape(key)}"\s*:\s*){old}(?=\s*[,}}\n])', text):
-            candidate = text[:m.start()] + m.group(1) + new + text[m.end():]
-            try:
-                if loads_json(candidate, "sidecar") == target:
-                    text, current = candidate, target
-                    break
-            except InputError:
-                continue
-        else:
-            return None
-    return text.encode("utf-8") if current == want else None
-
-
 def _fix_sidecar_opset(data: bytes, graph_opset: int) -> tuple[bytes, list[str]]:
     """Correct ``opset``/``onnx_opset`` in a sidecar (their only change), or leave it for verify to report."""
     try:
@@ -181,7 +146,7 @@ def _fix_sidecar_opset(data: bytes, graph_opset: int) -> tuple[bytes, list[str]]
     return new, [f"{k} {doc[k]} -> {graph_opset}" for k in sorted(changes)]
 
 
-def _prepare_entry(reg: Registry, row: Entry, from_version: int | None, tools: dict[str, str], out: Migration) -> _Prepared | None:
+def _prepare_entry(reg: Registry, row: EntryV1, from_version: int | None, tools: dict[str, str], out: Migration) -> _Prepared | None:
     """The migrated row of one v1 row, or None (with the reason in ``out.missing``/``out.broken``)."""
     from registry.store.pins import compute_pins
 
@@ -218,8 +183,8 @@ def _prepare_entry(reg: Registry, row: Entry, from_version: int | None, tools: d
 
     if info is not None:
         externals(info)
-    declares_int8 = isinstance(row.get("int8_sha256"), str) or row.get("quant_mode") in ("static", "dynamic", "qat")
-    if declares_int8:
+    declares = declares_int8(row)
+    if declares:
         i8 = int8_rel(onnx_rel)
         idata = _read(root, i8, "int8")
         if idata is None:
@@ -248,7 +213,7 @@ def _prepare_entry(reg: Registry, row: Entry, from_version: int | None, tools: d
         return None
 
     plan = EntryPlan(eid)
-    new = copy.deepcopy(row)
+    new = cast(Entry, copy.deepcopy(row))  # the v1 row becomes a v2 one: every v1 field keeps its value
     graph_opset = info.opset
     if graph_opset is not None and new.get("opset") != graph_opset:
         if "opset" in new:
@@ -276,7 +241,7 @@ def _prepare_entry(reg: Registry, row: Entry, from_version: int | None, tools: d
     except Error as exc:
         out.broken[eid] = [exc.diagnostics()]
         return None
-    if pins.get("sha256") != row.get("sha256") or (declares_int8 and pins.get("int8_sha256") != row.get("int8_sha256")):
+    if pins.get("sha256") != row.get("sha256") or (declares and pins.get("int8_sha256") != row.get("int8_sha256")):
         out.broken[eid] = [f"{onnx_rel} changed while it was read"]
         return None
     if sidecar_data is not None:  # pin the corrected sidecar, not the bytes it replaces
@@ -419,7 +384,7 @@ def verify_staged(reg: Registry) -> list[str]:
 
     from registry.store.document import dumps_registry
     from registry.store.layout import REGISTRY_NAME
-    from registry.verify import ERROR, _verify
+    from registry.verify import ERROR, verify_unlocked
 
     root = reg.root
     with tempfile.TemporaryDirectory(prefix="tinyreg-migrate-check-") as tmp:
@@ -444,7 +409,7 @@ def verify_staged(reg: Registry) -> list[str]:
                 target.write_bytes(data)
         (dst / REGISTRY_NAME).unlink(missing_ok=True)
         (dst / REGISTRY_NAME).write_bytes(dumps_registry(reg.doc))
-        report = _verify(dst / REGISTRY_NAME, None)
+        report = verify_unlocked(dst / REGISTRY_NAME)
     return [f"{f.entry}: {f.message}" for f in report.findings if f.severity == ERROR]
 
 

@@ -51,7 +51,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from registry.errors import InputError, MissingDependency
+from registry.errors import InputError, MissingDependency, UsageError
 from registry.onnx.build import SUPPORTED_OPSETS, GraphBuilder
 
 __all__ = [
@@ -78,6 +78,7 @@ __all__ = [
     "Reference",
     "Sample",
     "TensorSpec",
+    "UsageError",
     "WeightFile",
     "Weights",
     "bt601_luma",

@@ -83,7 +83,10 @@ def registry_touched(registry_json: Path) -> Touched:
     if not paths:
         return Touched(True, (), "nothing staged; checking anyway")
     prefix = "" if rel == "." else rel + "/"
-    inside = tuple(p for p in paths if p.startswith(prefix))
+    # a .gitattributes above the folder decides how its files are checked out (`*.onnx text eol=crlf` rewrites
+    # every pinned model in each fresh clone): changing one changes the folder as any checkout holds it
+    inside = tuple(p for p in paths if p.startswith(prefix) or (
+        p.rsplit("/", 1)[-1] == ".gitattributes" and prefix.startswith(p[: -len(".gitattributes")])))
     if inside:
         return Touched(True, inside, f"{len(inside)} changed path(s) under {rel}/")
     return Touched(False, (), f"no change under {rel}/ in {len(paths)} changed path(s)")

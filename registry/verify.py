@@ -1,13 +1,27 @@
-"""``tinyreg verify``: the pre-merge gate over a whole registry."""
+"""``tinyreg verify``: the pre-merge gate over a whole registry, as a table of named checks.
+
+Each check is one small function registered with :func:`check` under a stable id (its
+docstring says what it checks); :func:`verify_registry` runs the table in one loop:
+the ``registry`` checks once, the ``entry`` checks once per entry, then the ``folder``
+checks, which see every file the entries claimed. Every :class:`Finding` carries the id
+of the check that made it (``check_id``) beside its topic (``check``: ``pins``,
+``paths``, ...; one check can report several topics). docs/architecture.md lists the ids.
+
+Adding a check is adding one decorated function below, in the place of the table where
+it should run.
+"""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from registry._internal.hashing import check_pinned_file, sha256_bytes
 from registry._internal.jsonio import loads_json
@@ -28,11 +42,15 @@ from registry.store.layout import (
     sidecar_rel,
 )
 from registry.store.schema import schema_errors
+from registry.store.types import declares_int8, has_int8, has_signature, is_adopted, is_smoke, pinned_files
 
 if TYPE_CHECKING:
     from datetime import datetime
 
     from registry.signing.policy import TrustPolicy
+
+__all__ = ["CHECKS", "ERROR", "SELF_VOUCHING", "WARNING", "Check", "Context", "Finding", "Report", "Subject", "check",
+           "run_checks", "unreadable_report", "verify_registry", "verify_unlocked"]
 
 ERROR = "error"
 WARNING = "warning"
@@ -45,13 +63,17 @@ MAX_DOCUMENT_READ = 1 << 24
 
 @dataclass(frozen=True)
 class Finding:
+    """One finding: the entry (``-`` for the registry), its topic, the message, the severity, and the check that made it."""
+
     entry: str
-    check: str
+    check: str  # the topic: pins, paths, files, sidecar, allowlist:<profile>, ...
     message: str
     severity: str = ERROR
+    check_id: str = ""  # the id of the check in the table (docs/architecture.md) that reported it
 
     def as_json(self) -> dict[str, str]:
-        return {"entry": self.entry, "check": self.check, "message": self.message, "severity": self.severity}
+        return {"entry": self.entry, "check": self.check, "message": self.message, "severity": self.severity,
+                "check_id": self.check_id}
 
 
 @dataclass
@@ -90,7 +112,7 @@ class Report:
 def unreadable_report(registry: str, exc: Error) -> dict[str, Any]:
     """The ``verify --json`` document for a registry that could not be read at all."""
     report = Report(registry, None)
-    report.findings.append(Finding("-", "input", exc.diagnostics()))
+    report.findings.append(Finding("-", "input", exc.diagnostics(), check_id="read"))
     return report.as_json()
 
 
@@ -98,17 +120,22 @@ def _order(f: Finding) -> tuple[str, str, str]:
     return (f.entry, f.check, f.message)
 
 
-class _Ctx:
+class Context:
+    """What the checks share: the registry, the report, the allowlist, the files claimed and hashed so far."""
+
     def __init__(self, reg: Registry, report: Report, allow: Allowlist) -> None:
         self.reg = reg
         self.report = report
         self.allow = allow
         self.claimed: set[str] = set()
         self.digests: dict[str, str] = {}  # path -> sha256 of the bytes read in this run
-        self.trust: TrustPolicy | None = None  # the consumer's policy: signatures are checked by _check_trust
+        self.trust: TrustPolicy | None = None  # the consumer's policy: signatures are checked by the trust check
+        self.now: datetime | None = None
+        self.pending_update: str | None = None  # an update journal reading() found and left alone
+        self.current = ""  # the id of the check running now: every finding carries it
 
     def add(self, entry: str, check: str, message: str, severity: str = ERROR) -> None:
-        self.report.findings.append(Finding(printable(entry), check, printable(message), severity))
+        self.report.findings.append(Finding(printable(entry), check, printable(message), severity, self.current))
 
     def path(self, eid: str, rel: str, what: str) -> Path | None:
         try:
@@ -188,11 +215,7 @@ def _why(exc: BaseException) -> str:
     return str(getattr(exc, "strerror", None) or exc) or type(exc).__name__
 
 
-def _pins(entry: Entry) -> dict[str, dict[str, Any]]:
-    return {f["path"]: f for f in entry.get("files") or [] if isinstance(f, dict) and isinstance(f.get("path"), str)}
-
-
-def _check_pin(ctx: _Ctx, eid: str, rel: str, data: bytes, sha: Any, size: Any, what: str) -> bool:
+def _check_pin(ctx: Context, eid: str, rel: str, data: bytes, sha: Any, size: Any, what: str) -> bool:
     d = sha256_bytes(data)
     ctx.digests[rel] = d.sha256
     ok = True
@@ -205,45 +228,12 @@ def _check_pin(ctx: _Ctx, eid: str, rel: str, data: bytes, sha: Any, size: Any, 
     return ok  # (the size pin was compared by ctx.read, before reading)
 
 
-def _check_graph(
-    ctx: _Ctx, eid: str, rel: str, data: bytes, profile: str, entry: Entry, ext_role: str
-) -> ModelInfo | None:
-    try:
-        info = inspect_bytes(data, rel)
-    except InputError as exc:
-        ctx.add(eid, "onnx", exc.diagnostics())
-        return None
-    model_dir = ctx.reg.root / Path(rel).parent
-    for v in check_model(info, ctx.allow, profile, model_dir=model_dir):
-        ctx.add(eid, f"allowlist:{profile}", f"{rel}: {v}", ERROR if v.severity == "error" else WARNING)
-    _check_vmafx_runtime(ctx, eid, rel, info, entry)
-    pins = _pins(entry)
-    folder = str(Path(rel).parent)
-    for loc in sorted({e.location for e in info.external}):
-        ext_rel = loc if folder == "." else f"{folder}/{loc}"
-        present = ctx.exists(eid, ext_rel, "external data")
-        if not present:
-            if present is False:
-                ctx.add(eid, "files", f"external data {ext_rel} is missing")
-            continue
-        if ctx.reg.is_legacy:
-            ctx.add(eid, "pins", f"external data {ext_rel} of {rel} is loaded but not pinned (schema_version "
-                    f"{ctx.reg.schema_version} cannot pin it; version 2 can)")
-        else:
-            pin = pins.get(ext_rel)
-            if pin is None or pin.get("role") != ext_role:
-                ctx.add(eid, "pins", f"external data {ext_rel} of {rel} is not pinned as {ext_role}")
-            else:
-                ctx.check_file(eid, ext_rel, "external data", pin.get("sha256"), pin.get("size"))
-    return info
-
-
 def _vmafx_folder(reg: Registry) -> bool:
     """A folder the VMAFx fork consumes: its own format, adopted by ``migrate``, or carrying its gate's schema file."""
     return reg.is_legacy or isinstance(reg.doc.get("migration"), dict) or reg.exists(SCHEMA_NAME)
 
 
-def _check_vmafx_lookups(ctx: _Ctx) -> None:
+def _check_vmafx_lookups(ctx: Context) -> None:
     """libvmaf's text lookups (``store/vmafx_scan.py``) must resolve every entry to its own bundle and sidecar values.
 
     An error where tinyreg wrote the text (a schema_version 2 document; a sidecar of an entry with
@@ -289,7 +279,7 @@ def _check_vmafx_lookups(ctx: _Ctx) -> None:
                     ERROR if isinstance(entry.get("family"), str) else WARNING)
 
 
-def _check_vmafx_runtime(ctx: _Ctx, eid: str, rel: str, info: ModelInfo, entry: Entry) -> None:
+def _check_vmafx_runtime(ctx: Context, eid: str, rel: str, info: ModelInfo, entry: Entry) -> None:
     """What the VMAFx fork's libvmaf will refuse to load (its runtime allowlist, the ``vmafx`` profile).
 
     Only in a folder VMAFx consumes: a schema_version 0/1 one, one ``migrate`` adopted (its
@@ -311,7 +301,7 @@ def _check_vmafx_runtime(ctx: _Ctx, eid: str, rel: str, info: ModelInfo, entry: 
             "(libvmaf --tiny-model will not load this graph)", ERROR if isinstance(entry.get("family"), str) else WARNING)
 
 
-def _check_sidecar(ctx: _Ctx, eid: str, entry: Entry, info: ModelInfo | None) -> None:
+def _check_sidecar(ctx: Context, eid: str, entry: Entry, info: ModelInfo | None) -> None:
     rel = sidecar_rel(str(entry["onnx"]))
     exists = ctx.exists(eid, rel, "sidecar")
     if exists is None:
@@ -319,7 +309,7 @@ def _check_sidecar(ctx: _Ctx, eid: str, entry: Entry, info: ModelInfo | None) ->
     if not exists:
         ctx.add(eid, "sidecar", f"sidecar {rel} is missing (every model carries <basename>.json)")
         return
-    pin = None if ctx.reg.is_legacy else _pins(entry).get(rel)
+    pin = None if ctx.reg.is_legacy else pinned_files(entry).get(rel)
     data = ctx.read(eid, rel, "sidecar", (pin or {}).get("size"), MAX_DOCUMENT_READ)
     if data is None:
         return
@@ -360,121 +350,7 @@ def _check_sidecar(ctx: _Ctx, eid: str, entry: Entry, info: ModelInfo | None) ->
         ctx.add(eid, "io", f"sidecar {rel}: I/O contract disagrees with the graph")
 
 
-GRAPH_ROLES = ("int8", "external_data", "int8_external_data", "fp16", "fp16_external_data", "sidecar")
-
-
-def _check_fp16(ctx: _Ctx, eid: str, entry: Entry, onnx_rel: str, pins: dict[str, dict[str, Any]]) -> None:
-    """The fp16 sibling: pinned with role fp16, its graph on the allowlist, its gate record passed on these files."""
-    half = fp16_rel(onnx_rel)
-    want = entry.get("fp16_sha256")
-    if not isinstance(want, str):
-        if entry.get("fp16") is not None:
-            ctx.add(eid, "fp16", "an fp16 record but no fp16_sha256")
-        return  # a planted, unpinned .fp16.onnx is an unlisted file (reported with the others)
-    pin = pins.get(half)
-    if not ctx.reg.is_legacy and (pin is None or pin.get("role") != "fp16" or pin.get("sha256") != want):
-        ctx.add(eid, "pins", f"files[] does not pin {half} with role fp16 and the entry's fp16_sha256")
-    data = ctx.read(eid, half, "fp16 model", (pin or {}).get("size"))
-    if data is not None:
-        _check_pin(ctx, eid, half, data, want, (pin or {}).get("size"), "fp16 model")
-        _check_graph(ctx, eid, half, data, "fp16" if "fp16" in ctx.allow.profile_names() else "fp32", entry,
-                     "fp16_external_data")
-    from registry.errors import UsageError
-    from registry.runtime.precision import check_gate
-
-    try:
-        check_gate(entry, "fp16")
-    except UsageError as exc:
-        ctx.add(eid, "fp16", exc.diagnostics())
-
-
-def _check_int8_gate(ctx: _Ctx, eid: str, entry: Entry) -> None:
-    """A recorded int8 gate that scoring would refuse (over the entry's budget, edited by hand) is a finding."""
-    from registry.errors import UsageError
-    from registry.runtime.precision import check_gate, gate_record
-
-    gate = gate_record(entry, "int8")
-    if gate is None or gate.get("passed") is not True:
-        return  # no record (scoring says so when asked), or an honest failed one
-    try:
-        check_gate(entry, "int8")
-    except UsageError as exc:
-        ctx.add(eid, "quant", exc.diagnostics())
-
-
-def _check_entry(ctx: _Ctx, entry: Entry) -> None:
-    eid = str(entry.get("id", "?"))
-    reg = ctx.reg
-    onnx_rel = entry.get("onnx")
-    if not isinstance(onnx_rel, str) or not isinstance(entry.get("id"), str):
-        return  # schema findings already say so
-    pins = _pins(entry)
-    if not reg.is_legacy:
-        for rel, pin in sorted(pins.items()):
-            if rel == onnx_rel or pin.get("role") in GRAPH_ROLES:
-                continue  # checked with their graph / sidecar below
-            ctx.check_file(eid, rel, str(pin.get("role", "file")), pin.get("sha256"), pin.get("size"))
-        onnx_pin = pins.get(onnx_rel)
-        if onnx_pin is None or onnx_pin.get("sha256") != entry.get("sha256"):
-            ctx.add(eid, "pins", f"files[] does not pin {onnx_rel} with the entry's sha256")
-    data = ctx.read(eid, onnx_rel, "model", None if reg.is_legacy else entry.get("size"))
-    info = None
-    if data is not None:
-        _check_pin(ctx, eid, onnx_rel, data, entry.get("sha256"), entry.get("size"), "model")
-        info = _check_graph(ctx, eid, onnx_rel, data, "fp32", entry, "external_data")
-    if info is not None:
-        if "opset" in entry and entry["opset"] != info.opset:
-            ctx.add(eid, "opset", f"registry says opset {entry['opset']} but the graph imports {info.opset}")
-        elif "opset" not in entry and entry.get("smoke") is not True:
-            ctx.add(eid, "opset", "non-smoke entry records no opset", WARNING if reg.is_legacy else ERROR)
-        if isinstance(entry.get("io"), dict) and entry["io"] != info.io_json():
-            ctx.add(eid, "io", "registry I/O contract disagrees with the graph "
-                    f"(graph: {json.dumps(info.io_json(), sort_keys=True)})")
-    # int8 sibling
-    i8 = int8_rel(onnx_rel)
-    declares = isinstance(entry.get("int8_sha256"), str) or entry.get("quant_mode") in ("static", "dynamic", "qat")
-    if declares:
-        if not isinstance(entry.get("int8_sha256"), str):
-            ctx.add(eid, "quant", f"quant_mode {entry.get('quant_mode')} but no int8_sha256")
-        idata = ctx.read(eid, i8, "int8 model", pins.get(i8, {}).get("size"))
-        if idata is not None:
-            _check_pin(ctx, eid, i8, idata, entry.get("int8_sha256"), pins.get(i8, {}).get("size"), "int8 model")
-            _check_graph(ctx, eid, i8, idata, "int8", entry, "int8_external_data")
-        if "quant_accuracy_budget_plcc" not in entry:
-            ctx.add(eid, "quant", "quantised entry has no quant_accuracy_budget_plcc", WARNING if reg.is_legacy else ERROR)
-        _check_int8_gate(ctx, eid, entry)
-        if entry.get("quant_mode") == "static" and not entry.get("quant_calibration_set"):
-            ctx.add(eid, "quant", "static quantisation without a quant_calibration_set")
-    _check_fp16(ctx, eid, entry, onnx_rel, pins)
-    _check_sidecar(ctx, eid, entry, info)
-    # licence and smoke consistency
-    if reg.schema_version == 1 and not entry.get("license"):
-        ctx.add(eid, "license", "schema_version 1 requires a license on every entry")
-    if not reg.is_legacy:
-        prov = entry.get("provenance") or {}
-        if "adopted" not in prov:  # an adopted (migrated) entry's provenance is in its notes and sidecar
-            if entry.get("smoke") is True and "generator" not in prov:
-                ctx.add(eid, "smoke", "smoke entry without a generator in its provenance")
-            if entry.get("smoke") is False and "exporter" not in prov:
-                ctx.add(eid, "smoke", "non-smoke entry without an exporter in its provenance")
-        from registry.store.card import card_state
-
-        try:
-            state = card_state(reg.root, entry)
-        except Error as exc:
-            ctx.add(eid, "paths", exc.diagnostics())
-            state = "ok"
-        ctx.claimed.add(card_rel(eid))
-        if state != "ok":
-            ctx.add(eid, "card", f"model card {card_rel(eid)} is {state} (any command that writes the entry, "
-                    "e.g. 'tinyreg pin', rewrites it)")
-    # signature bundle
-    bundle = entry.get("sigstore_bundle")
-    if isinstance(bundle, str):
-        _check_signature(ctx, eid, entry, bundle)
-
-
-def _check_signature(ctx: _Ctx, eid: str, entry: Entry, bundle: str) -> None:
+def _check_signature(ctx: Context, eid: str, entry: Entry, bundle: str) -> None:
     try:
         path = confine(ctx.reg.root, bundle, what="sigstore_bundle")
     except Error as exc:
@@ -495,7 +371,7 @@ def _check_signature(ctx: _Ctx, eid: str, entry: Entry, bundle: str) -> None:
         ctx.add(eid, "signature", f"{bundle} is not checked: no trust policy given (--trust FILE) and the registry records "
                 "no signing policy of its own", WARNING)
         return
-    from registry.signing.entries import verify_entry_signature
+    from registry.signing.verify import verify_entry_signature
 
     try:
         verify_entry_signature(ctx.reg, entry, digests=ctx.digests)
@@ -503,7 +379,7 @@ def _check_signature(ctx: _Ctx, eid: str, entry: Entry, bundle: str) -> None:
         ctx.add(eid, "signature", exc.diagnostics())
 
 
-def _check_policy(ctx: _Ctx) -> None:
+def _check_policy(ctx: Context) -> None:
     policy = ctx.reg.doc.get("signing")
     if not isinstance(policy, dict):
         return
@@ -521,14 +397,14 @@ def _check_policy(ctx: _Ctx) -> None:
             ctx.add("-", "signature", f"signing.{key} {rel} is missing")
 
 
-def _migration_kept(ctx: _Ctx) -> dict[str, dict[str, Any]]:
+def _migration_kept(ctx: Context) -> dict[str, dict[str, Any]]:
     """Model files 'tinyreg migrate' found loaded by no entry and recorded with their pins."""
     mig = ctx.reg.doc.get("migration") if not ctx.reg.is_legacy else None
     kept = mig.get("unlisted") if isinstance(mig, dict) else None
     return {str(u["path"]): u for u in kept or [] if isinstance(u, dict) and isinstance(u.get("path"), str)}
 
 
-def _unlisted(ctx: _Ctx) -> None:
+def _unlisted(ctx: Context) -> None:
     """Every file (hidden ones and those in subfolders too) that the registry does not expect."""
     root = ctx.reg.root
     expected = expected_files(ctx.reg) | ctx.claimed
@@ -561,6 +437,385 @@ def _unlisted(ctx: _Ctx) -> None:
         ctx.add("-", "unlisted", f"{rel} is in the registry folder but the registry does not list it")
 
 
+# ---------------------------------------------------------------------------------------------
+# The table of checks
+
+Scope = Literal["registry", "entry", "folder"]
+CHECK_ID = re.compile(r"^[a-z][a-z0-9-]*$")
+
+
+@dataclass
+class Subject:
+    """The entry one ``entry`` check looks at, with what earlier checks of the same entry learnt."""
+
+    entry: Entry
+    id: str
+    onnx: str
+    pins: dict[str, dict[str, Any]]
+    data: bytes | None = None  # the model's bytes, read once by the ``model`` check
+    info: ModelInfo | None = None  # its parsed graph, when it parses
+    int8_info: ModelInfo | None = None  # the int8 sibling's parsed graph, when the ``int8`` check read one
+    fp16_info: ModelInfo | None = None  # the fp16 sibling's parsed graph, when the ``fp16`` check read one
+
+
+@dataclass(frozen=True)
+class Check:
+    """One named check: ``run(ctx)`` (scope ``registry``/``folder``) or ``run(ctx, subject)`` (scope ``entry``).
+
+    ``guarded``: input the check cannot handle becomes an ``input`` finding (the rest of the
+    table still runs); unguarded checks let bad input through to the caller (exit 2).
+    """
+
+    id: str
+    scope: Scope
+    run: Callable[..., None]
+    guarded: bool = True
+
+    @property
+    def doc(self) -> str:
+        return inspect.getdoc(self.run) or ""
+
+
+CHECKS: list[Check] = []
+
+
+def check(check_id: str, scope: Scope, *, guarded: bool = True) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Register the decorated function as the check ``check_id``; the table runs in the order of registration."""
+
+    def register(fn: Callable[..., None]) -> Callable[..., None]:
+        if not CHECK_ID.match(check_id):
+            raise ValueError(f"check id {check_id!r} is not a lowercase-dashed name")
+        if any(c.id == check_id for c in CHECKS):
+            raise ValueError(f"check id {check_id!r} is registered twice")
+        if not (inspect.getdoc(fn) or "").strip():
+            raise ValueError(f"check {check_id!r} has no docstring: say what it checks")
+        CHECKS.append(Check(check_id, scope, fn, guarded))
+        return fn
+
+    return register
+
+
+def _parse(ctx: Context, eid: str, rel: str, data: bytes) -> ModelInfo | None:
+    try:
+        return inspect_bytes(data, rel)
+    except InputError as exc:
+        ctx.add(eid, "onnx", exc.diagnostics())
+        return None
+
+
+def _check_allowlist(ctx: Context, eid: str, rel: str, info: ModelInfo, profile: str) -> None:
+    model_dir = ctx.reg.root / Path(rel).parent
+    for v in check_model(info, ctx.allow, profile, model_dir=model_dir):
+        ctx.add(eid, f"allowlist:{profile}", f"{rel}: {v}", ERROR if v.severity == "error" else WARNING)
+
+
+def _check_external(ctx: Context, s: Subject, rel: str, info: ModelInfo, ext_role: str) -> None:
+    folder = str(Path(rel).parent)
+    for loc in sorted({e.location for e in info.external}):
+        ext_rel = loc if folder == "." else f"{folder}/{loc}"
+        present = ctx.exists(s.id, ext_rel, "external data")
+        if not present:
+            if present is False:
+                ctx.add(s.id, "files", f"external data {ext_rel} is missing")
+            continue
+        if ctx.reg.is_legacy:
+            ctx.add(s.id, "pins", f"external data {ext_rel} of {rel} is loaded but not pinned (schema_version "
+                    f"{ctx.reg.schema_version} cannot pin it; version 2 can)")
+        else:
+            pin = s.pins.get(ext_rel)
+            if pin is None or pin.get("role") != ext_role:
+                ctx.add(s.id, "pins", f"external data {ext_rel} of {rel} is not pinned as {ext_role}")
+            else:
+                ctx.check_file(s.id, ext_rel, "external data", pin.get("sha256"), pin.get("size"))
+
+
+# roles checked where their graph or sidecar is read, not by the ``files`` check
+GRAPH_ROLES = ("int8", "external_data", "int8_external_data", "fp16", "fp16_external_data", "sidecar")
+
+
+@check("schema", "registry", guarded=False)
+def check_schema(ctx: Context) -> None:
+    """The registry document against its JSON schema (schemas/, one per schema_version)."""
+    for err in schema_errors(ctx.reg.doc, "registry"):
+        ctx.add("-", "schema", err)
+
+
+@check("ids", "registry")
+def check_ids(ctx: Context) -> None:
+    """Every id names one entry, and no two entries claim the same file."""
+    from registry.store.document import file_collisions
+
+    counts = Counter(str(e.get("id")) for e in ctx.reg.entries)
+    for eid, n in sorted(counts.items()):
+        if n > 1:
+            ctx.add(eid, "ids", f"id '{eid}' is used by {n} entries")
+    for eid, message in file_collisions(ctx.reg.doc):
+        ctx.add(eid, "ids", message)
+
+
+@check("files", "entry")
+def check_files(ctx: Context, s: Subject) -> None:
+    """schema_version 2: every file of ``files[]`` matches its pin, and ``files[]`` pins the model with ``sha256``.
+
+    (Graphs, their external data and the sidecar are compared where they are read.)
+    """
+    if ctx.reg.is_legacy:
+        return
+    for rel, pin in sorted(s.pins.items()):
+        if rel == s.onnx or pin.get("role") in GRAPH_ROLES:
+            continue  # checked with their graph / sidecar
+        ctx.check_file(s.id, rel, str(pin.get("role", "file")), pin.get("sha256"), pin.get("size"))
+    onnx_pin = s.pins.get(s.onnx)
+    if onnx_pin is None or onnx_pin.get("sha256") != s.entry.get("sha256"):
+        ctx.add(s.id, "pins", f"files[] does not pin {s.onnx} with the entry's sha256")
+
+
+@check("model", "entry")
+def check_model_file(ctx: Context, s: Subject) -> None:
+    """The model file: its size pin compared before reading, its bytes read once against ``sha256``, parsed as ONNX."""
+    s.data = ctx.read(s.id, s.onnx, "model", None if ctx.reg.is_legacy else s.entry.get("size"))
+    if s.data is not None:
+        _check_pin(ctx, s.id, s.onnx, s.data, s.entry.get("sha256"), s.entry.get("size"), "model")
+        s.info = _parse(ctx, s.id, s.onnx, s.data)
+
+
+@check("allowlist", "entry")
+def check_allowlist(ctx: Context, s: Subject) -> None:
+    """The fp32 graph uses only the operators, domains and opsets of the allowlist's ``fp32`` profile."""
+    if s.info is not None:
+        _check_allowlist(ctx, s.id, s.onnx, s.info, "fp32")
+
+
+@check("external-data", "entry")
+def check_external_data(ctx: Context, s: Subject) -> None:
+    """Every external-data file the fp32 graph refers to is there and pinned (role ``external_data``)."""
+    if s.info is not None:
+        _check_external(ctx, s, s.onnx, s.info, "external_data")
+
+
+@check("graph", "entry")
+def check_graph(ctx: Context, s: Subject) -> None:
+    """The registry's ``opset`` and I/O contract agree with the graph."""
+    info = s.info
+    if info is None:
+        return
+    entry = s.entry
+    if "opset" in entry and entry["opset"] != info.opset:
+        ctx.add(s.id, "opset", f"registry says opset {entry['opset']} but the graph imports {info.opset}")
+    elif "opset" not in entry and not is_smoke(entry):
+        ctx.add(s.id, "opset", "non-smoke entry records no opset", WARNING if ctx.reg.is_legacy else ERROR)
+    if isinstance(entry.get("io"), dict) and entry["io"] != info.io_json():
+        ctx.add(s.id, "io", "registry I/O contract disagrees with the graph "
+                f"(graph: {json.dumps(info.io_json(), sort_keys=True)})")
+
+
+@check("int8", "entry")
+def check_int8(ctx: Context, s: Subject) -> None:
+    """A declared int8 sibling: pinned, parses, within the ``int8`` allowlist profile, behind an accuracy budget.
+
+    Its external data, like the fp32 graph's, is there and pinned (role ``int8_external_data``).
+    """
+    entry = s.entry
+    if not declares_int8(entry):
+        return
+    i8 = int8_rel(s.onnx)
+    if not has_int8(entry):
+        ctx.add(s.id, "quant", f"quant_mode {entry.get('quant_mode')} but no int8_sha256")
+    size = s.pins.get(i8, {}).get("size")
+    idata = ctx.read(s.id, i8, "int8 model", size)
+    if idata is not None:
+        _check_pin(ctx, s.id, i8, idata, entry.get("int8_sha256"), size, "int8 model")
+        info = s.int8_info = _parse(ctx, s.id, i8, idata)
+        if info is not None:
+            _check_allowlist(ctx, s.id, i8, info, "int8")
+            _check_external(ctx, s, i8, info, "int8_external_data")
+    if "quant_accuracy_budget_plcc" not in entry:
+        ctx.add(s.id, "quant", "quantised entry has no quant_accuracy_budget_plcc", WARNING if ctx.reg.is_legacy else ERROR)
+    _check_int8_gate(ctx, s.id, entry)
+    if entry.get("quant_mode") == "static" and not entry.get("quant_calibration_set"):
+        ctx.add(s.id, "quant", "static quantisation without a quant_calibration_set")
+
+
+def _check_int8_gate(ctx: Context, eid: str, entry: Entry) -> None:
+    """A recorded int8 gate that scoring would refuse (over the entry's budget, edited by hand) is a finding."""
+    from registry.errors import UsageError
+    from registry.runtime.precision import check_gate, gate_record
+
+    gate = gate_record(entry, "int8")
+    if gate is None or gate.get("passed") is not True:
+        return  # no record (scoring says so when asked), or an honest failed one
+    try:
+        check_gate(entry, "int8")
+    except UsageError as exc:
+        ctx.add(eid, "quant", exc.diagnostics())
+
+
+@check("fp16", "entry")
+def check_fp16(ctx: Context, s: Subject) -> None:
+    """The fp16 sibling: pinned with role fp16, its graph on the allowlist, its gate record passed on these files."""
+    entry = s.entry
+    half = fp16_rel(s.onnx)
+    want = entry.get("fp16_sha256")
+    if not isinstance(want, str):
+        if entry.get("fp16") is not None:
+            ctx.add(s.id, "fp16", "an fp16 record but no fp16_sha256")
+        return  # a planted, unpinned .fp16.onnx is an unlisted file (reported with the others)
+    pin = s.pins.get(half)
+    if not ctx.reg.is_legacy and (pin is None or pin.get("role") != "fp16" or pin.get("sha256") != want):
+        ctx.add(s.id, "pins", f"files[] does not pin {half} with role fp16 and the entry's fp16_sha256")
+    data = ctx.read(s.id, half, "fp16 model", (pin or {}).get("size"))
+    if data is not None:
+        _check_pin(ctx, s.id, half, data, want, (pin or {}).get("size"), "fp16 model")
+        info = s.fp16_info = _parse(ctx, s.id, half, data)
+        if info is not None:
+            _check_allowlist(ctx, s.id, half, info, "fp16" if "fp16" in ctx.allow.profile_names() else "fp32")
+            _check_external(ctx, s, half, info, "fp16_external_data")
+    from registry.errors import UsageError
+    from registry.runtime.precision import check_gate
+
+    try:
+        check_gate(entry, "fp16")
+    except UsageError as exc:
+        ctx.add(s.id, "fp16", exc.diagnostics())
+
+
+@check("vmafx-runtime", "entry")
+def check_vmafx_runtime(ctx: Context, s: Subject) -> None:
+    """In a folder the VMAFx fork consumes: its libvmaf runtime allowlist (the ``vmafx`` profile) accepts the graphs.
+
+    An error for a graph tinyreg built (the entry names a family), a warning for the fork's own models.
+    """
+    for rel, info in ((s.onnx, s.info), (int8_rel(s.onnx), s.int8_info), (fp16_rel(s.onnx), s.fp16_info)):
+        if info is not None:
+            _check_vmafx_runtime(ctx, s.id, rel, info, s.entry)
+
+
+@check("sidecar", "entry")
+def check_sidecar(ctx: Context, s: Subject) -> None:
+    """The VMAFx sidecar ``<model>.json``: there, pinned, valid, and agreeing with the registry and the graph."""
+    _check_sidecar(ctx, s.id, s.entry, s.info)
+
+
+@check("license", "entry")
+def check_license(ctx: Context, s: Subject) -> None:
+    """schema_version 1: every entry names its licence."""
+    if ctx.reg.schema_version == 1 and not s.entry.get("license"):
+        ctx.add(s.id, "license", "schema_version 1 requires a license on every entry")
+
+
+@check("provenance", "entry")
+def check_provenance(ctx: Context, s: Subject) -> None:
+    """schema_version 2: a smoke entry names its generator, a real one its exporter (adopted entries excepted)."""
+    if ctx.reg.is_legacy:
+        return
+    prov = s.entry.get("provenance") or {}
+    if not is_adopted(s.entry):  # an adopted (migrated) entry's provenance is in its notes and sidecar
+        if is_smoke(s.entry) and "generator" not in prov:
+            ctx.add(s.id, "smoke", "smoke entry without a generator in its provenance")
+        if s.entry.get("smoke") is False and "exporter" not in prov:
+            ctx.add(s.id, "smoke", "non-smoke entry without an exporter in its provenance")
+
+
+@check("card", "entry")
+def check_card(ctx: Context, s: Subject) -> None:
+    """schema_version 2: the model card (``<id>.md``) is there and up to date with the row."""
+    if ctx.reg.is_legacy:
+        return
+    from registry.store.card import card_state
+
+    try:
+        state = card_state(ctx.reg.root, s.entry)
+    except Error as exc:
+        ctx.add(s.id, "paths", exc.diagnostics())
+        state = "ok"
+    ctx.claimed.add(card_rel(s.id))
+    if state != "ok":
+        ctx.add(s.id, "card", f"model card {card_rel(s.id)} is {state} (any command that writes the entry, "
+                "e.g. 'tinyreg pin', rewrites it)")
+
+
+@check("signature", "entry")
+def check_signature(ctx: Context, s: Subject) -> None:
+    """Without a trust policy: the entry's bundle verifies under the registry's own signing policy (with one, see ``trust``)."""
+    if has_signature(s.entry):
+        _check_signature(ctx, s.id, s.entry, str(s.entry.get("sigstore_bundle")))
+
+
+@check("policy", "folder")
+def check_policy(ctx: Context) -> None:
+    """The files the registry's ``signing`` block names (public key, trusted root) are there, inside the folder."""
+    _check_policy(ctx)
+
+
+@check("unlisted", "folder")
+def check_unlisted(ctx: Context) -> None:
+    """Every file in the folder (hidden ones and subfolders too) is one the registry expects."""
+    _unlisted(ctx)
+
+
+@check("vmafx-lookups", "folder")
+def check_vmafx_lookups(ctx: Context) -> None:
+    """In a folder the VMAFx fork consumes: libvmaf's text lookups resolve every entry to its own bundle and sidecar values."""
+    _check_vmafx_lookups(ctx)
+
+
+@check("trust", "folder", guarded=False)
+def check_trust(ctx: Context) -> None:
+    """Under the consumer's trust policy: the snapshot verifies and every entry carries a valid signature."""
+    if ctx.trust is not None:
+        _check_trust(ctx, ctx.trust, ctx.now)
+
+
+@check("journal", "folder", guarded=False)
+def check_journal(ctx: Context) -> None:
+    """An update journal (``.tinyreg-update/``) a killed writer left, or someone planted: an error; verify never applies it."""
+    if ctx.pending_update is not None:
+        ctx.add("-", "journal", ctx.pending_update)
+
+
+def _run(ctx: Context, c: Check, eid: str, *args: Any) -> None:
+    ctx.current = c.id
+    if c.guarded:
+        _guarded(ctx, eid, c.run, ctx, *args)
+    else:
+        c.run(ctx, *args)
+
+
+def _subject(entry: Entry) -> Subject | None:
+    onnx_rel, eid = entry.get("onnx"), entry.get("id")
+    if not isinstance(onnx_rel, str) or not isinstance(eid, str):
+        return None  # the schema check already says so
+    return Subject(entry, eid, onnx_rel, pinned_files(entry))
+
+
+def _run_entry(ctx: Context, checks: list[Check], s: Subject) -> None:
+    for c in checks:
+        ctx.current = c.id
+        c.run(ctx, s)
+
+
+def run_checks(ctx: Context, checks: list[Check] | None = None) -> None:
+    """The one loop: registry checks, every entry through the entry checks, then the folder checks.
+
+    An entry's checks share what they learn (the model bytes are read once), so input one of
+    them cannot handle ends that entry's checks with one ``input`` finding, as it always has.
+    """
+    table = CHECKS if checks is None else checks
+    for c in table:
+        if c.scope == "registry":
+            _run(ctx, c, "-")
+    per_entry = [c for c in table if c.scope == "entry"]
+    if per_entry:
+        for entry in ctx.reg.entries:
+            s = _subject(entry)
+            if s is not None:
+                _guarded(ctx, s.id, _run_entry, ctx, per_entry, s)
+    for c in table:
+        if c.scope == "folder":
+            _run(ctx, c, "-")
+
+
+
 def verify_registry(
     registry: str | os.PathLike[str] | None = None,
     *,
@@ -591,53 +846,50 @@ def verify_registry(
 
         require_state_dir()
     with reading(path, tolerate_pending=True) as pending_update:  # readers never write: a journal is reported, not applied
-        report = _verify(path, allowlist, policy, now)
-    if pending_update is not None:
-        report.findings.append(Finding("-", "journal", pending_update))
+        report = verify_unlocked(path, allowlist, policy, now, pending_update)
     return report
 
 
-def _verify(
-    path: str | os.PathLike[str], allowlist: str | os.PathLike[str] | None, policy: TrustPolicy | None = None,
-    now: datetime | None = None,
+def verify_unlocked(
+    path: str | os.PathLike[str], allowlist: str | os.PathLike[str] | None = None, policy: TrustPolicy | None = None,
+    now: datetime | None = None, pending_update: str | None = None,
 ) -> Report:
+    """The checks alone: no lock taken, no trust policy looked up (``policy`` as given).
+
+    For a folder nobody else can see (a temporary copy a writer checks before it writes);
+    everything else goes through :func:`verify_registry`.
+    """
     reg = read_registry(path)
     report = Report(str(path), reg.schema_version, len(reg.entries))
-    ctx = _Ctx(reg, report, load_allowlist(allowlist))
+    ctx = Context(reg, report, load_allowlist(allowlist))
     ctx.trust = policy
+    ctx.now = now
+    ctx.pending_update = pending_update
     report.trust = policy.source if policy is not None else None
-    for err in schema_errors(reg.doc, "registry"):
-        ctx.add("-", "schema", err)
-    counts = Counter(str(e.get("id")) for e in reg.entries)
-    for eid, n in sorted(counts.items()):
-        if n > 1:
-            ctx.add(eid, "ids", f"id '{eid}' is used by {n} entries")
-    for entry in reg.entries:
-        _guarded(ctx, str(entry.get("id", "?")), _check_entry, ctx, entry)
-    _guarded(ctx, "-", _check_policy, ctx)
-    _guarded(ctx, "-", _check_collisions, ctx)
-    _guarded(ctx, "-", _unlisted, ctx)
-    _guarded(ctx, "-", _check_vmafx_lookups, ctx)
-    if policy is not None:
-        _check_trust(ctx, policy, now)
+    run_checks(ctx)
     return report
 
 
-def _check_trust(ctx: _Ctx, policy: TrustPolicy, now: datetime | None) -> None:
+def _check_trust(ctx: Context, policy: TrustPolicy, now: datetime | None) -> None:
     """Under the consumer's policy: the snapshot verifies and every entry carries a valid signature.
 
     The registry's own ``signing`` block is never used for the decision; naming another signer is a finding.
     """
     from registry._internal.hashing import sha256_file
-    from registry.signing.entries import verify_entry_signature
     from registry.signing.policy import registry_block_mismatch
     from registry.signing.snapshot import check_registry_snapshot, snapshot_field
+    from registry.signing.verify import verify_entry_signature
 
     reg = ctx.reg
     snapshot_field(reg.doc, str(reg.path))  # a malformed snapshot (no version) is bad input: exit 2
     mismatch = registry_block_mismatch(reg, policy)
     if mismatch:
         ctx.add("-", "trust", mismatch)
+    from registry.signing.policy import policy_inside
+
+    inside = policy_inside(policy, reg.root)
+    if inside:
+        ctx.add("-", "trust", inside)
     if reg.is_legacy:
         ctx.add("-", "trust", f"a schema_version {reg.schema_version} registry cannot carry signatures; the trust policy refuses it")
         return
@@ -655,7 +907,7 @@ def _check_trust(ctx: _Ctx, policy: TrustPolicy, now: datetime | None) -> None:
         eid = entry.get("id")
         if not isinstance(eid, str) or not isinstance(entry.get("onnx"), str):
             continue
-        if not isinstance(entry.get("sigstore_bundle"), str):
+        if not has_signature(entry):
             ctx.add(eid, "signature", "entry is not signed (the trust policy requires a valid signature on every entry)")
             continue
         try:
@@ -664,7 +916,7 @@ def _check_trust(ctx: _Ctx, policy: TrustPolicy, now: datetime | None) -> None:
             ctx.add(eid, "signature", exc.diagnostics())
 
 
-def _guarded(ctx: _Ctx, eid: str, fn: Any, *args: Any) -> None:
+def _guarded(ctx: Context, eid: str, fn: Any, *args: Any) -> None:
     """Run one group of checks; input it cannot handle becomes a finding naming the entry, never an abort."""
     try:
         fn(*args)
@@ -672,11 +924,3 @@ def _guarded(ctx: _Ctx, eid: str, fn: Any, *args: Any) -> None:
         ctx.add(eid, "input", exc.diagnostics())
     except (OSError, ValueError, RecursionError, TypeError, KeyError, AttributeError) as exc:  # a field of the wrong type
         ctx.add(eid, "input", f"cannot check ({type(exc).__name__}: {' '.join(str(exc).split())})")
-
-
-def _check_collisions(ctx: _Ctx) -> None:
-    from registry.store.document import file_collisions
-
-    for eid, message in file_collisions(ctx.reg.doc):
-        ctx.add(eid, "ids", message)
-

@@ -388,7 +388,7 @@ def _keypair(folder: Path) -> tuple[Path, Path]:
 
 
 def _setup_bundle(folder: Path) -> list[bytes]:
-    from registry.signing.entries import set_policy, sign_entries
+    from registry.signing.sign import set_policy, sign_entries
 
     p = _smoke_registry(folder)
     priv, pub = _keypair(folder)
@@ -399,7 +399,7 @@ def _setup_bundle(folder: Path) -> list[bytes]:
 
 def _bundle_target(case: Path) -> None:
     from registry.errors import IntegrityError
-    from registry.signing.entries import verify_bundle, verify_entry_signature
+    from registry.signing.verify import verify_bundle, verify_entry_signature
     from registry.store.document import read_registry
 
     reg = read_registry(case / "reg" / "registry.json")
@@ -428,9 +428,9 @@ def _setup_state(folder: Path) -> list[bytes]:
 
 
 def _state_target(case: Path) -> None:
-    from registry.signing.snapshot import _read_state
+    from registry.signing.snapshot import read_state
 
-    _read_state(case / "state" / "snapshots.json")
+    read_state(case / "state" / "snapshots.json")
 
 
 def _setup_journal(folder: Path) -> list[bytes]:
@@ -460,7 +460,7 @@ def _setup_allowlist(folder: Path) -> list[bytes]:
 
 def _allowlist_target(case: Path) -> None:
     from registry.onnx.allowlist import load_allowlist
-    from registry.onnx.ops import check_file
+    from registry.runtime.ops import check_file
 
     allow = load_allowlist(case / "allow.json")
     check_file(case / "reg" / "dists_vgg16.onnx", allow)
@@ -606,13 +606,13 @@ def _libvmaf_target(case: Path) -> None:
 
 
 def _setup_trusted_root(folder: Path) -> list[bytes]:
-    from registry.signing.entries import _embedded_root
+    from registry.signing.methods import embedded_trusted_root
 
-    return [_embedded_root(False).read_bytes()]
+    return [embedded_trusted_root(False).read_bytes()]
 
 
 def _trusted_root_target(case: Path) -> None:
-    from registry.signing._methods.verify_sigstore import load_trusted_root
+    from registry.signing._methods.sigstore_keyless import load_trusted_root
 
     load_trusted_root(case / "root.json")
 

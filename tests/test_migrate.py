@@ -193,7 +193,9 @@ def _small_v1(vmafx_copy: Path, keep: set[str]) -> None:
     vmafx_copy.write_text(json.dumps(doc, indent=2))
 
 
-@pytest.mark.parametrize("keep", [{"nr_metric_v1", "fr_regressor_v1", "learned_filter_v1", "vmaf_tiny_v1"}, None])
+# killing at every step with --keep repeats the whole migration per step (~20 s): the slow tier
+@pytest.mark.parametrize("keep", [pytest.param({"nr_metric_v1", "fr_regressor_v1", "learned_filter_v1", "vmaf_tiny_v1"},
+                                               marks=pytest.mark.slow), None])
 def test_killed_migrate_leaves_the_v1_registry_intact(vmafx_copy: Path, tmp_path: Path, keep: set[str] | None) -> None:
     """SIGKILL before every file replacement the migration makes (small registry), and at the final one (full registry):
     the next reader finds the v1 registry exactly as it was, or the whole migration, never a mix."""

@@ -244,3 +244,23 @@ def test_partially_staged_registry_is_checked_as_staged(repo: tuple[Path, dict[s
     with staged_tree(reg) as staged:  # what the hook verifies: the index, exported
         assert json.loads(staged.read_text())["models"][0]["sha256"] == "0" * 64
         assert reg.parent not in staged.parents
+
+
+def test_gitattributes_outside_the_folder_that_rewrites_its_files_is_checked(repo: tuple[Path, dict[str, str]],
+                                                                             tmp_path: Path) -> None:
+    """A commit that only adds a root ``.gitattributes`` (``*.onnx text eol=crlf``) changes nothing under the
+    registry folder as git lists it, yet every checkout of that commit rewrites the pinned model's bytes: the
+    hook must not skip it (the fresh clone fails verify)."""
+    r, env = repo
+    before = head(r, env)
+    (r / ".gitattributes").write_text("*.onnx text eol=crlf\n")
+    git(r, "add", ".gitattributes", env=env)
+    p = git(r, "commit", "-m", "line endings", env=env, check=False)
+    clone = tmp_path / "clone"
+    if p.returncode == 0:  # what the hook let through: a fresh clone of it fails verify
+        git(tmp_path, "clone", "-q", str(r), str(clone), env=env)
+        v = subprocess.run([str(BIN / "tinyreg"), "verify", "--registry", str(clone / "model" / "tiny" / "registry.json")],
+                           env=env, capture_output=True, text=True)
+        assert v.returncode == 0, "the hook passed a commit whose fresh clone fails verify: " + v.stdout + v.stderr
+    assert p.returncode != 0 and "dists_vgg16.onnx" in p.stdout + p.stderr, p.stdout + p.stderr
+    assert head(r, env) == before

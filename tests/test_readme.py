@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -61,26 +60,29 @@ def shell_env(tmp_path: Path) -> dict[str, str]:
 
 def test_quick_start_runs(shell_env: dict[str, str]) -> None:
     blocks = quick_start_blocks()
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     lines = [ln for ln in blocks[0].splitlines() if ln.strip()]
     assert INSTALL.match(lines[0]), "the quick start starts with the install"
     assert len(lines) == 5, "five commands from a clone to a scored video pair"
-    script = [ln for ln in [*lines[1:], *blocks[1].splitlines()] if ln.strip()]
+    script = [ln for ln in [*lines[1:], *blocks[1].splitlines(), *blocks[2].splitlines()] if ln.strip()]
     # the README's commands, one by one: stop at the first that fails (set -e would not see the
     # first half of `a && b` fail), and print a marker after each so their outputs can be told apart
     marked = "\n".join(f"{ln}\nrc=$?; [ $rc -eq 0 ] || exit $rc\necho '@@@ {i}'" for i, ln in enumerate(script))
     p = subprocess.run(["bash", "-c", marked], cwd=REPO, env=shell_env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     outs = re.split(r"^@@@ \d+\n", p.stdout, flags=re.M)
-    image = json.loads(next(o for o in outs if '"score"' in o and '"frames"' not in o))
-    assert image["ok"] is True and image["entry"] == "ssim_luma" and 0.5 < image["score"] < 1.0
+    image = next(o for o in outs if o.startswith("SSIM"))  # the score line people read
+    m = re.match(r"SSIM \(.*\): ([0-9.]+) \(higher is better .\), fp32, entry ssim_luma$", image.strip())
+    assert m and 0.5 < float(m.group(1)) < 1.0, image
     video_csv = next(o for o in outs if o.startswith("frame,score\n"))
     rows = video_csv.strip().splitlines()[1:]
     assert len(rows) == 24 and all(0.5 < float(r.split(",")[1]) < 1.0 for r in rows)
     assert "OK: 1 entries" in p.stdout
 
-    # "edit any pinned byte and it exits 1"
     try_dir = Path(shell_env["HOME"]) / "tinyreg-try"
+    page = (try_dir / "report.html").read_text(encoding="utf-8")  # the report of the scored pair
+    assert "<svg" in page and "clip" in page
+    # "edit any pinned byte and it exits 1"
     onnx = try_dir / "model" / "tiny" / "ssim_luma.onnx"
     data = bytearray(onnx.read_bytes())
     data[-1] ^= 1

@@ -12,7 +12,17 @@ from typing import Annotated
 
 import typer
 
-from registry.cli import _examples, hook_cmds, migrate_cmds, model_cmds, oci_cmds, quant_cmds, registry_cmds, sign_cmds
+from registry.cli import (
+    _examples,
+    hook_cmds,
+    migrate_cmds,
+    model_cmds,
+    oci_cmds,
+    quant_cmds,
+    registry_cmds,
+    report_cmds,
+    sign_cmds,
+)
 
 app = typer.Typer(
     name="tinyreg",
@@ -29,7 +39,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from registry import __version__
+        from registry._internal.version import __version__
 
         typer.echo(f"tinyreg {__version__}")
         raise typer.Exit()
@@ -62,6 +72,7 @@ for _name, _fn in (
     ("verify-bundle", sign_cmds.verify_bundle_cmd),
     ("push", oci_cmds.push_cmd),
     ("pull", oci_cmds.pull_cmd),
+    ("report", report_cmds.report_cmd),
 ):
     app.command(_name, epilog=_examples.epilog(_name))(_fn)
 

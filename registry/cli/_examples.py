@@ -36,6 +36,8 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
              "tinyreg push dists_vgg16 oci://ghcr.io/acme/tiny-models:dists-v2 --json"),
     "pull": ("tinyreg pull oci://ghcr.io/acme/tiny-models:dists_vgg16 --trust trust.json --registry models/",),
     "hook": ("tinyreg hook verify --trust .tinyreg/trust.json", "tinyreg hook pin-check"),
+    "report": ("tinyreg report results.jsonl --out report.html      # a curve per pair, the worst frame marked",
+               "tinyreg report --registry model/tiny --trust trust.json --out registry.html"),
 }
 
 

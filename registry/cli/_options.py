@@ -86,13 +86,33 @@ class Provider(StrEnum):
 
 FAMILIES_HELP = _families_help()
 
+# One alias per option that more than one command takes: the same flag, type, help and
+# default everywhere (commands differ in what they do with it, never in how it is spelt).
 RegistryOpt = Annotated[
     Path | None,
     typer.Option("--registry", help="registry.json or a folder holding it or model/tiny/registry.json (default: "
                  "$TINYREG_REGISTRY, else found from the current folder)"),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output: one JSON object with 'command' and 'ok'")]
-AllOpt = Annotated[bool, typer.Option("--all", help="every entry")]
+AllOpt = Annotated[bool, typer.Option("--all", help="every entry (instead of naming one)")]
+KeyOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--key", metavar="KEY.pem",
+                 help="ECDSA P-256 key (PEM) for key-mode signatures: the private key to sign with, or the public key "
+                      "to trust or verify with (trust takes several)"),
+]
+IdentityOpt = Annotated[str | None, typer.Option("--identity", help="exact certificate identity (SAN) of keyless signatures")]
+IssuerOpt = Annotated[str | None, typer.Option("--issuer", help="exact OIDC issuer of keyless signatures")]
+TrustedRootOpt = Annotated[
+    Path | None,
+    typer.Option("--trusted-root", metavar="FILE", help="Sigstore trusted_root.json (default: the public-good instance's)"),
+]
+StagingOpt = Annotated[bool, typer.Option("--staging", help="use the Sigstore staging instance (its trusted root, to sign: its services)")]
+TrustOpt = Annotated[
+    Path | None,
+    typer.Option("--trust", envvar="TINYREG_TRUST", metavar="FILE",
+                 help="the consumer's trust policy (tinyreg trust --out); env TINYREG_TRUST (set but empty is an error)"),
+]
 EntryIdArg = Annotated[str, typer.Argument(help="entry id", show_default=False)]
 OptionalEntryIdArg = Annotated[str | None, typer.Argument(help="entry id (or --all)", show_default=False)]
 FamilyArg = Annotated[FamilyName, typer.Argument(help=f"model family: {FAMILIES_HELP}", show_default=False)]  # type: ignore[valid-type]
@@ -104,9 +124,6 @@ WeightOpt = Annotated[
                  help="a weight file by key, repeatable (default: the family's pinned upstream file; a file that is not "
                       f"the upstream one needs #SHA256). Keys: {FAMILIES_HELP}"),
 ]
-TrustOpt = Annotated[Path | None, typer.Option(
-    "--trust", envvar="TINYREG_TRUST", metavar="FILE",
-    help="the consumer's trust policy (tinyreg trust --out); env TINYREG_TRUST (set but empty is an error)")]
 RecordOpt = Annotated[bool, typer.Option("--record", help="record the measurement in the entry (measurements never write otherwise)")]
 CacheOpt = Annotated[Path | None, typer.Option(help="download cache (default ~/.cache/tinyreg)")]
 AllowlistOpt = Annotated[Path | None, typer.Option(help="allowlist JSON (default: the built-in one)")]
@@ -116,6 +133,15 @@ def find(registry: Path | None) -> Path:
     from registry.store.document import find_registry
 
     return find_registry(registry)
+
+
+def one_key(keys: list[Path] | None) -> Path | None:
+    """The one --key of a command that signs or verifies with a single key."""
+    from registry.errors import UsageError
+
+    if keys and len(keys) > 1:
+        raise UsageError("give one --key here")
+    return keys[0] if keys else None
 
 
 def need_id(entry_id: str | None) -> str:

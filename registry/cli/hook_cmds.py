@@ -10,6 +10,7 @@ import typer
 from registry.cli import _output as out
 from registry.cli._errors import command
 from registry.cli._options import JsonOpt, RegistryOpt, find
+from registry.cli._output import Result
 
 
 class HookCheck(StrEnum):
@@ -42,8 +43,7 @@ def hook_cmd(
     t = registry_touched(path)
     if not t.touched:
         out.warn(f"{check.value}: skipped, {t.reason}")
-        if as_json:
-            out.emit({"check": check.value, "skipped": True, "reason": t.reason})
+        out.render(Result({"check": check.value, "skipped": True, "reason": t.reason}))
         return
     out.warn(f"{check.value}: {t.reason}; checking the registry as it is being committed")
     with staged_tree(path) as staged:  # the index (or the pushed tree), never the working tree

@@ -9,6 +9,7 @@ import typer
 from registry.cli import _output as out
 from registry.cli._errors import command
 from registry.cli._options import JsonOpt, RegistryOpt, find
+from registry.cli._output import Result
 
 
 @command
@@ -27,34 +28,32 @@ def migrate_cmd(
         out.die(f"{exc.diagnostics()} (--skip-missing leaves out entries with missing files)" if "missing" in str(exc)
                 else exc.diagnostics(), exc.exit_code)
         return
-    if as_json:
-        out.emit(m.as_json())
-    elif m.noop:
-        out.line(f"{m.registry}: already schema_version 2; nothing to do")
+    res = Result(m.as_json(), ok=not m.refused)
+    if m.noop:
+        res.line(f"{m.registry}: already schema_version 2; nothing to do")
     elif m.from_version == 2:
         verb = "would be" if m.dry_run else "was"
-        out.line(f"{m.registry}: already schema_version 2; registry.schema.json (the VMAFx gate's) {verb} {m.schema_file}")
+        res.line(f"{m.registry}: already schema_version 2; registry.schema.json (the VMAFx gate's) {verb} {m.schema_file}")
     else:
         verb = "would migrate" if m.dry_run else "migrated"
-        out.line(f"{m.registry}: {verb} schema_version {m.from_version} -> 2 ({len(m.entries)} entries)")
+        res.line(f"{m.registry}: {verb} schema_version {m.from_version} -> 2 ({len(m.entries)} entries)")
         for e in sorted(m.entries, key=lambda e: e.id):
             extra = ""
             if e.opset is not None:
                 extra += f"; opset {e.opset[0]} -> {e.opset[1]} (the graph imports {e.opset[1]})"
             for fix in e.sidecar_fixes:
                 extra += f"; sidecar {fix}"
-            out.line(f"  {e.id}: + {', '.join(sorted(e.added))}; pins {', '.join(e.files)}; card {e.card}{extra}")
+            res.line(f"  {e.id}: + {', '.join(sorted(e.added))}; pins {', '.join(e.files)}; card {e.card}{extra}")
         for eid in m.left_out:
-            out.line(f"  left out {eid}: missing {', '.join(sorted(m.missing.get(eid, [])))} (row kept in 'migration')")
+            res.line(f"  left out {eid}: missing {', '.join(sorted(m.missing.get(eid, [])))} (row kept in 'migration')")
         for rel in m.unlisted:
-            out.line(f"  loaded by no entry, pinned in 'migration': {rel}")
+            res.line(f"  loaded by no entry, pinned in 'migration': {rel}")
         if m.schema_file:
-            out.line(f"  registry.schema.json (the VMAFx gate validates against it): {m.schema_file}")
+            res.line(f"  registry.schema.json (the VMAFx gate validates against it): {m.schema_file}")
         if m.refused:
             for eid, problems in sorted(m.broken.items()):
-                out.line(f"  cannot migrate {eid}: {'; '.join(problems)}")
+                res.line(f"  cannot migrate {eid}: {'; '.join(problems)}")
             if not m.left_out:
                 for eid, files in sorted(m.missing.items()):
-                    out.line(f"  cannot migrate {eid}: missing {', '.join(sorted(files))}")
-    if m.refused:
-        raise typer.Exit(1)
+                    res.line(f"  cannot migrate {eid}: missing {', '.join(sorted(files))}")
+    out.render(res)

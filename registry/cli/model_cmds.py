@@ -34,7 +34,7 @@ from registry.cli._options import (
     find,
     weight_sources,
 )
-from registry.errors import EXIT_FINDINGS
+from registry.cli._output import Result
 from registry.media.limits import DEFAULT_MAX_PIXELS
 
 
@@ -51,11 +51,8 @@ def add_cmd(
     from registry.export.smoke import add_smoke
 
     entry = add_smoke(find(registry), str(family), entry_id=entry_id, opset=opset, force=force)
-    if as_json:
-        out.emit({"entry": entry})
-    else:
-        what = "smoke placeholder" if entry.get("smoke") else "real model, no weights"
-        out.line(f"added {entry['id']} ({what}) -> {entry['onnx']} sha256 {entry['sha256']}")
+    what = "smoke placeholder" if entry.get("smoke") else "real model, no weights"
+    out.render(Result({"entry": entry}).line(f"added {entry['id']} ({what}) -> {entry['onnx']} sha256 {entry['sha256']}"))
 
 
 @command
@@ -72,11 +69,9 @@ def export_cmd(
     from registry.export.core import export_entry
 
     entry = export_entry(find(registry), str(family), weights=weight_sources(weight), opset=opset, entry_id=entry_id,
-                         cache_dir=cache_dir, progress=sys.stderr.isatty() and not as_json)
-    if as_json:
-        out.emit({"entry": entry})
-    else:
-        out.line(f"exported {entry['id']} -> {entry['onnx']} (opset {entry['opset']}) sha256 {entry['sha256']}")
+                         cache_dir=cache_dir, progress=sys.stderr.isatty() and not out.is_json())
+    out.render(Result({"entry": entry}).line(
+        f"exported {entry['id']} -> {entry['onnx']} (opset {entry['opset']}) sha256 {entry['sha256']}"))
 
 
 @command
@@ -115,16 +110,12 @@ def parity_cmd(
                             progress=lambda done, total: bar.update(task, completed=done, total=total))
     if record:
         record_parity(path, result, row=verified)  # only onto the row whose model parity ran
-    if as_json:
-        out.emit({"parity": result.as_json(), "recorded": record}, ok=result.passed)
-    else:
-        out.line(
-            f"{'PASS' if result.passed else 'FAIL'}: {result.pairs} samples ({', '.join(result.sizes)}), "
-            f"max |onnx - reference| = {result.max_abs_diff:.3g} (tolerance {result.tolerance:g}), "
-            f"identical inputs max |score - {fam.meta.identical_score:g}| = {result.identical_max_abs:.3g}; worst: {result.worst_pair}"
-        )
-    if not result.passed:
-        raise typer.Exit(EXIT_FINDINGS)
+    placeholder = "; the weights are a SMOKE PLACEHOLDER (random)" if entry.get("smoke") is True else ""
+    out.render(Result({"parity": result.as_json(), "recorded": record}, ok=result.passed).line(
+        f"{'PASS' if result.passed else 'FAIL'}: {result.pairs} samples ({', '.join(result.sizes)}), "
+        f"max |onnx - reference| = {out.num(result.max_abs_diff, 3)} (tolerance {result.tolerance:g}), "
+        f"identical inputs max |score - {fam.meta.identical_score:g}| = {out.num(result.identical_max_abs, 3)}; "
+        f"worst: {result.worst_pair}{placeholder}"))
 
 
 IMAGES, VIDEOS, DATASET = "an image pair (REF DIST)", "videos (--ref/--dist)", "a dataset (--manifest)"
@@ -186,7 +177,9 @@ def score_cmd(
     dist_image: Annotated[Path | None, typer.Argument(help="distorted image", show_default=False)] = None,
     ref: Annotated[Path | None, typer.Option("--ref", help="reference video (.y4m, .mp4, .mkv, ...)")] = None,
     dist: Annotated[Path | None, typer.Option("--dist", help="distorted video")] = None,
-    fmt: Annotated[ScoreFormat, typer.Option("--format", help="stdout format (dataset results: jsonl or csv)")] = ScoreFormat.JSON,
+    fmt: Annotated[ScoreFormat | None, typer.Option(
+        "--format", help="stdout: json (as --json) or csv (one row per frame); dataset results file: jsonl or csv "
+                         "(default: a line for people; the results file's format from its name)")] = None,
     matrix: Annotated[Matrix, typer.Option(help="Y'CbCr matrix of untagged video (RGB families)")] = Matrix.AUTO,
     registry: RegistryOpt = None,
     manifest: Annotated[Path | None, typer.Option(help="dataset: CSV of ref,dist[,pair] rows (paths relative to it)")] = None,
@@ -236,7 +229,7 @@ def score_cmd(
     if manifest is not None:
         from registry.cli._dataset import score_manifest
 
-        return score_manifest(path, entry_id, manifest, results, as_json=as_json, fmt=fmt.value, engine=engine.value,
+        return score_manifest(path, entry_id, manifest, results, fmt=fmt.value if fmt else "json", engine=engine.value,
                               workers=workers, shard=shard, start=start, frames=frames, every=every, scale=scale,
                               matrix=matrix.value, precision=prec, provider=provider.value, ray_address=ray_address,
                               trust=trust, retry_errors=retry_errors, **limits)
@@ -246,6 +239,8 @@ def score_cmd(
         raise UsageError("--format jsonl is for dataset results (--manifest); use json or csv")
     if as_json and fmt is ScoreFormat.CSV:
         raise UsageError("choose one output: --json or --format csv")
+    if fmt is ScoreFormat.JSON:
+        out.begin("score", True)  # --format json: the --json document
     if ref_image and dist_image and not (ref or dist):
         res = score_images(entry_id, ref_image, dist_image, registry=path, precision=prec, provider=provider.value, trust=trust,
                            **limits)
@@ -259,12 +254,48 @@ def score_cmd(
                                progress=lambda done, total: bar.update(task, completed=done, total=total))
     else:
         raise UsageError("give REF DIST images, --ref A --dist B videos, or --manifest pairs.csv --out results.jsonl")
+    shown = Result(res.as_json())
     if res.smoke:
-        out.warn(f"WARNING: '{res.entry}' is a SMOKE PLACEHOLDER with random weights; these scores mean nothing")
+        shown.warnings.append(f"WARNING: '{res.entry}' is a SMOKE PLACEHOLDER with random weights; these scores mean nothing")
     if fmt is ScoreFormat.CSV:
-        out.raw(res.csv())
+        shown.raw(res.csv())
     else:
-        out.emit(res.as_json())
+        shown.line(score_line(res))
+    out.render(shown)
+
+
+def score_line(res: Any) -> str:
+    """One line for people, as ffmpeg's SSIM or vmaf's 'VMAF score =' prints: metric, score, direction, precision, entry.
+
+    ``DISTS (VGG-16): 0.0484843 (lower is better \u2193), fp32, entry dists_vgg16``; for a video the mean over its
+    frames and the worst frame in the metric's direction; a smoke placeholder says so on the line itself.
+    """
+    from registry.cli._text import arrow, worst_of
+    from registry.families import get_family
+
+    try:
+        title = get_family(res.family).meta.title
+    except Exception:  # a family that no longer imports still names itself
+        title = str(res.family)
+    direction = str(res.direction or "direction unknown")
+    precision = str(getattr(res, "precision", None) or "fp32")
+    if precision == "fp32" and getattr(res, "int8", False):  # --int8, the older spelling of --precision int8
+        precision = "int8"
+    how = f"({direction} {arrow(direction)})"
+    if len(res.scores) == 1:
+        what = f"{out.num(res.scores[0], 6)} {how}"
+    else:
+        import numpy as np
+
+        y = np.asarray(res.scores, np.float64)
+        lower = direction.startswith("lower")
+        worst = int(np.nanargmax(y) if lower else np.nanargmin(y)) if np.isfinite(y).any() else None
+        numbers = res.frame_numbers() if hasattr(res, "frame_numbers") else list(range(len(y)))  # --start/--every keep their numbers
+        worst_txt = (f", worst frame {numbers[worst]}: {out.num(float(y[worst]), 6)} ({worst_of(direction)})"
+                     if worst is not None else "")
+        what = f"mean {out.num(float(np.mean(y)), 6)} over {len(y)} frames {how}{worst_txt}"
+    smoke = " -- SMOKE PLACEHOLDER: random weights, the score means nothing" if res.smoke else ""
+    return f"{title}: {what}, {precision}, entry {res.entry}{smoke}"
 
 
 _SCORE_DEFAULTS: dict[str, Any] = {

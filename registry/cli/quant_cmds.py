@@ -12,6 +12,7 @@ import typer
 from registry.cli import _output as out
 from registry.cli._errors import command
 from registry.cli._options import (
+    AllOpt,
     EntryIdArg,
     GatedPrecision,
     JsonOpt,
@@ -23,6 +24,7 @@ from registry.cli._options import (
     find,
     need_id,
 )
+from registry.cli._output import Result
 
 INPUTS_HINT = "pass --inputs FILE.npz"
 InputsOpt = Annotated[Path | None, typer.Option("--inputs", help="gate input set (.npz, one array per model input, samples "
@@ -74,25 +76,26 @@ def quantize_cmd(
                                inputs=inputs)
     if mode is QuantMode.FP16:
         g = entry["fp16"]["gate"]
-        if as_json:
-            out.emit({"entry": entry_id, "fp16": entry["fp16"]})
-        else:
-            out.line(f"{entry_id}: fp16 -> {entry['onnx'][:-5]}.fp16.onnx; drop {g['drop']:.3g} (95% CI upper "
-                     f"{g['drop_ci95'][1]:.3g}, budget {g['budget']:g}), max |error| {g['max_abs_diff']:.3g} "
-                     f"(limit {g['max_abs_budget']:g})")
+        out.render(Result({"entry": entry_id, "fp16": entry["fp16"]}).line(
+            f"{entry_id}: fp16 -> {entry['onnx'][:-5]}.fp16.onnx; drop = 1 - PLCC against fp32 = {out.num(g['drop'], 3)} "
+            f"(95% CI upper {out.num(g['drop_ci95'][1], 3)}, budget {out.num(g['budget'], 3)}), max |fp16 - fp32| "
+            f"{out.num(g['max_abs_diff'], 3)} (limit {out.num(g['max_abs_budget'], 3)})"))
         return
     g = entry["quant"]["gate"]
-    if as_json:
-        out.emit({"entry": entry_id, "quant": entry["quant"]})
-    else:
-        out.line(f"{entry_id}: {entry['quant_mode']} int8 -> {entry['onnx'][:-5]}.int8.onnx; drop {g['drop']:.5f} "
-                   f"(95% CI {g['drop_ci95'][0]:.5f}..{g['drop_ci95'][1]:.5f}, budget {g['budget']})")
+    lo, hi = g["drop_ci95"]
+    samples = f" on {g['samples']} samples" if "samples" in g else ""
+    placeholder = ("; the weights are a SMOKE PLACEHOLDER (random), so this says nothing about the real model"
+                   if entry.get("smoke") is True else "")
+    out.render(Result({"entry": entry_id, "quant": entry["quant"]}).line(
+        f"{entry_id}: {entry['quant_mode']} int8 -> {entry['onnx'][:-5]}.int8.onnx; drop = 1 - PLCC against fp32{samples} "
+        f"= {out.num(g['drop'], 3)} (95% CI {out.num(lo, 3)}..{out.num(hi, 3)}), within the budget {out.num(g['budget'], 3)}"
+        f"{placeholder}"))
 
 
 @command
 def quant_gate_cmd(
     entry_id: OptionalEntryIdArg = None,
-    all_: Annotated[bool, typer.Option("--all", help="every quantised entry")] = False,
+    all_: AllOpt = False,
     seed: Annotated[int, typer.Option(help="input and bootstrap seed")] = 0,
     record: RecordOpt = False,
     inputs: InputsOpt = None,
@@ -113,30 +116,26 @@ def quant_gate_cmd(
                    precision=precision.value)
     run.refused = [(e, f"{w} ({INPUTS_HINT})" if e in run.needs_inputs else w) for e, w in run.refused]
     results = run.results
-    if as_json:
-        out.emit({"results": [r.as_json() for r in results], "refused": [{"entry": e, "reason": w} for e, w in run.refused]},
-                 ok=run.exit_code == 0)
-    else:
-        for eid, why in run.refused:
-            out.warn(f"{eid}: not gated: {why}")
-        for r in results:
-            over = getattr(r, "over", None)
-            what = (f"over all output elements of {r.samples} samples (image-like output)" if over == "elements"
-                    else f"over {r.samples} samples" if over == "samples" else f"over {r.samples} pairs")
-            inputs_rel = str(getattr(r, "inputs", "") or "")
-            src = f" [inputs {inputs_rel}]" if inputs_rel else ""
-            if r.nonfinite:
-                out.line(f"FAIL {r.entry} ({r.mode}): {r.nonfinite} non-finite outputs {what}{src}")
-                continue
-            if r.precision == "fp16":  # drops of 1e-7: the int8 format would print zeros
-                out.line(f"{'PASS' if r.passed else 'FAIL'} {r.entry} (fp16): drop {r.drop:.3g}, 95% CI {r.drop_ci95[0]:.3g}.."
-                         f"{r.drop_ci95[1]:.3g}, budget {r.budget:g}; PLCC {r.plcc:.7f} SROCC {r.srocc:.5f} max|d| "
-                         f"{r.max_abs_diff:.3g} (limit {r.max_abs_budget:g}) {what}{src}")
-                continue
-            out.line(f"{'PASS' if r.passed else 'FAIL'} {r.entry} ({r.mode}): drop {r.drop:.5f}, 95% CI "
-                       f"{r.drop_ci95[0]:.5f}..{r.drop_ci95[1]:.5f}, budget {r.budget}; PLCC {r.plcc:.5f} SROCC {r.srocc:.5f} "
-                       f"max|d| {r.max_abs_diff:.3g} {what}{src}")
-        if not results and not run.refused:
-            out.line("no quantised entries" if precision is GatedPrecision.INT8 else "no entries with an fp16 sibling")
-    if run.exit_code:
-        raise typer.Exit(run.exit_code)
+    res = Result({"results": [r.as_json() for r in results], "refused": [{"entry": e, "reason": w} for e, w in run.refused]},
+                 ok=run.exit_code == 0, code=run.exit_code)
+    smoke = _smoke_entries(registry)
+    for eid, why in run.refused:
+        res.notes.append(f"{eid}: not gated: {why}")
+    from registry.cli._text import gate_words
+
+    for r in results:
+        res.line(f"{'PASS' if r.passed else 'FAIL'} {gate_words(r)}"
+                 + ("; the weights are a SMOKE PLACEHOLDER (random): this measures the quantiser, not the model"
+                    if r.entry in smoke else ""))
+    if not results and not run.refused:
+        res.line("no quantised entries" if precision is GatedPrecision.INT8 else "no entries with an fp16 sibling")
+    out.render(res)
+
+
+def _smoke_entries(registry: Path | None) -> set[str]:
+    from registry.store.document import read_registry
+
+    try:
+        return {str(e.get("id")) for e in read_registry(find(registry)).entries if e.get("smoke") is True}
+    except Exception:  # the gate has already read the registry; this only adds words
+        return set()

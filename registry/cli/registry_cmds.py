@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from registry.cli import _output as out
 from registry.cli._errors import command
-from registry.cli._options import AllowlistOpt, EntryIdArg, JsonOpt, OptionalEntryIdArg, Profile, RegistryOpt, find, need_id
-from registry.errors import EXIT_FINDINGS
+from registry.cli._options import (
+    AllOpt,
+    AllowlistOpt,
+    EntryIdArg,
+    JsonOpt,
+    OptionalEntryIdArg,
+    Profile,
+    RegistryOpt,
+    TrustOpt,
+    find,
+    need_id,
+)
+from registry.cli._output import Result
+from registry.store.types import is_smoke
 
 
 @command
@@ -22,10 +34,7 @@ def init_cmd(folder: Annotated[Path | None, typer.Argument(
     from registry.store.document import default_init_folder, init_registry
 
     path = init_registry(default_init_folder() if folder is None else folder)
-    if as_json:
-        out.emit({"registry": str(path)})
-    else:
-        out.line(f"created {path}")
+    out.render(Result({"registry": str(path)}).line(f"created {path}"))
 
 
 @command
@@ -51,15 +60,14 @@ def list_cmd(registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
         }
         for e in sorted(reg.entries, key=lambda e: str(e.get("id")))
     ]
-    if as_json:
-        out.emit({"registry": str(reg.path), "schema_version": reg.schema_version, "models": rows})
-        return
-    out.table(
-        f"{reg.path} (schema_version {reg.schema_version})",
+    res = Result({"registry": str(reg.path), "schema_version": reg.schema_version, "models": rows})
+    res.table(
+        f"{reg.path} (schema_version {reg.schema_version}, {len(rows)} entries)",
         ["id", "kind", "smoke", "onnx", "opset", "quant", "signed", "license"],
         [[str(r["id"]), str(r["kind"]), "SMOKE" if r["smoke"] else "", str(r["onnx"]), str(r["opset"] or ""),
           str(r["quant_mode"]), str(r["signature"]), str(r["license"] or "")] for r in rows],
     )
+    out.render(res)
 
 
 @command
@@ -68,20 +76,18 @@ def show_cmd(entry_id: EntryIdArg, registry: RegistryOpt = None, as_json: JsonOp
     from registry.store.document import read_registry
 
     entry = read_registry(find(registry)).get(entry_id)
-    if as_json:
-        out.emit({"entry": entry})
-        return
-    if entry.get("smoke") is True:
-        out.line("WARNING: smoke placeholder (random weights; scores mean nothing)")
-    for k in sorted(entry):
-        v = entry[k]
-        out.line(f"{k}: {json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v}")
+    res = Result({"entry": entry})
+    if is_smoke(entry):
+        res.line("WARNING: smoke placeholder (random weights; scores mean nothing)")
+    for k, v in sorted(entry.items()):
+        res.line(f"{k}: {json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v}")
+    out.render(res)
 
 
 @command
 def pin_cmd(
     entry_id: OptionalEntryIdArg = None,
-    all_: Annotated[bool, typer.Option("--all", help="every entry")] = False,
+    all_: AllOpt = False,
     check: Annotated[bool, typer.Option("--check", help="change nothing; exit 1 if anything would change")] = False,
     registry: RegistryOpt = None,
     as_json: JsonOpt = False,
@@ -90,15 +96,12 @@ def pin_cmd(
     from registry.store.repin import pin
 
     changes = pin(find(registry), None if all_ else need_id(entry_id), check=check)
-    if as_json:
-        out.emit({"changes": changes, "check": check}, ok=not (check and changes))
-    else:
-        for eid, fields in sorted(changes.items()):
-            out.line(f"{eid}: {'would change' if check else 'updated'} {', '.join(fields)}")
-        if not changes:
-            out.line("all pins up to date")
-    if check and changes:
-        raise typer.Exit(EXIT_FINDINGS)
+    res = Result({"changes": changes, "check": check}, ok=not (check and changes))
+    for eid, fields in sorted(changes.items()):
+        res.line(f"{eid}: {'would change' if check else 'updated'} {', '.join(fields)}")
+    if not changes:
+        res.line("all pins up to date")
+    out.render(res)
 
 
 @command
@@ -114,12 +117,12 @@ def check_ops_cmd(
 ) -> None:
     """Check a graph against the op allowlist."""
     from registry.onnx.allowlist import load_allowlist, ort_reduced_config
-    from registry.onnx.ops import check_target
+    from registry.runtime.ops import check_target
 
     allow = load_allowlist(allowlist)
     if emit_ort_config:
         from registry.errors import RegistryNotFound
-        from registry.onnx.ops import registry_runtime_ops
+        from registry.runtime.ops import registry_runtime_ops
 
         profile_name = emit_ort_config.value
         allow.ops(profile_name)  # an unknown profile is a usage error before any model is read
@@ -133,61 +136,51 @@ def check_ops_cmd(
         else:
             runtime_ops, models = registry_runtime_ops(reg_path, profile_name)
             config = ort_reduced_config(allow, profile_name, runtime_ops, models)
-        if as_json:
-            out.emit({"profile": profile_name, "ort_config": config})
-        else:
-            out.raw(config)
+        out.render(Result({"profile": profile_name, "ort_config": config}).raw(config))
         return
     results = check_target(need_id(target), allow, profile.value if profile else None, registry)
-    bad = False
     rows = []
-    for res in results:
-        errs = [v for v in res.violations if v.severity == "error"]
-        bad = bad or bool(errs)
-        rows.append({"model": res.model, "profile": res.profile, "ok": not errs,
-                    "ops": sorted(f"{d}:{o}" for d, o in res.ops),
-                    "violations": [v.as_json() for v in res.violations]})
-        if not as_json:
-            for v in res.violations:
-                out.line(f"{res.model}: {v.severity}: {v}")
-            if not errs:
-                out.line(f"{res.model}: ok ({len(res.ops)} op types, profile {res.profile})")
-    if as_json:
-        out.emit({"results": rows}, ok=not bad)
-    if bad:
-        raise typer.Exit(EXIT_FINDINGS)
+    res = Result()
+    for r in results:
+        errs = [v for v in r.violations if v.severity == "error"]
+        res.ok = res.ok and not errs
+        rows.append({"model": r.model, "profile": r.profile, "ok": not errs,
+                    "ops": sorted(f"{d}:{o}" for d, o in r.ops),
+                    "violations": [v.as_json() for v in r.violations]})
+        for v in r.violations:
+            res.line(f"{r.model}: {v.severity}: {v}")
+        if not errs:
+            res.line(f"{r.model}: ok ({len(r.ops)} op types, profile {r.profile})")
+    res.data = {"results": rows}
+    out.render(res)
 
 
 @command
 def recover_cmd(
     discard: Annotated[bool, typer.Option("--discard", help="remove an update journal instead of completing it")] = False,
     registry: RegistryOpt = None,
-    trust: Annotated[Path | None, typer.Option("--trust", envvar="TINYREG_TRUST", metavar="FILE",
-                                               help="verify what the journal lands under this policy first")] = None,
+    trust: TrustOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Deal with a .tinyreg-update/ journal: complete it if this machine's interrupted writer left it, else --discard it.
 
     Readers (load, verify, pin --check, score, ...) never apply a journal; this writer does, and only
-    one bound to the registry.json it replaces and to a record kept outside the folder.
+    one bound to the registry.json it replaces and to a record kept outside the folder. With --trust,
+    what the journal lands is verified under that policy first.
     """
     from registry.store.commit import recover_folder
 
     found = recover_folder(find(registry), discard=discard, trust=trust)
     text = "nothing to recover" if found is None else found.describe()
-    if as_json:
-        out.emit({"recovered": None if found is None else {"committed": found.committed, "files": list(found.files),
-                                                           "reason": found.reason}})
-    else:
-        out.line(text)
+    out.render(Result({"recovered": None if found is None else {"committed": found.committed, "files": list(found.files),
+                                                                "reason": found.reason}}).line(text))
 
 
 @command
 def verify_cmd(
     registry: RegistryOpt = None,
     allowlist: AllowlistOpt = None,
-    trust: Annotated[Path | None, typer.Option("--trust", envvar="TINYREG_TRUST", metavar="FILE",
-                                               help="the consumer's trust policy (tinyreg trust --out); env TINYREG_TRUST")] = None,
+    trust: TrustOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The pre-merge gate: pins, schema, paths, graphs, allowlist, sidecars, cards, signatures (under --trust)."""
@@ -197,30 +190,31 @@ def verify_cmd(
     try:
         report = verify_registry(find(registry), allowlist=allowlist, trust=trust)
     except Error as exc:
-        if as_json:  # --json always prints a document, also when the registry itself cannot be read
+        if out.is_json():  # --json always prints a document, also when the registry itself cannot be read
             from registry.cli._errors import hint_text
 
             out.die(exc.diagnostics(), exc.exit_code, hint_text(exc), extra=unreadable_report(str(registry or "registry.json"), exc))
         raise
-    if report.trust is None and not as_json:
-        out.warn(f"note: {SELF_VOUCHING}")
-    if as_json:
-        doc = report.as_json()
-        ok = bool(doc.pop("ok", report.ok))
-        out.emit(doc, ok=ok)
-    else:
-        if report.findings:
-            out.table(
-                f"tinyreg verify: {report.registry}",
-                ["severity", "entry", "check", "finding"],
-                [[f.severity, f.entry, f.check, f.message] for f in sorted(report.findings, key=lambda f: (f.entry, f.check, f.message))],
-            )
-        n_err = len(report.errors)
-        n_warn = len(report.findings) - n_err
-        verdict = "OK" if report.ok else "FAILED"
-        out.line(
-            f"{verdict}: {report.entries} entries, {report.checked_files} files checked, "
-            f"{n_err} errors, {n_warn} warnings (schema_version {report.schema_version})"
-        )
-    if not report.ok:
-        raise typer.Exit(EXIT_FINDINGS)
+    doc = report.as_json()
+    res = Result(doc, ok=bool(doc.pop("ok", report.ok)), notes=[] if report.trust else [f"note: {SELF_VOUCHING}"])
+    res.text += verify_text(report)
+    out.render(res)
+
+
+def verify_text(report: Any) -> list[out.Block]:
+    """The verify report for people: findings that say the same thing grouped, each group's members listed in full."""
+    from registry.cli._text import group_findings
+
+    blocks: list[out.Block] = []
+    if report.findings:
+        groups = group_findings(sorted(report.findings, key=lambda f: (f.check, f.entry, f.message)))
+        groups.sort(key=lambda g: (g.severity != "error", g.check, g.who if len(g.entries) == 1 else ""))
+        blocks.append(out.Table(f"tinyreg verify: {report.registry}", ["severity", "entry", "check", "finding"],
+                                [[g.severity, g.who, g.check, g.message] for g in groups], frozenset({3})))
+        blocks += [out.Line(f"{g.check}, {g.who}: {g.listing}") for g in groups if len(g.entries) > 1]
+    n_err = len(report.errors)
+    n_warn = len(report.findings) - n_err
+    verdict = "OK" if report.ok else "FAILED"
+    blocks.append(out.Line(f"{verdict}: {report.entries} entries, {report.checked_files} files checked, "
+                           f"{n_err} errors, {n_warn} warnings (schema_version {report.schema_version})"))
+    return blocks

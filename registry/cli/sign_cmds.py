@@ -11,16 +11,30 @@ import typer
 
 from registry.cli import _output as out
 from registry.cli._errors import command
-from registry.cli._options import JsonOpt, OptionalEntryIdArg, RegistryOpt, find, need_id
+from registry.cli._options import (
+    AllOpt,
+    IdentityOpt,
+    IssuerOpt,
+    JsonOpt,
+    KeyOpt,
+    OptionalEntryIdArg,
+    RegistryOpt,
+    StagingOpt,
+    TrustedRootOpt,
+    find,
+    need_id,
+    one_key,
+)
+from registry.cli._output import Result
 
 
 @command
 def trust_cmd(
-    key: Annotated[list[Path] | None, typer.Option("--key", metavar="PUB.pem", help="ECDSA public key (PEM); repeat for several")] = None,
-    identity: Annotated[str | None, typer.Option(help="exact certificate identity (SAN) of keyless signatures")] = None,
-    issuer: Annotated[str | None, typer.Option(help="exact OIDC issuer of keyless signatures")] = None,
-    trusted_root: Annotated[Path | None, typer.Option(help="Sigstore trusted_root.json (default: public-good instance)")] = None,
-    staging: Annotated[bool, typer.Option("--staging", help="use the staging instance's trusted root")] = False,
+    key: KeyOpt = None,
+    identity: IdentityOpt = None,
+    issuer: IssuerOpt = None,
+    trusted_root: TrustedRootOpt = None,
+    staging: StagingOpt = False,
     out_file: Annotated[Path | None, typer.Option("--out", help="write the consumer trust policy FILE (outside the registry)")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="with --out: start a new policy instead of adding to FILE")] = False,
     registry: RegistryOpt = None,
@@ -32,13 +46,11 @@ def trust_cmd(
 
         pol = write_policy(out_file, keys=key, identity=identity, issuer=issuer, trusted_root=trusted_root, staging=staging,
                            replace=replace)
-        if as_json:
-            out.emit({"trust_policy": str(out_file), "trusts": pol.describe()})
-        else:
-            out.line(f"trust policy {out_file}: trusts {pol.describe()}")
+        out.render(Result({"trust_policy": str(out_file), "trusts": pol.describe()}).line(
+            f"trust policy {out_file}: trusts {pol.describe()}"))
         return
     from registry.errors import UsageError
-    from registry.signing.entries import set_policy
+    from registry.signing.sign import set_policy
 
     if replace:
         raise UsageError("--replace applies to a consumer trust policy (--out FILE), not to the registry's own signing block")
@@ -47,62 +59,58 @@ def trust_cmd(
         raise UsageError("the registry's own signing block pins one key; several keys need --out FILE")
     policy = set_policy(find(registry), public_key=key[0] if key else None, identity=identity, issuer=issuer,
                         trusted_root=trusted_root, staging=staging)
-    if as_json:
-        out.emit({"policy": policy})
-    else:
-        out.line(f"signing policy: {json.dumps(policy, sort_keys=True)}")
+    out.render(Result({"policy": policy}).line(f"signing policy: {json.dumps(policy, sort_keys=True)}"))
 
 
 @command
 def sign_cmd(
     entry_id: OptionalEntryIdArg = None,
-    all_: Annotated[bool, typer.Option("--all", help="every entry")] = False,
-    key: Annotated[Path | None, typer.Option("--key", help="ECDSA P-256 private key (PEM) for air-gapped signing")] = None,
+    all_: AllOpt = False,
+    key: KeyOpt = None,
     identity_token: Annotated[str | None, typer.Option(help="OIDC token (default: ambient CI credentials)")] = None,
-    staging: Annotated[bool, typer.Option("--staging", help="sign with the Sigstore staging instance")] = False,
+    staging: StagingOpt = False,
     trust_config: Annotated[Path | None, typer.Option(help="Sigstore client trust config JSON (custom instance)")] = None,
     expires_in: Annotated[int, typer.Option("--expires-in", metavar="DAYS", help="snapshot expiry in days")] = 365,
     registry: RegistryOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Sign entries (their whole row and every file they use) and the registry snapshot (key or keyless)."""
-    from registry.signing.entries import sign_entries
+    from registry.signing.methods import signer_from_options
+    from registry.signing.sign import sign_entries
 
     pw = os.environ.get("TINYREG_KEY_PASSWORD")
-    written = sign_entries(find(registry), None if all_ else need_id(entry_id), key=key,
-                           key_password=pw.encode() if pw else None, identity_token=identity_token, staging=staging,
-                           trust_config=trust_config, expires_in_days=expires_in)
-    if as_json:
-        out.emit({"signed": list(written)})
-    else:
-        for rel in written:
-            out.line(f"signed -> {rel}")
+    signer = signer_from_options(key=one_key(key), key_password=pw.encode() if pw else None, identity_token=identity_token,
+                                 staging=staging, trust_config=trust_config)
+    written = sign_entries(find(registry), None if all_ else need_id(entry_id), signer=signer, expires_in_days=expires_in)
+    res = Result({"signed": list(written)})
+    for rel in written:
+        res.line(f"signed -> {rel}")
+    out.render(res)
 
 
 @command
 def verify_bundle_cmd(
     artifact: Annotated[Path | None, typer.Argument(help="signed file or folder (optional for DSSE bundles)")] = None,
     bundle: Annotated[Path, typer.Option("--bundle", help="Sigstore bundle JSON")] = Path(),
-    key: Annotated[Path | None, typer.Option("--key", help="ECDSA public key (PEM) of a key-mode signature")] = None,
-    identity: Annotated[str, typer.Option(help="exact certificate identity (SAN)")] = "",
-    issuer: Annotated[str, typer.Option(help="exact OIDC issuer")] = "",
-    trusted_root: Annotated[Path | None, typer.Option(help="trusted_root.json (default: public-good instance)")] = None,
-    staging: Annotated[bool, typer.Option("--staging", help="use the staging instance's trusted root")] = False,
+    key: KeyOpt = None,
+    identity: IdentityOpt = None,
+    issuer: IssuerOpt = None,
+    trusted_root: TrustedRootOpt = None,
+    staging: StagingOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Verify any Sigstore bundle fully offline: a file, or a folder signed in the OpenSSF Model Signing format."""
     from registry.errors import UsageError
-    from registry.signing.entries import verify_bundle
+    from registry.signing.verify import verify_bundle
 
     if bundle == Path():
         raise UsageError("verify-bundle needs --bundle and either --key or --identity and --issuer")
-    res = verify_bundle(bundle, artifact=artifact, identity=identity or None, issuer=issuer or None, key=key,
+    # the verifier is built from the options once, after the bundle has been read (bad input is reported in that order)
+    the_key = one_key(key)
+    res = verify_bundle(bundle, artifact=artifact, identity=identity or None, issuer=issuer or None, key=the_key,
                         trusted_root=trusted_root, staging=staging)
-    if as_json:
-        out.emit({"bundle": str(bundle), **{k: v for k, v in res.items() if k not in ("ok", "command")}},
-                 ok=bool(res.get("ok", True)))
-        return
-    signer = f"key sha256:{res['key_sha256'][:16]}" if key else f"{identity} ({issuer})"
+    signer = f"key sha256:{str(res.get('key_sha256', ''))[:16]}" if the_key else f"{identity} ({issuer})"
     what = f"; {res['files']} files of {artifact}" if "files" in res else ""
     subj = f"; subjects: {', '.join(res['subjects'])}" if res.get("subjects") else ""
-    out.line(f"OK: {bundle} signed by {signer}{what}{subj}")
+    out.render(Result({"bundle": str(bundle), **{k: v for k, v in res.items() if k not in ("ok", "command")}},
+                      ok=bool(res.get("ok", True))).line(f"OK: {bundle} signed by {signer}{what}{subj}"))

@@ -93,7 +93,7 @@ class BlobCache:
         hexd = _hex(digest)
         path = self._dir() / hexd
         try:
-            fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW | _CLOEXEC)  # a planted FIFO must not block
         except FileNotFoundError:
             return None
         except OSError:  # a symlink (ELOOP) or something unreadable: not ours
@@ -169,9 +169,12 @@ def _discard(path: Path) -> None:
 def _open_part(part: Path) -> Iterator[int]:
     """The ``.part`` file, opened without following symlinks and locked (two pulls never write one blob)."""
     try:
-        fd = os.open(part, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC, 0o644)
+        fd = os.open(part, os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | _NOFOLLOW | _CLOEXEC, 0o644)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a planted FIFO or device: not ours
+            os.close(fd)
+            raise IsADirectoryError
     except OSError:
-        _discard(part)  # a planted symlink
+        _discard(part)  # a planted symlink, FIFO or device
         try:
             fd = os.open(part, os.O_RDWR | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC, 0o644)
         except OSError as exc:

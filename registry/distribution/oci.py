@@ -130,11 +130,11 @@ def credentials_for(host: str, config: Path | None = None) -> tuple[str, str] | 
     helper is contacted anonymously (docs/distribution.md).
     """
     from registry._internal.jsonio import loads_json
+    from registry._internal.safeio import read_raw
 
     path = config or docker_config_path()
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_DOCUMENT + 1)
+        data = read_raw(path, MAX_DOCUMENT)  # a regular file only: a FIFO in its place must not hang the pull
     except FileNotFoundError:
         return None
     except OSError as exc:

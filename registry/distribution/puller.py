@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from registry.distribution import artifact as art
 from registry.distribution.oci import DEFAULT_TIMEOUT_S, Ref, Transport, TransportError
@@ -38,6 +38,7 @@ from registry.errors import Error, InputError, IntegrityError, SignatureError, U
 
 if TYPE_CHECKING:
     from registry.signing.policy import TrustPolicy
+    from registry.store.document import Entry
 
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _LANDABLE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*")
@@ -160,7 +161,8 @@ def pull(
         ev = _unverified_evidence(t, r, digest, manifest)
     eid = str(ev.row.get("id"))
     if entry is not None and eid != entry:
-        raise SignatureError(f"{r} holds entry '{eid}', not the expected '{entry}'; nothing written")
+        raise SignatureError(f"{r} holds entry '{eid}', not the expected '{entry}' (a tag moved?); nothing written; "
+                             f"pin the digest ({r.with_digest(digest)}) to take what it holds")
 
     # 3. signed files == signed row pins == manifest layers
     _match(ev, layers, manifest, str(r))
@@ -333,9 +335,8 @@ def _verify_parts(parts: Mapping[str, bytes], policy: TrustPolicy, source: str, 
     """The entry bundle and the maintainer's snapshot, verified under ``policy`` before anything else is fetched."""
     import tempfile
 
-    from registry.signing._methods import INTOTO_PAYLOAD_TYPE, PREDICATE_TYPE
     from registry.signing.snapshot import snapshot_field, verify_snapshot
-    from registry.signing.statement import signed_row
+    from registry.signing.statement import INTOTO_PAYLOAD_TYPE, PREDICATE_TYPE, signed_row
     from registry.store.layout import REGISTRY_NAME, SNAPSHOT_NAME
 
     missing = sorted({"entry-bundle", "registry", "snapshot"} - set(parts))
@@ -393,7 +394,7 @@ def _unverified_evidence(t: Transport, r: Ref, digest: str, manifest: Mapping[st
                 break
         if bundle is None:
             raise InputError(f"{r}: the row names a signature bundle the registry does not hold")
-    from registry.signing.entries import signed_files
+    from registry.signing.verify import signed_files
 
     subjects = {str(f["path"]): str(f.get("sha256")) for f in signed_files(row)}
     return _Evidence(bundle, None, row, subjects, None, None, str(r))
@@ -401,7 +402,7 @@ def _unverified_evidence(t: Transport, r: Ref, digest: str, manifest: Mapping[st
 
 def _match(ev: _Evidence, layers: Mapping[str, tuple[str, int]], manifest: Mapping[str, Any], source: str) -> None:
     """The signed file list, the row's pins and the manifest's layers must be the same set, digests and sizes."""
-    from registry.signing.entries import signed_files
+    from registry.signing.verify import signed_files
 
     pins = {str(f.get("path")): f for f in signed_files(ev.row)}
     problems = []
@@ -510,7 +511,7 @@ def _commit(dest: Path, eid: str, row: dict[str, Any], files: Mapping[str, tuple
         else:
             models[models.index(old)] = new
         stage(reg)
-        write_card(reg, new)
+        write_card(reg, cast("Entry", new))  # the signed row; the transaction validates it against the schema before it lands
     return True
 
 
@@ -527,8 +528,14 @@ def cached_registry(ref: str, *, trust: str | os.PathLike[str] | TrustPolicy | N
     if plain_http is False and r.host and _loopback_plain(r.host):
         plain_http = True
     key = hashlib.sha256(f"{r.host}/{r.repo}".encode()).hexdigest()[:24]
-    dest = cache_root() / "oci" / "registries" / key
-    res = pull(ref, registry=dest, trust=policy, now=now, plain_http=plain_http)
+    from registry.distribution.cache import _real_dir
+
+    # each level created here and refused when it is a symlink (a shared cache must not send the pull elsewhere)
+    dest = _real_dir(_real_dir(_real_dir(cache_root() / "oci") / "registries") / key)
+    # load() hands back a session only, so its caller cannot see which entry it got: a tag names the entry it
+    # expects (push's default tag is the entry id); a tag moved to another entry of the same signer is refused.
+    # A digest-pinned reference names exactly what it wants.
+    res = pull(ref, registry=dest, trust=policy, now=now, plain_http=plain_http, entry=None if r.digest else r.tag)
     return res.entry, Path(res.registry)
 
 

@@ -68,8 +68,8 @@ def push(
     """
     from registry._internal.hashing import check_pinned_file, read_file
     from registry._internal.paths import confine
-    from registry.signing.entries import signed_files
     from registry.signing.statement import used_files
+    from registry.signing.verify import signed_files
     from registry.store.document import Registry, find_registry, parse_registry_bytes, reading
     from registry.store.layout import REGISTRY_NAME, SNAPSHOT_NAME
 
@@ -110,9 +110,9 @@ def push(
         sig_blobs: list[tuple[dict[str, Any], _Blob]] = []
         version = None
         if signed:
-            from registry.signing.entries import verify_entry_bundle
             from registry.signing.policy import policy_from_registry, resolve_trust
             from registry.signing.snapshot import verify_snapshot
+            from registry.signing.verify import verify_entry_bundle
 
             policy = resolve_trust(trust) or policy_from_registry(reg)
             rel = str(entry["sigstore_bundle"])

@@ -40,22 +40,9 @@ def _path() -> Path:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    from registry._internal.jsonio import loads_json
+    from registry.signing.snapshot import read_state
 
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(64 * 1024 * 1024 + 1)
-    except FileNotFoundError:
-        return {"format": STATE_FORMAT, "registries": {}}
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the tinyreg pull state ({exc.strerror})") from exc
-    try:
-        doc = loads_json(data, str(path))
-        if not isinstance(doc, dict) or doc.get("format") != STATE_FORMAT or not isinstance(doc.get("registries"), dict):
-            raise ValueError("layout")
-    except (ValueError, InputError) as exc:
-        raise InputError(f"{path}: not a tinyreg pull state file (move it away to start afresh)") from exc
-    return doc
+    return read_state(path, "tinyreg pull state")
 
 
 def records(root: Path) -> dict[str, dict[str, Any]]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from registry.errors import CheckFailed, MissingDependency, MissingWeight, UsageError
 from registry.export.fetch import fetch_pinned, is_url
 from registry.store.document import Entry
+from registry.store.types import is_smoke
 
 if TYPE_CHECKING:
     from registry.plugin import Family, WeightFile
@@ -205,7 +206,7 @@ def tool_versions(*names: str) -> dict[str, str]:
     import platform
     from importlib import metadata
 
-    from registry import __version__
+    from registry._internal.version import __version__
 
     out = {"tinyreg": __version__, "python": platform.python_version()}
     for n in names:
@@ -261,6 +262,6 @@ def export_entry(
 def entry_weights(entry: Entry, fam: Family, given: Sequence[WeightSource] = (), *, cache_dir: Path | None = None,
                   progress: bool = False) -> dict[str, bytes] | None:
     """The verified weight bytes an entry was built from (``None`` for a smoke entry)."""
-    if entry.get("smoke") is True:
+    if is_smoke(entry):
         return None
     return fetch_weights(resolve_weights(fam, given, entry), cache_dir=cache_dir, progress=progress)

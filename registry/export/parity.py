@@ -12,6 +12,7 @@ import numpy as np
 
 from registry.errors import UsageError
 from registry.store.document import Entry
+from registry.store.types import is_smoke
 
 if TYPE_CHECKING:
     from registry.export.core import WeightSource
@@ -58,7 +59,7 @@ def parity_reference(
 
     if fam.parity is None:
         raise UsageError(f"family '{fam.name}' declares no reference implementation to check parity against")
-    if entry.get("smoke") is True:
+    if is_smoke(entry):
         raise UsageError(f"'{entry['id']}' is a smoke placeholder; export real weights first")
     weights = entry_weights(entry, fam, given, cache_dir=cache_dir)
     return fam.reference(weights if fam.weights else None)

@@ -13,8 +13,6 @@ import pkgutil
 from importlib import import_module, metadata
 from typing import TYPE_CHECKING
 
-from registry.errors import UsageError
-
 if TYPE_CHECKING:
     from registry.plugin import Family
 
@@ -38,7 +36,7 @@ def family_names() -> list[str]:
 
 @functools.cache
 def get_family(name: str) -> Family:
-    from registry.plugin import Family
+    from registry.plugin import Family, UsageError
 
     specs = _specs()
     if name not in specs:

@@ -1,3 +1,3 @@
 """ONNX graphs: inspection, the op allowlist, and the graph builder families use."""
 
-__all__ = ["allowlist", "build", "inspect", "ops"]
+__all__ = ["allowlist", "build", "inspect"]

@@ -218,7 +218,7 @@ def ort_reduced_config(allow: Allowlist, profile: str, runtime_ops: dict[str, se
 
     ``runtime_ops``: ops onnxruntime's optimiser introduces into the graphs it runs (fused and
     contrib ops such as com.microsoft FusedConv and QLinearConv, NCHWc layout ops), found by
-    optimising ``models`` (``registry.onnx.ops.registry_runtime_ops``); a build that lacks them
+    optimising ``models`` (``registry.runtime.ops.registry_runtime_ops``); a build that lacks them
     cannot run the optimised graphs.
     """
     ops = {dom: set(names) for dom, names in allow.ops(profile).items()}

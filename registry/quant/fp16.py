@@ -29,6 +29,7 @@ from registry.errors import MissingDependency, UsageError
 
 if TYPE_CHECKING:
     from registry.plugin import Fp16
+    from registry.store.document import Entry
 
 # ops whose float types are part of their meaning (a target type, a shape, fixed float32 scales)
 ALWAYS_FP32 = frozenset({
@@ -211,7 +212,7 @@ def no_family_policy() -> Fp16:
 
 
 def fp16_entry(registry: Any, entry_id: str, *, gate_seed: int = 0, inputs: Any = None, pairs: int | None = None,
-               sizes: Any = None) -> dict[str, Any]:
+               sizes: Any = None) -> Entry:
     """Convert, gate, and (only on a pass) write ``<basename>.fp16.onnx`` with its pin and gate record.
 
     A family entry is gated on its family's samples; an entry without a family, or one given ``inputs``,

@@ -26,7 +26,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -47,7 +47,7 @@ from registry.store.document import Entry, Registry, read_registry
 from registry.store.layout import inputs_rel
 
 ROLE = "gate_inputs"
-FIELD = "quant_gate_inputs"
+FIELD: Final = "quant_gate_inputs"
 MIN_SAMPLES = 8
 
 
@@ -294,8 +294,8 @@ def quantize_on_inputs(registry_path: Path, entry_id: str, *, inputs: Path | Non
 
 def _sidecar_int8(reg: Registry, entry: Entry, int8: bytes) -> dict[str, bytes]:
     """An adopted (VMAFx) sidecar that records the int8 sibling's digest gets the new one (tinyreg's own are rewritten)."""
-    from registry.migrate import patch_sidecar
     from registry.store.layout import sidecar_rel
+    from registry.store.sidecar import patch_sidecar
 
     rel = sidecar_rel(str(entry["onnx"]))
     path = confine(reg.root, rel, what="sidecar")

@@ -75,7 +75,7 @@ def strip_unused_imports(model: Any) -> list[str]:
 
 
 @contextlib.contextmanager
-def _quiet_root_logger() -> Iterator[None]:
+def quiet_root_logger() -> Iterator[None]:
     """onnxruntime.quantization logs advice on the root logger; keep the CLI's stderr to one line."""
     root = logging.getLogger()
     level = root.level
@@ -107,7 +107,7 @@ def quantize_bytes(fp32: bytes, mode: str, pol: Quantise, calib: np.ndarray | No
         raise UsageError(f"the graph has no {', '.join(pol.op_types)} node the quantisation policy selects")
     every = len(nodes) == sum(n.op_type in pol.op_types for n in model.graph.node)
     only: list[str] | None = None if every else nodes  # every node of the op types: no name list (unnamed nodes too)
-    with tempfile.TemporaryDirectory() as d, _quiet_root_logger():
+    with tempfile.TemporaryDirectory() as d, quiet_root_logger():
         src, dst = Path(d) / "fp32.onnx", Path(d) / "int8.onnx"
         src.write_bytes(fp32)
         if mode == "static":
@@ -152,7 +152,7 @@ def quantize_entry(
     calibration_dir: Path | None = None,
     gate_seed: int = 0,
     inputs: Path | None = None,
-) -> dict[str, Any]:
+) -> Entry:
     """Quantise, gate, and (only on a pass) write ``<basename>.int8.onnx`` with its pins and record.
 
     ``mode='fp16'`` writes the fp16 sibling instead (``registry.quant.fp16.fp16_entry``), through the same gate.

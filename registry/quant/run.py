@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 from registry.errors import Error, UsageError
 from registry.quant.gate import GateResult, run_gate
@@ -73,7 +74,7 @@ def gate(registry_path: Path, entry_id: str | None, *, seed: int = 0, record: bo
         block, digest = ("fp16", "fp16_sha256") if precision == "fp16" else ("quant", "int8_sha256")
         for r in run.results:
             gated = read.get(r.entry)
-            rec = dict(gated.get(block) or {})
+            rec: dict[str, Any] = dict(cast("dict[str, Any]", gated).get(block) or {})
             rec["gate"] = r.as_json()
             # the gate ran on these models, budget and contract: record only if they are still the entry's. The input
             # set too, unless it was given now (then the gate pinned it itself, in its own update, just before)

@@ -1,3 +1,3 @@
 """Sessions built from verified bytes."""
 
-__all__ = ["loader"]
+__all__ = ["binding", "loader", "ops", "precision", "providers", "trust"]

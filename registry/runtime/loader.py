@@ -14,6 +14,7 @@ from registry._internal.paths import confine
 from registry.errors import IntegrityError, UsageError
 from registry.onnx.inspect import external_ref, external_tensors, parse_model
 from registry.store.document import Entry, Registry, find_registry, parse_registry_bytes
+from registry.store.types import has_signature, pinned_files
 
 if TYPE_CHECKING:
     from registry.signing.policy import NoPolicy, TrustPolicy
@@ -30,7 +31,8 @@ class SmokeModelWarning(UserWarning):
 
 
 def _pinned_files(entry: Entry) -> dict[str, dict[str, Any]]:
-    return {f["path"]: f for f in entry.get("files") or [] if isinstance(f, dict) and "path" in f}
+    out: dict[str, dict[str, Any]] = pinned_files(entry)
+    return out
 
 
 def verified_model_bytes(reg: Registry, entry: Entry, *, int8: bool = False, digests: dict[str, str] | None = None,
@@ -217,13 +219,13 @@ def verified_entry(
             select_graph(entry, parse_precision(precision, int8=int8), require_gate=require_gate)
         data = verified_model_bytes(reg, entry, int8=int8, precision=precision, digests=digests)
         if policy is not None:
-            from registry.signing.entries import enforce_trust
+            from registry.runtime.trust import enforce_trust
 
             enforce_trust(reg, entry, policy, registry_bytes=raw, digests=digests, now=now)
         elif verify_signature or (
-            verify_signature is None and isinstance(entry.get("sigstore_bundle"), str) and isinstance(reg.doc.get("signing"), dict)
+            verify_signature is None and has_signature(entry) and isinstance(reg.doc.get("signing"), dict)
         ):
-            from registry.signing.entries import verify_entry_signature
+            from registry.signing.verify import verify_entry_signature
 
             verify_entry_signature(reg, entry, digests=digests)
     from registry.runtime.precision import parse_precision, select_graph

@@ -16,12 +16,16 @@ judged against (``model_sha256``); both must be the entry's current ones.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from registry.errors import Error, UsageError
 from registry.store.layout import fp16_rel, int8_rel
+
+if TYPE_CHECKING:
+    from registry.store.document import Entry
 
 
 class Precision(StrEnum):
@@ -54,7 +58,7 @@ def parse_precision(value: str | Precision | None, *, int8: bool = False) -> str
     return "int8" if int8 else p
 
 
-def sibling_sha256(entry: dict[str, Any], precision: str) -> str | None:
+def sibling_sha256(entry: Mapping[str, Any], precision: str) -> str | None:
     key = {"int8": "int8_sha256", "fp16": "fp16_sha256", "fp32": "sha256"}.get(precision)
     if key is None:
         raise UsageError(f"precision {precision!r}: use {', '.join(PRECISIONS)}")
@@ -62,13 +66,13 @@ def sibling_sha256(entry: dict[str, Any], precision: str) -> str | None:
     return v if isinstance(v, str) else None
 
 
-def gate_record(entry: dict[str, Any], precision: str) -> dict[str, Any] | None:
+def gate_record(entry: Mapping[str, Any], precision: str) -> dict[str, Any] | None:
     block = entry.get("quant" if precision == "int8" else "fp16")
     gate = block.get("gate") if isinstance(block, dict) else None
     return gate if isinstance(gate, dict) else None
 
 
-def select_graph(entry: dict[str, Any], precision: str = "fp32", *, require_gate: bool = True) -> Graph:
+def select_graph(entry: Mapping[str, Any], precision: str = "fp32", *, require_gate: bool = True) -> Graph:
     """The graph ``precision`` runs for ``entry``; refuses a missing sibling or (``require_gate``) one not gated.
 
     This is the single place that decides which file a load or a score reads.
@@ -87,7 +91,7 @@ def select_graph(entry: dict[str, Any], precision: str = "fp32", *, require_gate
     return Graph(precision, rel, want, precision, f"{precision}_external_data")
 
 
-def check_gate(entry: dict[str, Any], precision: str) -> None:
+def check_gate(entry: Mapping[str, Any], precision: str) -> None:
     """Refuse a sibling whose recorded gate did not pass, or passed on other files than the entry's."""
     eid = entry.get("id")
     gate = gate_record(entry, precision)
@@ -130,20 +134,20 @@ def _number(value: object) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _entry_budget(entry: dict[str, Any], precision: str) -> float | None:
+def _entry_budget(entry: Mapping[str, Any], precision: str) -> float | None:
     """The PLCC budget the entry declares for ``precision`` (fp16: else its family's default); None if unknown."""
     from registry.quant.gate import precision_budget
 
     try:
-        return precision_budget(entry, precision)
+        return precision_budget(cast("Entry", entry), precision)
     except Error:  # no declared budget, or a family not installed / not matching: verify reports those
         return None
 
 
-def _fp16_max_abs(entry: dict[str, Any]) -> float | None:
+def _fp16_max_abs(entry: Mapping[str, Any]) -> float | None:
     from registry.quant.gate import fp16_max_abs
 
     try:
-        return fp16_max_abs(entry)
+        return fp16_max_abs(cast("Entry", entry))
     except Error:  # a family not installed / not matching: verify reports it
         return None

@@ -14,7 +14,8 @@ from registry.media.video import Scale, Selection, check_matrix
 from registry.scoring.engines import ENGINES, ScoreConfig, check_precision, providers_for, run_local, run_ray, split_cores
 from registry.scoring.manifest import Shard, read_manifest
 from registry.scoring.results import ResultsFile, fmt_for, same_inputs
-from registry.store.document import find_registry, read_registry
+from registry.store.document import Entry, find_registry, read_registry
+from registry.store.types import is_smoke
 
 if TYPE_CHECKING:
     from registry.runtime.loader import Trust
@@ -64,16 +65,17 @@ class DatasetOptions:
 def run_record(cfg: ScoreConfig, model_sha256: str) -> dict[str, Any]:
     """What the results of this run are results of: the model actually run (its precision and the sha256 of that
     graph: the fp32 model or its fp16 / int8 sibling) and every option that changes a score."""
-    from registry import __version__
+    from registry._internal.version import __version__
 
     precision = cfg.effective_precision
-    return {"tinyreg_results": 1, "entry": cfg.entry_id, "model_sha256": model_sha256, "int8": precision == "int8",
+    return {"tinyreg_results": 1, "entry": cfg.entry_id, "family": cfg.family, "model_sha256": model_sha256,
+            "int8": precision == "int8",
             "precision": precision, "provider": cfg.provider, "tinyreg": __version__, "matrix": cfg.matrix,
             "selection": asdict(cfg.selection), "scale": asdict(cfg.scale), "max_pixels": cfg.max_pixels,
             "max_memory": cfg.max_memory}
 
 
-def prepare(registry: Path | None, entry_id: str, opts: DatasetOptions) -> tuple[ScoreConfig, dict[str, Any], str]:
+def prepare(registry: Path | None, entry_id: str, opts: DatasetOptions) -> tuple[ScoreConfig, Entry, str]:
     """Check everything that can be checked before any work (entry, precision and its gate, provider, the model's
     bytes and signature under the consumer's policy) and build the worker config, which carries that policy.
 
@@ -100,7 +102,8 @@ def prepare(registry: Path | None, entry_id: str, opts: DatasetOptions) -> tuple
     threads = split_cores(opts.workers, opts.cores)[1]
     cfg = ScoreConfig(str(path), str(entry["id"]), str(entry.get("family")), precision=precision, provider=opts.provider,
                       threads=threads, matrix=opts.matrix, selection=opts.selection, scale=opts.scale,
-                      max_pixels=opts.max_pixels, max_memory=opts.max_memory, trust=policy_document(policy))
+                      max_pixels=opts.max_pixels, max_memory=opts.max_memory, trust=policy_document(policy),
+                      model_sha256=model_sha256)
     return cfg, verified, model_sha256
 
 
@@ -185,7 +188,7 @@ def score_dataset(entry_id: str, manifest: str | os.PathLike[str], out: str | os
         workers = opts.workers if opts.workers > 0 else auto_workers(cfg.family, cores, seen.largest, opts.max_memory)
         workers = max(1, min(workers, len(todo)))  # fewer pairs than workers: the spare cores go to the workers there are
         cfg = replace(cfg, threads=max(1, cores // workers))
-        report = DatasetReport(str(entry["id"]), entry.get("smoke") is True, str(out), opts.engine, workers, cfg.threads,
+        report = DatasetReport(str(entry["id"]), is_smoke(entry), str(out), opts.engine, workers, cfg.threads,
                                len(specs), len(specs) - len(todo))
         if on_start:
             on_start(seen.frames)

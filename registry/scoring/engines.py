@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import os
 import queue
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from registry.store.document import Entry
 
 from registry.errors import Error, UsageError
 from registry.media.limits import DEFAULT_MAX_PIXELS
@@ -45,6 +48,9 @@ class ScoreConfig:
     trust: str | None = None
     precision: str = "fp32"  # fp32, fp16 or int8: which graph of the entry runs
     decode_ahead: int | None = None  # frames decoded ahead of the model (None: 2 on a GPU provider, 0 on the CPU)
+    # the sha256 of the graph the driver verified (the run record's model_sha256): a worker that would load other
+    # bytes for this entry (another checkout at the same path on its node, a folder changed mid-run) fails
+    model_sha256: str | None = None
 
     @property
     def effective_precision(self) -> str:
@@ -53,12 +59,12 @@ class ScoreConfig:
         return parse_precision(self.precision, int8=self.int8)
 
 
-def check_int8(entry: dict[str, Any]) -> None:
+def check_int8(entry: Entry) -> None:
     """Refuse int8 scoring unless the entry has an int8 sibling whose recorded gate passed."""
     check_precision(entry, "int8")
 
 
-def check_precision(entry: dict[str, Any], precision: str) -> None:
+def check_precision(entry: Mapping[str, Any], precision: str) -> None:
     """Refuse scoring at ``precision`` unless the entry has that sibling and its recorded gate passed."""
     from registry.runtime.precision import select_graph
 
@@ -100,6 +106,12 @@ class PairWorker:
         self.scorer = Scorer(Path(cfg.registry), cfg.entry_id, precision=cfg.effective_precision, provider=cfg.provider,
                              session_options=_session_options(cfg), max_memory=cfg.max_memory,
                              trust=policy_from_document(cfg.trust))
+        if cfg.model_sha256 is not None and self.scorer.graph.sha256 != cfg.model_sha256:
+            from registry.errors import IntegrityError
+
+            raise IntegrityError(f"{cfg.registry}: entry '{cfg.entry_id}' here is not the model this run verified and "
+                                 f"records (sha256 {self.scorer.graph.sha256[:16]}..., the driver's "
+                                 f"{cfg.model_sha256[:16]}...); a worker never scores other bytes under its name")
 
     def run(self, spec: PairSpec, on_frame: Callable[[], None] | None = None) -> PairOutcome:
         from registry.media.video import aligned_frames, open_video

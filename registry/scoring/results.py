@@ -255,6 +255,22 @@ def _decode(line: bytes, fmt: str) -> dict[str, Any]:
     return check_record(_typed_csv(dict(zip(CSV_FIELDS, rows[0], strict=True))))
 
 
+def _complete_foreign(data: bytes) -> bool:
+    """Whether ``data`` (a first line with no newline) is a whole JSON document but no record of ours: a kill mid-write
+    leaves a prefix of a record, which does not parse; someone's ``{"error": ...}`` without a newline does."""
+    if len(data) > MAX_LINE:
+        return True  # longer than any record tinyreg writes
+    try:
+        json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return False  # torn: cut it
+    try:
+        _decode(data, "jsonl")
+    except (ValueError, UnicodeDecodeError, InputError):
+        return True
+    return False
+
+
 def fmt_for(path: Path, fmt: str | None) -> str:
     f = fmt or ("csv" if path.suffix.lower() == ".csv" else "jsonl")
     if f not in FORMATS:
@@ -351,6 +367,9 @@ class ResultsFile:
                 keep = pos
         if data and pos == 0 and not data.startswith((b'{"frame', b'{"error"', b'{"entry"')):  # not a torn first write of ours
             raise InputError(f"{self.path}: holds no tinyreg results record; refusing to touch the file")
+        if data and pos == 0 and self.fmt == "jsonl" and _complete_foreign(data):
+            raise InputError(f"{self.path}: a complete JSON document that is not a tinyreg results record (not a torn "
+                             "write of ours); refusing to touch the file")
         self._check_same_run(found_run)
         self.dropped_bytes = len(data) - keep
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND

@@ -18,6 +18,7 @@ from registry.errors import CheckFailed, InputError, UsageError
 from registry.media.images import image_size, read_image
 from registry.media.limits import DEFAULT_MAX_PIXELS
 from registry.store.document import find_registry, read_registry
+from registry.store.types import is_smoke
 
 if TYPE_CHECKING:
     from registry.media.video import Scale, Selection
@@ -139,7 +140,7 @@ class Scorer:
 
     @property
     def smoke(self) -> bool:
-        return self.entry.get("smoke") is True
+        return is_smoke(self.entry)
 
     def result(self) -> ScoreResult:
         return ScoreResult(str(self.entry["id"]), self.family, self.smoke, self.fam.meta.direction.value, int8=self.int8,

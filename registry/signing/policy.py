@@ -24,11 +24,15 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry._internal.jsonio import loads_json
 from registry._internal.safeio import read_raw
 from registry.errors import Error, InputError, SignatureError, UsageError
+from registry.signing._methods.sigstore_keyless import NotAnEnvelope
+
+if TYPE_CHECKING:
+    from registry.signing.methods import Verifier
 
 FORMAT = "tinyreg-trust-policy"
 VERSION = 1
@@ -76,45 +80,37 @@ class TrustPolicy:
         parts += [f"identity {i.identity} ({i.issuer})" for i in self.identities]
         return ", ".join(parts) or "nothing"
 
+    def verifiers(self) -> list[Verifier]:
+        """One verifier per key and identity the policy trusts."""
+        from registry.signing._methods.ec_key import KeyVerifier
+        from registry.signing._methods.sigstore_keyless import SigstoreVerifier
+
+        out: list[Verifier] = [KeyVerifier(k) for k in self.keys]
+        return out + [SigstoreVerifier(i) for i in self.identities]
+
     def verify_dsse(self, bundle_json: bytes, what: str) -> tuple[str, bytes]:
         """(payload type, payload) of a DSSE bundle signed by one of the policy's keys or identities."""
+        from registry.signing.methods import method_of
+
         try:
             doc = loads_json(bundle_json, what)  # the one strict reader: no deep nesting, no duplicate keys
-            material = doc["verificationMaterial"]
-            key_mode = isinstance(material, dict) and "publicKey" in material
+            method = method_of(doc["verificationMaterial"])
         except InputError as exc:
             raise SignatureError(exc.diagnostics()) from exc
         except (ValueError, KeyError, TypeError) as exc:
             raise SignatureError(f"{what} is not a Sigstore bundle") from exc
-        if key_mode:
-            if not self.keys:
-                raise SignatureError(f"{what} is signed with a key, but the trust policy ({self.source}) trusts no keys")
-            from registry.signing._methods import verify_ec_key
-
-            for k in self.keys:
-                try:
-                    return verify_ec_key.verify(bundle_json, k.pem)
-                except SignatureError as exc:
-                    last = exc
-            if "DSSE signature" in last.diagnostics():
-                n, src = len(self.keys), self.source
-                raise SignatureError(f"{what}: DSSE signature does not verify with any of the {n} key(s) the trust policy ({src}) trusts")
-            raise SignatureError(f"{what}: {last.diagnostics()}")
-        if not self.identities:
-            raise SignatureError(f"{what} is signed keylessly, but the trust policy ({self.source}) trusts no identities")
-        from registry.signing._methods import verify_sigstore
-
-        errors = []
-        for ident in self.identities:
+        candidates = [v for v in self.verifiers() if isinstance(v, method)]
+        if not candidates:
+            raise method.none_trusted(what, self.source)
+        errors: list[SignatureError] = []
+        for v in candidates:
             try:
-                out = verify_sigstore.verify(bundle_json, identity=ident.identity, issuer=ident.issuer, trusted_root=ident.trusted_root)
+                return v.verify_dsse(bundle_json, what)
+            except NotAnEnvelope:
+                raise
             except SignatureError as exc:
-                errors.append(exc.diagnostics())
-                continue
-            if out is None:
-                raise SignatureError(f"{what} must hold a DSSE envelope")
-            return out
-        raise SignatureError(f"{what} is signed by none of the identities the trust policy ({self.source}) trusts ({errors[-1]})")
+                errors.append(exc)
+        raise method.none_verified(what, self.source, errors)
 
 
 def key_fingerprint(pem: bytes, label: str) -> str:
@@ -132,7 +128,7 @@ def key_fingerprint(pem: bytes, label: str) -> str:
     return hashlib.sha256(key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)).hexdigest()
 
 
-def _canonical_root(data: bytes, label: str) -> bytes:
+def canonical_root(data: bytes, label: str) -> bytes:
     doc = loads_json(data, f"{label}: trusted root is not JSON")
     if not isinstance(doc, dict) or "mediaType" not in doc:
         raise InputError(f"{label}: not a Sigstore trusted root")
@@ -168,7 +164,7 @@ def parse_policy(data: bytes, label: str) -> TrustPolicy:
         root = ident.get("trusted_root")
         if not isinstance(root, dict):
             raise InputError(f"{label}: identities[{i}] needs its trusted_root (the Sigstore trusted_root.json, inline)")
-        ids.append(IdentityAnchor(ident["identity"], ident["issuer"], _canonical_root(json.dumps(root).encode(), label)))
+        ids.append(IdentityAnchor(ident["identity"], ident["issuer"], canonical_root(json.dumps(root).encode(), label)))
     if not keys and not ids:
         raise InputError(f"{label}: the trust policy trusts no key and no identity")
     return TrustPolicy(tuple(keys), tuple(ids), source=label)
@@ -235,6 +231,21 @@ def resolve_trust(trust: str | os.PathLike[str] | TrustPolicy | NoPolicy | None)
     return load_policy(trust)
 
 
+def policy_inside(policy: TrustPolicy, root: Path) -> str | None:
+    """Why ``policy`` cannot judge the registry folder ``root``: its file lies inside that folder (whoever edits the
+    folder, a pull request, edits the policy with it). None when it lies outside (or is not a file's policy)."""
+    if not policy.external:
+        return None
+    try:
+        where, folder = Path(policy.source).expanduser().resolve(), root.resolve()
+    except (OSError, RuntimeError, ValueError):
+        return None
+    if where == folder or folder in where.parents:
+        return (f"the trust policy {policy.source} lies inside the registry folder it is to judge (whoever edits the "
+                "folder edits the policy); keep the consumer's policy outside it")
+    return None
+
+
 def policy_from_registry(reg: Any) -> TrustPolicy:
     """The registry's own ``signing`` block as a policy (used only when the consumer gives none)."""
     from registry._internal.paths import confine
@@ -259,7 +270,7 @@ def policy_from_registry(reg: Any) -> TrustPolicy:
             raise SignatureError("keyless signing policy needs an exact identity and issuer")
         path = confine(reg.root, str(doc.get("trusted_root", "")), what="signing.trusted_root")
         try:
-            root = _canonical_root(read_raw(path, "bundle"), path.name)
+            root = canonical_root(read_raw(path, "bundle"), path.name)
         except OSError as exc:
             raise SignatureError(f"trusted root {path.name} is unreadable") from exc
         ident = IdentityAnchor(str(doc["identity"]), str(doc["issuer"]), root)
@@ -341,10 +352,10 @@ def write_policy(
             root_bytes = read_raw(src, "bundle")
         except OSError as exc:
             raise InputError(f"{src}: cannot read the trusted root") from exc
-        from registry.signing._methods.verify_sigstore import load_trusted_root
+        from registry.signing._methods.sigstore_keyless import load_trusted_root
 
         load_trusted_root(root_bytes, str(src))
-        new_ids.append(IdentityAnchor(identity, issuer, _canonical_root(root_bytes, str(src))))
+        new_ids.append(IdentityAnchor(identity, issuer, canonical_root(root_bytes, str(src))))
     old = TrustPolicy()
     if out.exists() and not replace:
         old = load_policy(out)

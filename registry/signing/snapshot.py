@@ -149,19 +149,24 @@ def registry_key(root: Path) -> str:
     return str(root.resolve())
 
 
-def _read_state(path: Path) -> dict[str, Any]:
+def read_state(path: Path, what: str = "tinyreg state") -> dict[str, Any]:
+    """A state document (``{"format": 1, "registries": {...}}``) under the state folder; missing: empty.
+
+    Read through the safe reader (a regular file, size-capped), parsed by the strict JSON reader;
+    anything else is bad input naming ``what``.
+    """
     try:
         data = read_raw(path, "document")
     except FileNotFoundError:
         return {"format": STATE_FORMAT, "registries": {}}
     except OSError as exc:
-        raise InputError(f"{path}: cannot read the tinyreg state ({exc.strerror})") from exc
+        raise InputError(f"{path}: cannot read the {what} ({exc.strerror})") from exc
     try:
         doc = loads_json(data, str(path))
         if not isinstance(doc, dict) or doc.get("format") != STATE_FORMAT or not isinstance(doc.get("registries"), dict):
             raise ValueError("layout")
     except (ValueError, InputError) as exc:
-        raise InputError(f"{path}: not a tinyreg state file (move it away to start afresh)") from exc
+        raise InputError(f"{path}: not a {what} file (move it away to start afresh)") from exc
     return doc
 
 
@@ -174,12 +179,12 @@ def require_state_dir() -> Path:
         raise InputError(f"state dir {d} cannot be created ({exc.strerror}); set TINYREG_STATE_DIR") from exc
     if not d.is_dir() or not os.access(d, os.W_OK | os.X_OK):
         raise InputError(f"state dir {d} is not a writable folder; set TINYREG_STATE_DIR")
-    _read_state(d / STATE_NAME)  # a damaged state file is bad input before anything runs
+    read_state(d / STATE_NAME)  # a damaged state file is bad input before anything runs
     return d
 
 
 def last_seen(root: Path) -> int:
-    entry = _read_state(state_dir() / STATE_NAME)["registries"].get(registry_key(root))
+    entry = read_state(state_dir() / STATE_NAME)["registries"].get(registry_key(root))
     return int(entry["version"]) if isinstance(entry, dict) and isinstance(entry.get("version"), int) else 0
 
 
@@ -191,7 +196,7 @@ def record_seen(root: Path, version: int) -> None:
     path = d / STATE_NAME
     try:
         with file_lock(path):
-            doc = _read_state(path)
+            doc = read_state(path)
             key = registry_key(root)
             old = doc["registries"].get(key)
             if isinstance(old, dict) and isinstance(old.get("version"), int) and old["version"] >= version:

@@ -22,16 +22,19 @@ from registry._internal.jsonio import loads_json
 from registry._internal.paths import confine
 from registry._internal.safeio import read_raw
 from registry.errors import Error, InputError, SignatureError
-from registry.signing._methods import PREDICATE_TYPE, STATEMENT_TYPE, canonical
+
+# the statement format, re-exported for readers of statements outside signing/
+from registry.signing._methods import INTOTO_PAYLOAD_TYPE as INTOTO_PAYLOAD_TYPE
+from registry.signing._methods import PREDICATE_TYPE as PREDICATE_TYPE
+from registry.signing._methods import STATEMENT_TYPE, canonical
 from registry.store import layout
 from registry.store.document import Entry, Registry
+from registry.store.types import declares_int8
 
-INT8_MODES = ("static", "dynamic", "qat")
 
-
-def signed_row(entry: Entry) -> dict[str, Any]:
+def signed_row(entry: Mapping[str, Any]) -> dict[str, Any]:
     """The row as signed: everything except the pointer to its own bundle."""
-    row = copy.deepcopy(dict(entry))
+    row: dict[str, Any] = copy.deepcopy(dict(entry))
     bundle = row.pop("sigstore_bundle", None)
     if isinstance(row.get("files"), list):
         row["files"] = [f for f in row["files"] if not (isinstance(f, dict) and (f.get("role") == "signature" or f.get("path") == bundle))]
@@ -80,7 +83,7 @@ def used_files(reg: Registry, entry: Entry) -> dict[str, tuple[str, str]]:
     out: dict[str, tuple[str, str]] = {}
     _graph_files(root, onnx, "onnx", "external_data", out)
     i8 = layout.int8_rel(onnx)
-    declared = isinstance(entry.get("int8_sha256"), str) or entry.get("quant_mode") in INT8_MODES
+    declared = declares_int8(entry)
     if declared or (root / i8).exists():
         _graph_files(root, i8, "int8", "int8_external_data", out)
     half = layout.fp16_rel(onnx)

@@ -15,6 +15,7 @@ from registry._internal.safeio import read_raw
 from registry.store.document import Entry, Registry
 from registry.store.layout import card_rel
 from registry.store.licenses import hub_license
+from registry.store.types import is_smoke
 
 _KIND_TAGS = {"fr": "full-reference", "nr": "no-reference", "filter": "filter"}
 
@@ -33,7 +34,7 @@ def _shape(shape: list[Any]) -> str:
 
 def render_card(entry: Entry) -> str:
     eid = str(entry.get("id"))
-    smoke = entry.get("smoke") is True
+    smoke = is_smoke(entry)
     tags = ["onnx", "image-quality", _KIND_TAGS.get(str(entry.get("kind")), str(entry.get("kind")))]
     if entry.get("family"):
         tags.append(str(entry["family"]))

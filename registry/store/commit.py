@@ -115,10 +115,32 @@ def _outside(root: Path, path: Path) -> bool:
     return r != p and r not in p.parents
 
 
+def _work_tree(root: Path) -> Path | None:
+    """The top of the git work tree holding ``root`` (a folder with ``.git`` at or above it), if any."""
+    here = root.resolve()
+    for folder in (here, *here.parents):
+        if os.path.lexists(folder / ".git"):
+            return folder
+    return None
+
+
+def _state_dir_problem(root: Path, folder: Path) -> str | None:
+    """Why the state dir ``folder`` cannot vouch for a journal in ``root``: it must lie outside everything a pull
+    request can write, the registry folder and the git work tree holding it (a record committed next to the
+    journal would otherwise match it)."""
+    if not _outside(root, folder):
+        return f"the state dir {folder} lies inside the registry folder {root}"
+    top = _work_tree(root)
+    if top is not None and not _outside(top, folder):
+        return f"the state dir {folder} lies inside the git work tree {top} that holds the registry folder"
+    return None
+
+
 def _writable_record_dir(root: Path) -> Path:
     folder = record_path(root).parent
-    if not _outside(root, folder):
-        raise UsageError(f"state dir {folder} lies inside the registry folder {root}; set TINYREG_STATE_DIR elsewhere")
+    problem = _state_dir_problem(root, folder)
+    if problem is not None:
+        raise UsageError(f"{problem}; set TINYREG_STATE_DIR elsewhere")
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
@@ -373,8 +395,9 @@ def _bound_journal(root: Path, stage: Path) -> tuple[dict[str, Any], bool]:
     if not isinstance(journal, dict) or journal.get("tinyreg_update") != JOURNAL_VERSION:
         raise UnboundJournal(f"{jpath}: not a journal this tinyreg writes (no pre-image binding)")
     rpath = record_path(root)
-    if not _outside(root, rpath.parent):
-        raise UnboundJournal(f"{jpath}: the state dir {rpath.parent} lies inside the registry folder, so it cannot vouch for it")
+    problem = _state_dir_problem(root, rpath.parent)
+    if problem is not None:
+        raise UnboundJournal(f"{jpath}: {problem}, so it cannot vouch for it")
     if not os.path.lexists(rpath):
         raise UnboundJournal(f"{jpath}: no writer of this user on this machine recorded it ({rpath} is absent)")
     st = os.lstat(rpath)
@@ -452,7 +475,7 @@ def _only_plain(root: Path) -> Any:
 
 def _verify_post_image(root: Path, stage: Path, journal: Mapping[str, Any], policy: TrustPolicy) -> None:
     """Build the folder the journal would leave in a temporary copy and verify it under ``policy``."""
-    from registry.verify import verify_registry  # lazy: verify is an application over the store
+    from registry._internal import hooks  # verify is an application over the store: bound by the package root
 
     with tempfile.TemporaryDirectory(prefix="tinyreg-post-image-") as tmp:
         copy = Path(tmp) / "registry"
@@ -470,11 +493,10 @@ def _verify_post_image(root: Path, stage: Path, journal: Mapping[str, Any], poli
             shutil.copyfile(src if os.path.lexists(src) else root / item["path"], dst, follow_symlinks=False)
         if os.path.lexists(stage / _NEW_REGISTRY):
             shutil.copyfile(stage / _NEW_REGISTRY, copy / REGISTRY_NAME, follow_symlinks=False)
-        report = verify_registry(copy / REGISTRY_NAME, trust=policy)
-    if not report.ok:
-        first = report.errors[0]
+        first = hooks.need(hooks.verify_folder, "verify_folder")(copy / REGISTRY_NAME, policy)
+    if first is not None:
         raise UnboundJournal(f"{stage / JOURNAL}: the registry it would land does not verify under the trust policy "
-                             f"({first.entry}: {first.message}); nothing applied")
+                             f"({first}); nothing applied")
 
 
 def recover(root: Path, *, policy: TrustPolicy | None = None, discard: bool = False) -> Recovery | None:
@@ -524,9 +546,10 @@ def recover(root: Path, *, policy: TrustPolicy | None = None, discard: bool = Fa
 
 
 def _env_policy() -> TrustPolicy | None:
-    from registry.signing.policy import resolve_trust  # lazy: only when a journal is found
+    from registry._internal import hooks  # the trust policy lives above the store: bound by the package root
 
-    return resolve_trust(None)
+    policy: TrustPolicy | None = hooks.need(hooks.resolve_trust, "resolve_trust")(None)  # only when a journal is found
+    return policy
 
 
 @contextlib.contextmanager
@@ -557,9 +580,9 @@ def recover_folder(registry_path: Path, *, discard: bool = False,
 
     ``trust`` (None: ``$TINYREG_TRUST`` if set): the post-image must verify under it before anything lands.
     """
-    from registry.signing.policy import resolve_trust
+    from registry._internal import hooks  # the trust policy lives above the store: bound by the package root
 
-    policy = resolve_trust(trust)
+    policy = hooks.need(hooks.resolve_trust, "resolve_trust")(trust)
     root = Path(registry_path).parent
     with folder_lock(root, exclusive=True):
         return recover(root, policy=policy, discard=discard)

@@ -9,17 +9,18 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from registry._internal.hashing import Digest, read_file, sha256_bytes, sha256_file
 from registry.errors import ConflictError, InputError, RegistryNotFound, SmokeOverwriteError, UsageError
 from registry.store.layout import REGISTRY_NAME, ROOT_FILES, entry_files, trust_files
+from registry.store.types import EntryV2, is_smoke
 
 DEFAULT_SUBDIR = Path("model") / "tiny"
 CURRENT_SCHEMA_VERSION = 2
 LEGACY_SCHEMA_VERSIONS = (0, 1)
 
-Entry = dict[str, Any]
+Entry = EntryV2  # the typed row (registry.store.types); a document row is read as one
 
 
 @dataclass
@@ -56,7 +57,7 @@ class Registry:
         models = self.doc.get("models")
         if not isinstance(models, list):
             return []
-        return [m for m in models if isinstance(m, dict)]
+        return [cast(Entry, m) for m in models if isinstance(m, dict)]  # typed as the schema describes it
 
     def ids(self) -> list[str]:
         return [str(e.get("id")) for e in self.entries]
@@ -464,14 +465,15 @@ def merge_entry(reg: Registry, fields: Mapping[str, Any], *, force: bool = False
     if row is None:
         row = {}
         models.append(row)
-    elif fields.get("smoke") is True and row.get("smoke") is not True and not force:
+    elif is_smoke(fields) and not is_smoke(row) and not force:
         raise SmokeOverwriteError(
             f"entry '{entry_id}' holds a real (non-smoke) model; refusing to replace it with a "
             "smoke placeholder unless forced", hint="force"
         )
+    raw = cast("dict[str, Any]", row)  # a merge by key: any field a writer passes
     for key, value in fields.items():
         if value is None:
-            row.pop(key, None)
+            raw.pop(key, None)
         else:
-            row[key] = copy.deepcopy(value)
+            raw[key] = copy.deepcopy(value)
     return row

@@ -13,6 +13,7 @@ from registry.store.card import write_card
 from registry.store.document import Entry, Registry, dumps_json, merge_entry, transaction
 from registry.store.layout import sidecar_rel
 from registry.store.pins import ARTIFACT_FIELDS, compute_pins
+from registry.store.types import FileRole, has_int8, is_smoke
 
 # The VMAFx fork's libvmaf reads a sidecar without a JSON parser: each of these keys as its first
 # occurrence anywhere in the text. They lead the document (and "name" is the model's, not the first
@@ -55,20 +56,20 @@ def sidecar_doc(entry: Mapping[str, Any]) -> dict[str, Any]:
         "io": io,
         "input_conventions": entry["input_conventions"],
         "quant_mode": entry.get("quant_mode", "fp32"),
-        **({"int8_sha256": entry["int8_sha256"]} if isinstance(entry.get("int8_sha256"), str) else {}),
+        **({"int8_sha256": entry["int8_sha256"]} if has_int8(entry) else {}),
     }
 
 
 def _check_replace(reg: Registry, fields: Mapping[str, Any], force: bool) -> None:
     old = reg.find(str(fields["id"]))
-    if old is not None and fields.get("smoke") is True and old.get("smoke") is not True and not force:
+    if old is not None and is_smoke(fields) and not is_smoke(old) and not force:
         raise SmokeOverwriteError(
             f"entry '{fields['id']}' holds a real (non-smoke) model; refusing to replace it with a "
             "smoke placeholder unless forced", hint="force"
         )
 
 
-def set_file_pin(entry: Entry, rel: str, role: str, data: bytes) -> None:
+def set_file_pin(entry: Entry, rel: str, role: FileRole, data: bytes) -> None:
     """Pin ``data`` (the bytes just written to ``rel``) in the entry's files, replacing any pin of that path."""
     d = sha256_bytes(data)
     files = [f for f in entry.get("files", []) if f.get("path") != rel]
@@ -131,7 +132,7 @@ def write_entry(
         entry = refresh_entry(reg, str(fields["id"]))
         if changed:
             _remove_orphans(reg, old_files, entry)
-        return dict(entry)
+        return entry.copy()
 
 
 # Files that belong to one fp32 artifact; when it is replaced they would be stale.
@@ -153,4 +154,4 @@ def update_entry(
     with transaction(registry_path, expect=expect) as reg:
         reg.get(entry_id)
         merge_entry(reg, {"id": entry_id, **fields}, force=True)
-        return dict(refresh_entry(reg, entry_id))
+        return refresh_entry(reg, entry_id).copy()

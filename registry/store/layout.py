@@ -6,8 +6,10 @@ from that name or from its id. Writers, ``pin``, ``verify`` and ``load`` all ask
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
+
+from registry.store.types import declares_int8
 
 REGISTRY_NAME = "registry.json"
 SNAPSHOT_NAME = "registry.sigstore.json"  # whole-folder signature (OpenSSF Model Signing v1.0)
@@ -52,7 +54,6 @@ def bundle_rel(onnx_rel: str) -> str:
 SCHEMA_NAME = "registry.schema.json"  # the schema file VMAFx keeps next to its registry
 README_NAME = "README.md"
 ROOT_FILES = (REGISTRY_NAME, SNAPSHOT_NAME, SCHEMA_NAME, README_NAME)
-QUANT_MODES = ("static", "dynamic", "qat")
 
 
 class _Doc(Protocol):
@@ -60,7 +61,7 @@ class _Doc(Protocol):
     def doc(self) -> dict[str, Any]: ...
 
     @property
-    def entries(self) -> list[dict[str, Any]]: ...
+    def entries(self) -> Sequence[Mapping[str, Any]]: ...
 
 
 def _str(v: Any) -> str | None:
@@ -81,7 +82,7 @@ def entry_files(entry: Mapping[str, Any], *, reserved: bool = False) -> set[str]
         out.add(card_rel(eid))
     if onnx is not None:
         out |= {onnx, sidecar_rel(onnx)}
-        if reserved or isinstance(entry.get("int8_sha256"), str) or entry.get("quant_mode") in QUANT_MODES:
+        if reserved or declares_int8(entry):
             out.add(int8_rel(onnx))
         if reserved or isinstance(entry.get("fp16_sha256"), str):
             out.add(fp16_rel(onnx))

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from registry._internal.hashing import sha256_bytes
 from registry._internal.paths import confine
 from registry.errors import InputError
 from registry.onnx.inspect import inspect_bytes
+from registry.store import types
 from registry.store.document import Entry, Registry
 from registry.store.layout import fp16_rel, int8_rel, sidecar_rel
+from registry.store.types import declares_int8
 
 # Fields that describe one particular fp32 artifact; reset when it is replaced.
 ARTIFACT_FIELDS = ("int8_sha256", "quant_mode", "quant_calibration_set", "quant", "fp16_sha256", "fp16", "parity",
@@ -25,8 +28,8 @@ class FilePin:
     sha256: str
     size: int
 
-    def as_json(self) -> dict[str, Any]:
-        return {"path": self.path, "role": self.role, "sha256": self.sha256, "size": self.size}
+    def as_json(self) -> types.FilePin:
+        return {"path": self.path, "role": cast(types.FileRole, self.role), "sha256": self.sha256, "size": self.size}
 
 
 def _model_pins(reg: Registry, rel: str, role: str, ext_role: str) -> tuple[list[FilePin], int | None]:
@@ -44,16 +47,15 @@ def _model_pins(reg: Registry, rel: str, role: str, ext_role: str) -> tuple[list
     return pins, info.opset
 
 
-def compute_pins(reg: Registry, entry: Entry) -> dict[str, Any]:
+def compute_pins(reg: Registry, entry: Entry) -> Entry:
     """The fields ``pin`` would write for ``entry`` (nothing is written here)."""
     rel = str(entry["onnx"])
     pins, opset = _model_pins(reg, rel, "onnx", "external_data")
-    fields: dict[str, Any] = {"sha256": pins[0].sha256}
+    fields: Entry = {"sha256": pins[0].sha256}
     if opset is not None:
         fields["opset"] = opset
     int8 = int8_rel(rel)
-    has_int8 = entry.get("int8_sha256") is not None or entry.get("quant_mode") in ("static", "dynamic", "qat")
-    if has_int8:
+    if declares_int8(entry):
         if not reg.exists(int8):
             raise InputError(f"{int8}: the entry declares an int8 sibling but the file is missing")
         ipins, _ = _model_pins(reg, int8, "int8", "int8_external_data")
@@ -83,5 +85,5 @@ def compute_pins(reg: Registry, entry: Entry) -> dict[str, Any]:
     return fields
 
 
-def changed_fields(entry: Entry, fields: dict[str, Any]) -> list[str]:
+def changed_fields(entry: Entry, fields: Mapping[str, Any]) -> list[str]:
     return sorted(k for k, v in fields.items() if entry.get(k) != v)

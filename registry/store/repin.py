@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from registry.store.document import read_registry, reading, transaction
+from registry.store.document import Entry, read_registry, reading, transaction
 from registry.store.entries import refresh_entry
 from registry.store.pins import changed_fields, compute_pins
 
@@ -47,7 +46,7 @@ def pin(registry_path: Path, entry_id: str | None, *, check: bool = False) -> di
         return out
 
 
-def _drop_stale_int8_gate(entry: dict[str, Any], pins: dict[str, Any]) -> None:
+def _drop_stale_int8_gate(entry: Entry, pins: Entry) -> None:
     """A re-pinned int8 sibling (or fp32 model) was not judged by the recorded int8 gate: drop the record.
 
     The int8 record names no file, so keeping it would let a replaced sibling score as gated; without it the

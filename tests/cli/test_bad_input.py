@@ -19,7 +19,7 @@ from registry._internal.jsonio import MAX_DEPTH, loads_json
 from registry.errors import Error, InputError, SignatureError, SmokeOverwriteError
 from registry.store.document import read_registry
 from registry.verify import verify_registry
-from tests.cli.test_cli import one_line_error
+from tests.factories import one_line_error
 
 REPO = Path(__file__).resolve().parents[2]
 FUZZ = int(os.environ.get("TINYREG_FUZZ_EXAMPLES", "150"))
@@ -72,8 +72,8 @@ def test_allowlist_deep_is_bad_input(tmp_path: Path, reg_path: Path) -> None:
 
 @pytest.fixture
 def key_signed(reg_path: Path, tmp_path: Path) -> Path:
-    from registry.signing.entries import set_policy, sign_entries
-    from tests.signing.test_sign import keypair
+    from registry.signing.sign import set_policy, sign_entries
+    from tests.factories import keypair
 
     priv, pub = keypair(tmp_path, "k")
     set_policy(reg_path, public_key=pub)
@@ -118,7 +118,7 @@ def test_path_too_long_is_a_finding_naming_entry_and_file(reg_path: Path) -> Non
 
 
 def test_nul_in_external_location_cli_json(reg_path: Path) -> None:
-    from tests.store.test_integrity import add_external_entry
+    from tests.factories import add_external_entry
 
     add_external_entry(reg_path, "constant")
     model = reg_path.parent / "ext.onnx"
@@ -258,12 +258,12 @@ def test_deep_json_in_bundles_sidecars_and_logs_is_bad_input_not_a_crash() -> No
     from registry.errors import InputError, SignatureError
     from registry.media.inputsets import _rows_json
     from registry.migrate import _fix_sidecar_opset
-    from registry.signing._methods import verify_ec_key, verify_sigstore
+    from registry.signing._methods import ec_key, sigstore_keyless
 
     deep = b"[" * 100_000 + b"]" * 100_000
     with pytest.raises(SignatureError):
-        verify_ec_key.parse(deep)  # verify-bundle --key on a hostile bundle
-    assert verify_sigstore.is_dsse(deep) is False
+        ec_key.parse(deep)  # verify-bundle --key on a hostile bundle
+    assert sigstore_keyless.is_dsse(deep) is False
     assert _fix_sidecar_opset(deep, 18) == (deep, [])  # migrate leaves a hostile sidecar for verify to report
     with pytest.raises(InputError):
         _rows_json(deep, "log.json")

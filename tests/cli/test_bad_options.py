@@ -37,7 +37,7 @@ def test_expires_in_out_of_range_is_a_usage_error(days: int) -> None:
 
 
 def test_sign_expires_in_3000000_is_one_line(reg_path: Path, tmp_path: Path) -> None:
-    from tests.signing.test_sign import keypair
+    from tests.factories import keypair
 
     priv, _ = keypair(tmp_path, "k")
     line = one_line(cli("sign", "--all", "--key", str(priv), "--expires-in", "3000000", "--registry", str(reg_path)), 2)

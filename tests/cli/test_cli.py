@@ -15,10 +15,11 @@ from typer.testing import CliRunner, Result
 
 from registry.cli import app
 from tests import onnx_factory as f
+from tests.factories import one_line_error
 
 REPO = Path(__file__).resolve().parents[2]
 COMMANDS = ["add", "check-ops", "export", "hook", "init", "list", "migrate", "parity", "pin", "pull", "push", "quant-gate", "quantize",
-            "recover", "score", "show", "sign", "trust", "verify", "verify-bundle"]
+            "recover", "report", "score", "show", "sign", "trust", "verify", "verify-bundle"]
 
 
 def invoke(*args: str, cwd: Path | None = None) -> Result:
@@ -30,16 +31,6 @@ def invoke(*args: str, cwd: Path | None = None) -> Result:
         return CliRunner().invoke(app, list(args))
     finally:
         os.chdir(old)
-
-
-def one_line_error(r: Result | subprocess.CompletedProcess[str], code: int) -> str:
-    """The one stderr line of a failed command (in-process Result or a real process)."""
-    got = r.exit_code if isinstance(r, Result) else r.returncode
-    assert got == code, (got, r.stdout, r.stderr)
-    assert "Traceback" not in r.stderr
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("tinyreg: "), r.stderr
-    return lines[0]
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -20,7 +20,7 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_add_quantize_trust_sign_verify(tmp_path: Path) -> None:
-    from tests.signing.test_sign import keypair
+    from tests.factories import keypair
 
     assert run("init", ".", cwd=tmp_path).returncode == 0
     assert run("add", "dists", cwd=tmp_path).returncode == 0

@@ -57,6 +57,8 @@ OTHERS: dict[str, dict[str, str]] = {
     "pull": dict.fromkeys(("ref", "trust", "unverified", "entry", "plain_http", "timeout", "cache_dir", "registry", "as_json"), "always"),
     "push": dict.fromkeys(("entry_id", "ref", "unsigned", "trust", "plain_http", "timeout", "registry", "as_json"), "always"),
     "recover": dict.fromkeys(("discard", "registry", "trust", "as_json"), "always"),
+    "report": {**dict.fromkeys(("results", "out_file", "registry", "as_json"), "always"),
+               "trust": "registry report only: refused (given on the command line) with RESULTS"},
     "pin": dict.fromkeys(("entry_id", "all_", "check", "registry", "as_json"), "always"),
     "quant-gate": dict.fromkeys(("entry_id", "all_", "seed", "record", "inputs", "precision", "registry", "trust", "as_json"),
                                 "always"),
@@ -158,10 +160,11 @@ def test_score_refuses_where_an_option_does_not_apply(param: str, mode: str, inp
     (["trust", "--key", "k.pub.pem", "--out", "p.json", "--staging"], "apply to keyless anchors"),
     (["verify-bundle", "x", "--bundle", "b.json", "--key", "k.pub.pem", "--staging"], "apply to keyless bundles"),
     (["verify-bundle", "x", "--bundle", "b.json", "--key", "k.pub.pem", "--trusted-root", "r.json"], "apply to keyless bundles"),
+    (["report", "x", "--out", "p.json", "--trust", "b.json"], "--trust is for the registry report"),
 ])
 def test_modal_options_of_other_commands_are_refused(args: list[str], words: str, reg_path: Path, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.signing.test_sign import keypair
+    from tests.factories import keypair
 
     keypair(tmp_path, "k")
     (tmp_path / "b.json").write_text("{}")

@@ -15,11 +15,11 @@ from registry.export.core import family_fields
 from registry.export.smoke import add_smoke, smoke_model
 from registry.families import get_family
 from registry.migrate import migrate_registry
-from registry.signing.entries import sign_entries
+from registry.signing.sign import sign_entries
 from registry.store.document import init_registry, merge_entry, transaction
 from registry.store.entries import refresh_entry
 from tests.conftest import VMAFX, require_fixture
-from tests.signing.test_sign import keypair
+from tests.factories import keypair
 
 LONG_NOTES = ("x" * 500) + " onnx"  # near the fork's 512-character limit
 

@@ -15,13 +15,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry.signing.entries import sign_entries
+from registry.signing.sign import sign_entries
 from registry.store.document import REGISTRY_LEADING_KEYS, dumps_registry, ordered, transaction
 from registry.store.layout import sidecar_rel
 from registry.store.vmafx_scan import ScanError, bundle_for, sidecar_reads
 from tests.compat.conftest import add_many
-from tests.compat.test_vmafx_consumers import loader_problems
-from tests.compat.vmafx import LoaderError, find_bundle, gate, sidecar_fields
+from tests.compat.vmafx import LoaderError, find_bundle, gate, loader_problems, sidecar_fields
 
 TRICKY = ["onnx", 'he said "onnx', "sigstore_bundle", 'x "sigstore_bundle', "\\", '"', "é — 日本 🎞", "onnx\"", ":", ""]
 

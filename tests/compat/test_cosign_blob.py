@@ -30,7 +30,7 @@ from registry.signing.policy import load_policy, write_policy
 from registry.signing.statement import build_statement
 from registry.store.document import read_registry
 from tests.conftest import SIGSTORE
-from tests.signing.test_sign import FIXTURES
+from tests.factories import SIGSTORE_FIXTURES as FIXTURES
 
 INTOTO = "application/vnd.in-toto+json"
 
@@ -86,7 +86,7 @@ def test_tinyreg_keyless_path_signs_a_statement_cosign_binds_to_the_model(
     """``tinyreg sign`` keyless: the DSSE payload is the entry statement, and its subjects bind the ONNX file."""
     import sigstore.sign
 
-    from registry.signing._methods import sign_sigstore
+    from registry.signing._methods.sigstore_keyless import SigstoreSigner
 
     signed: list[bytes] = []
 
@@ -115,7 +115,7 @@ def test_tinyreg_keyless_path_signs_a_statement_cosign_binds_to_the_model(
     reg = read_registry(signed_native)
     for entry in reg.entries:
         statement = build_statement(reg, entry)
-        bundle = json.loads(sign_sigstore.sign(statement, object(), object()))
+        bundle = json.loads(SigstoreSigner(token=object(), config=object()).sign_entry(statement))
         assert signed[-1] == statement  # the very statement bytes, as an in-toto statement (sigstore.dsse checked it)
         st = json.loads(statement)
         assert set(st) == {"_type", "subject", "predicateType", "predicate"}  # nothing protojson would refuse

@@ -22,9 +22,9 @@ from registry.store.layout import sidecar_rel
 from tests.compat.vmafx import (
     FORK_RUNTIME_OPS,
     REGISTRY_CAP,
-    LoaderError,
     find_bundle,
     gate,
+    loader_problems,
     read_capped,
     refused_ops,
     sidecar_fields,
@@ -32,41 +32,6 @@ from tests.compat.vmafx import (
 from tests.conftest import VMAFX
 
 SHIPPED = Path(__file__).resolve().parents[2] / "model" / "tiny"
-FORK_KEYS = ("name", "kind", "input_name", "output_name", "onnx_opset", "quant_mode")
-
-
-def rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every row the text holds: the entries, and the v1 rows a migration left out (the fork still scans those)."""
-    left = (doc.get("migration") or {}).get("left_out") or []
-    return [*doc.get("models", []), *left]
-
-
-def loader_problems(registry: Path) -> list[str]:
-    """Where libvmaf's text lookups disagree with the document (empty: every entry resolves to its own values)."""
-    text = read_capped(registry)
-    doc = json.loads(text)
-    problems = []
-    for row in rows(doc):
-        name = Path(row["onnx"]).name
-        want = row.get("sigstore_bundle")
-        try:
-            got: str | None = find_bundle(text, name)
-        except LoaderError as exc:
-            got = None if str(exc) == "ENOENT" else f"<{exc}>"
-        if got != want:
-            problems.append(f"{row['id']}: bundle lookup of {name} gives {got!r}, the row says {want!r}")
-        side = registry.parent / sidecar_rel(row["onnx"])
-        if not side.is_file():
-            continue
-        side_text = side.read_bytes()
-        parsed = json.loads(side_text)
-        scanned = sidecar_fields(side_text)
-        for key in FORK_KEYS:
-            if scanned[key] != parsed.get(key):  # absent at the top level: the scan must find nothing either
-                problems.append(f"{row['id']}: sidecar {key} reads {scanned[key]!r}, the sidecar says {parsed.get(key)!r}")
-    return problems
-
-
 @pytest.fixture(params=["migrated_vmafx", "signed_native", "big_registry"])
 def any_registry(request: pytest.FixtureRequest) -> Path:
     path: Path = request.getfixturevalue(request.param)

@@ -231,3 +231,40 @@ def refused_ops(model_bytes: bytes) -> list[str]:
 
     graph(model.graph, 0)
     return out
+
+
+FORK_KEYS = ("name", "kind", "input_name", "output_name", "onnx_opset", "quant_mode")
+
+
+def rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every row the text holds: the entries, and the v1 rows a migration left out (the fork still scans those)."""
+    left = (doc.get("migration") or {}).get("left_out") or []
+    return [*doc.get("models", []), *left]
+
+
+def loader_problems(registry: Path) -> list[str]:
+    """Where libvmaf's text lookups disagree with the document (empty: every entry resolves to its own values)."""
+    from registry.store.layout import sidecar_rel
+
+    text = read_capped(registry)
+    doc = json.loads(text)
+    problems = []
+    for row in rows(doc):
+        name = Path(row["onnx"]).name
+        want = row.get("sigstore_bundle")
+        try:
+            got: str | None = find_bundle(text, name)
+        except LoaderError as exc:
+            got = None if str(exc) == "ENOENT" else f"<{exc}>"
+        if got != want:
+            problems.append(f"{row['id']}: bundle lookup of {name} gives {got!r}, the row says {want!r}")
+        side = registry.parent / sidecar_rel(row["onnx"])
+        if not side.is_file():
+            continue
+        side_text = side.read_bytes()
+        parsed = json.loads(side_text)
+        scanned = sidecar_fields(side_text)
+        for key in FORK_KEYS:
+            if scanned[key] != parsed.get(key):  # absent at the top level: the scan must find nothing either
+                problems.append(f"{row['id']}: sidecar {key} reads {scanned[key]!r}, the sidecar says {parsed.get(key)!r}")
+    return problems

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.signing.test_trust import Signed, make_signed
+from tests.factories import Signed, make_signed
 
 
 def need_tool(name: str, package: str) -> str:

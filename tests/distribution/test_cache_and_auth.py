@@ -17,7 +17,7 @@ from registry.distribution import pull, push
 from registry.distribution.oci import Ref, TransportError, credentials_for
 from registry.errors import InputError, UsageError
 from tests.distribution.conftest import OciServer, Proxy, respond, tree
-from tests.signing.test_trust import Signed
+from tests.factories import Signed
 
 
 @pytest.fixture
@@ -237,3 +237,79 @@ def test_manifest_reader_refuses_cleanly(doc: dict[str, Any], layers: list[dict[
     for rel, (digest, size) in out.items():
         assert not rel.startswith((".", "/")) and ".." not in rel.split("/")
         assert digest.startswith("sha256:") and isinstance(size, int) and size >= 0
+
+
+def test_symlinked_cached_registry_folder_is_refused(oci: OciServer, signed: Signed, published: dict[str, Any],
+                                                    _isolated_cache: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Someone who shares the cache plants ``<cache>/oci/registries/<key>`` as a symlink to a folder of the user's
+    (here: one of their pulled registries): ``load("oci://...")`` must not pull into wherever it points."""
+    import hashlib
+
+    import registry
+
+    monkeypatch.setenv("TINYREG_OCI_PLAIN_HTTP", "1")
+    mine = tmp_path / "my-pulled"
+    mine.mkdir()
+    key = hashlib.sha256(f"{oci.host}/tiny/dists".encode()).hexdigest()[:24]
+    regs = _isolated_cache / "oci" / "registries"
+    regs.mkdir(parents=True)
+    os.symlink(mine, regs / key)
+    with pytest.raises(InputError, match="symlink"):
+        registry.load(oci.ref(), trust=signed.policy)
+    assert not any(mine.iterdir())
+    os.unlink(regs / key)
+    os.rmdir(regs)
+    os.symlink(mine, regs)  # one level up
+    with pytest.raises(InputError, match="symlink"):
+        registry.load(oci.ref(), trust=signed.policy)
+    assert not any(mine.iterdir())
+
+
+@pytest.mark.parametrize("where", ["blob", "part"])
+def test_fifo_planted_in_the_cache_never_hangs_a_pull(oci: OciServer, signed: Signed, published: dict[str, Any],
+                                                      _isolated_cache: Path, tmp_path: Path, where: str) -> None:
+    """A FIFO in place of a cached blob (someone sharing the cache): opening it for reading would wait for a writer
+    forever. The pull discards it and fetches the blob afresh."""
+    import subprocess
+    import sys
+
+    onnx = published["dists_vgg16.onnx"]
+    folder = blobs(_isolated_cache)
+    folder.mkdir(parents=True)
+    os.mkfifo(folder / (onnx["sha256"] + (".part" if where == "part" else "")))
+    code = ("import sys; from registry.distribution import pull; "
+            f"pull({oci.ref()!r}, registry={str(tmp_path / 'dest')!r}, trust={str(signed.policy)!r}, plain_http=True)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, env=os.environ)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert (tmp_path / "dest" / "dists_vgg16.onnx").read_bytes() == (signed.root / "dists_vgg16.onnx").read_bytes()
+
+
+@pytest.mark.parametrize("what", ["docker-config", "pull-state"])
+def test_fifo_in_place_of_docker_config_or_pull_state_is_refused_not_a_hang(
+    oci: OciServer, signed: Signed, published: dict[str, Any], tmp_path: Path, what: str,
+) -> None:
+    """Whoever sets the environment (DOCKER_CONFIG, TINYREG_STATE_DIR) points it at a FIFO: one line, exit 2, no hang."""
+    import subprocess
+    import sys
+
+    env = dict(os.environ)
+    folder = tmp_path / what
+    folder.mkdir()
+    os.mkfifo(folder / ("config.json" if what == "docker-config" else "pulled.json"))
+    env["DOCKER_CONFIG" if what == "docker-config" else "TINYREG_STATE_DIR"] = str(folder)
+    p = subprocess.run([sys.executable, "-m", "registry", "pull", oci.ref(), "--registry", str(tmp_path / "dest"),
+                        "--trust", str(signed.policy), "--plain-http"], capture_output=True, text=True, timeout=30, env=env)
+    assert p.returncode == 2 and "not a regular file" in p.stderr, (p.returncode, p.stderr[-1500:])
+    assert tree(tmp_path / "dest") is None
+
+
+def test_a_fifo_as_the_pull_state_is_bad_input_not_a_hang(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pull state is read like every other document: a regular file only (a FIFO used to block the read)."""
+    from registry.distribution import state
+
+    monkeypatch.setenv("TINYREG_STATE_DIR", str(tmp_path / "st"))
+    (tmp_path / "st").mkdir(mode=0o700)
+    os.mkfifo(tmp_path / "st" / "pulled.json")
+    with pytest.raises(InputError, match="pull state"):
+        state.records(tmp_path / "reg")

@@ -23,11 +23,11 @@ from registry.distribution import artifact as art
 from registry.distribution import pull, push
 from registry.distribution.oci import TransportError, dumps
 from registry.errors import Error, IntegrityError, SignatureError
-from registry.signing.entries import sign_entries
+from registry.signing.sign import sign_entries
 from registry.verify import verify_registry
 from tests.distribution import oci_tools as ot
 from tests.distribution.conftest import OciServer, Proxy, respond, tree
-from tests.signing.test_trust import Signed, make_signed
+from tests.factories import Signed, make_signed
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -340,3 +340,33 @@ def test_many_slow_referrers_share_one_deadline(pub: Published, proxy: Proxy) ->
     t0 = time.monotonic()
     refused(pub, proxy.ref(), SignatureError, "too slow", timeout=0.5)
     assert time.monotonic() - t0 < 20
+
+
+def test_tag_moved_between_two_loads_is_refused(pub: Published, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``registry.load("oci://...:dists_vgg16")`` returns only a session, so its caller cannot see which entry it
+    got: when the operator moves the tag to another entry of the same signer between two loads, the second load
+    must refuse rather than hand over LPIPS under the DISTS name (a digest-pinned load takes what it pins)."""
+    import registry
+    from registry.distribution.cache import cache_root
+
+    monkeypatch.setenv("TINYREG_OCI_PLAIN_HTTP", "1")
+    with pytest.warns(UserWarning):
+        first = registry.load(pub.oci.ref(), trust=pub.s.policy)
+    assert first.get_outputs()[0].name
+    cached = cache_root() / "oci" / "registries"
+    before = tree(cached)
+    lpips, _ = ot.manifest(pub.oci.host, "tiny/lpips", "lpips_vgg16")
+    for layer in [*json.loads(lpips)["layers"], json.loads(lpips)["config"]]:
+        t = ot.transport(pub.oci.host)
+        resp = t.open_blob("tiny/lpips", layer["digest"])
+        body = resp.raw.read()
+        resp.close()
+        ot.upload(pub.oci.host, "tiny/dists", body)
+    ot.put_manifest(pub.oci.host, "tiny/dists", "dists_vgg16", lpips)  # the tag moves
+    parts = ot.signature_parts(pub.oci.host, "tiny/lpips", ot.sha(lpips))[0]
+    ot.attach(pub.oci.host, "tiny/dists", lpips, [(k, parts[k]) for k in ("entry-bundle", "registry", "snapshot")])
+    with pytest.raises(SignatureError, match=r"not the expected 'dists_vgg16'.*@sha256"):
+        registry.load(pub.oci.ref(), trust=pub.s.policy)
+    assert tree(cached) == before
+    with pytest.warns(UserWarning):  # pinned by digest: the caller named exactly what it wants
+        registry.load(f"oci://{pub.oci.host}/tiny/dists@{ot.sha(lpips)}", trust=pub.s.policy)

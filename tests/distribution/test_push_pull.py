@@ -16,7 +16,8 @@ from registry.runtime.loader import SmokeModelWarning
 from registry.store.document import read_registry
 from registry.verify import verify_registry
 from tests.distribution.conftest import OciServer, need_tool, tree
-from tests.signing.test_trust import Signed, cli
+from tests.factories import Signed
+from tests.factories import invoke_cli as cli
 
 
 def do_push(s: Signed, server_host: str, entry: str = "dists_vgg16", repo: str = "tiny/dists", **kw: object) -> str:

@@ -137,6 +137,7 @@ def test_port_matches_reference_bitwise(vgg: tuple[Path, str]) -> None:
     assert float(port(t(x), t(y))) == reference_score(ref, x, y)
 
 
+@pytest.mark.slow  # a parity run of the reference (~20 s)
 def test_parity_detects_a_wrong_graph(exported: Path, vgg: tuple[Path, str], tmp_path: Path) -> None:
     """A graph built from other weights must fail the same check (the check can fail)."""
     other = tmp_path / "other.pth"

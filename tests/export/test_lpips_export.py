@@ -52,6 +52,7 @@ def test_reproducible(tmp_path: Path, exported: Path, vgg: tuple[Path, str]) -> 
     assert e["sha256"] == read_registry(exported).get("lpips_vgg16")["sha256"]
 
 
+@pytest.mark.slow  # a parity run of the reference (~10 s)
 def test_parity_detects_other_weights(exported: Path, vgg: tuple[Path, str], tmp_path: Path) -> None:
     """A graph built from other backbone weights fails the same check (the check can fail)."""
     other = tmp_path / "other.pth"

@@ -14,12 +14,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
 DIST = REPO / "tests" / "data" / "external_family"
 
 
+@pytest.mark.slow  # installs a family and runs every command on it (~20 s)
 def test_external_family_add_verify_parity_score(tmp_path: Path) -> None:
     src = tmp_path / "src"
     shutil.copytree(DIST, src)  # the build writes into its source folder: never into the repository

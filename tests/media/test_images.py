@@ -73,6 +73,7 @@ def test_pixel_cap_checked_before_decoding(tmp_path: Path) -> None:
         read_image(p)
 
 
+@pytest.mark.slow  # two fresh interpreters (the cap itself: test_pixel_cap_and_override)
 def test_cli_max_pixels_option(reg_path: Path, tmp_path: Path) -> None:
     a = bomb_png(tmp_path / "a.png", 64, 48)
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -100,7 +100,7 @@ def test_image_scoring_needs_no_extra(installed: Path) -> None:
     rng = np.random.default_rng(0)
     for name in ("a.png", "b.png"):
         Image.fromarray((rng.random((48, 48, 3)) * 255).astype(np.uint8)).save(installed / name)
-    p = tinyreg(installed, "score", "ssim_luma", "a.png", "b.png", "--registry", str(SHIPPED))
+    p = tinyreg(installed, "score", "ssim_luma", "a.png", "b.png", "--registry", str(SHIPPED), "--json")
     assert p.returncode == 0, p.stderr
     assert "score" in json.loads(p.stdout)
 

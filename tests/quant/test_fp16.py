@@ -336,10 +336,10 @@ def test_fp16_sibling_is_signed_with_the_entry(fp16_reg: Path, tmp_path: Path) -
     import base64
 
     from registry.errors import SignatureError
-    from registry.signing.entries import set_policy, sign_entries
+    from registry.signing.sign import set_policy, sign_entries
     from registry.store.repin import pin
     from registry.verify import verify_registry
-    from tests.signing.test_sign import keypair
+    from tests.factories import keypair
 
     priv, pub = keypair(tmp_path, "k")
     set_policy(fp16_reg, public_key=pub)

@@ -44,6 +44,7 @@ def test_shipped_entries_are_quantised_and_verify() -> None:
     assert verify_registry(SHIPPED / "registry.json").ok
 
 
+@pytest.mark.slow  # static calibration of the real graph (~30 s)
 def test_quantize_static_records_everything(reg_path: Path) -> None:
     e = quantize_entry(reg_path, "dists_vgg16")
     assert e["quant_mode"] == "static"
@@ -68,6 +69,7 @@ def test_quantize_static_records_everything(reg_path: Path) -> None:
     assert ("ai.onnx", "QuantizeLinear") in info.op_set() and ("ai.onnx", "Sqrt") in info.op_set()
 
 
+@pytest.mark.slow  # a full quantisation that fails the gate (~20 s)
 def test_over_budget_writes_nothing(reg_path: Path) -> None:
     with transaction(reg_path) as reg:
         reg.get("dists_vgg16")["quant_accuracy_budget_plcc"] = 1e-7
@@ -79,6 +81,7 @@ def test_over_budget_writes_nothing(reg_path: Path) -> None:
     assert not (reg_path.parent / "dists_vgg16.int8.onnx").exists()
 
 
+@pytest.mark.slow  # static then dynamic quantisation (~20 s)
 def test_falls_back_to_dynamic(reg_path: Path) -> None:
     from registry.export.smoke import add_smoke
 

@@ -79,7 +79,7 @@ def test_four_vmafx_int8_entries_get_a_verdict_identical_over_ten_seeds(migrated
         assert p.returncode in (0, 1), (eid, p.returncode, p.stderr)
         assert "drop" in p.stdout and "95% CI" in p.stdout, p.stdout
         if eid == "learned_filter_v1":
-            assert "over all output elements" in p.stdout and "image-like" in p.stdout
+            assert "on all output elements" in p.stdout and "image-like" in p.stdout
         else:
             assert "samples" in p.stdout and "elements" not in p.stdout
     # the sets are pinned now and later gates reuse them; the inputs are fixed, so a seed only changes the

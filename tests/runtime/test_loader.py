@@ -9,27 +9,8 @@ import pytest
 import registry
 from registry.errors import IntegrityError
 from registry.runtime.loader import SmokeModelWarning
-from registry.store.document import read_registry
-from registry.store.entries import write_entry
 from registry.verify import verify_registry
-from tests import onnx_factory as f
-
-IO = {
-    "inputs": [{"name": "x", "dtype": "float32", "shape": [1, 4]}],
-    "outputs": [{"name": "y", "dtype": "float32", "shape": [1, 4]}],
-}
-
-
-def _add_external(reg_path: Path) -> None:
-    tmp = reg_path.parent / "_staging"
-    tmp.mkdir()
-    m = f.with_external(tmp, "ext.onnx.data", data_name="ext.onnx.data")
-    fields = dict(read_registry(reg_path).get("dists_vgg16"))
-    fields.update({"id": "ext", "onnx": "ext.onnx", "files": None, "sha256": "0" * 64, "io": IO})
-    write_entry(reg_path, fields, {"ext.onnx": m.SerializeToString(), "ext.onnx.data": (tmp / "ext.onnx.data").read_bytes()})
-    for p in tmp.iterdir():
-        p.unlink()
-    tmp.rmdir()
+from tests.factories import add_external_data_entry
 
 
 def test_load_smoke_warns_and_runs(reg_path: Path) -> None:
@@ -49,7 +30,7 @@ def test_load_refuses_tampered(reg_path: Path) -> None:
 
 
 def test_external_data_pinned_and_inlined(reg_path: Path) -> None:
-    _add_external(reg_path)
+    add_external_data_entry(reg_path)
     assert verify_registry(reg_path).ok
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SmokeModelWarning)

@@ -20,8 +20,8 @@ from registry.errors import SignatureError
 from registry.scoring.dataset import DatasetOptions, prepare, score_dataset
 from registry.scoring.engines import PairWorker
 from registry.signing.policy import load_policy, policy_document, write_policy
-from tests.signing.test_sign import keypair
-from tests.signing.test_trust import cli
+from tests.factories import invoke_cli as cli
+from tests.factories import keypair
 from tests.video_factory import write_y4m_planes, yuv_frames
 
 REPO = Path(__file__).resolve().parents[2]

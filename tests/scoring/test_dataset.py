@@ -210,6 +210,7 @@ def test_csv_refuses_foreign_file(tmp_path: Path) -> None:
         ResultsFile(p, "csv").open()
 
 
+@pytest.mark.slow  # starts a worker pool
 def test_process_pool_equals_in_process(reg_path: Path, dataset: Path, tmp_path: Path) -> None:
     one, two = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
     run(reg_path, dataset, one)
@@ -256,6 +257,7 @@ def test_int8_scores_with_the_gated_sibling(tmp_path: Path) -> None:
     assert abs(float(a.summaries[0]["mean"]) - float(b.summaries[0]["mean"])) < 0.05
 
 
+@pytest.mark.slow  # two fresh interpreters scoring a dataset (the same failures in-process: test_records_errors_and_summary)
 def test_cli_manifest_run(reg_path: Path, dataset: Path, tmp_path: Path) -> None:
     out = tmp_path / "cli.jsonl"
     env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "400"}

@@ -58,14 +58,15 @@ def test_image_pair_every_precision(fp16_master: Path, media: Path) -> None:
     got = {}
     for p in ("fp32", "fp16", "int8"):
         r = invoke("score", "dists_vgg16", str(media / "ref.png"), str(media / "dist.png"), "--precision", p,
-                   "--registry", str(fp16_master))
+                   "--registry", str(fp16_master), "--json")
         assert r.exit_code == 0, r.stderr
         got[p] = json.loads(r.stdout)
     assert "precision" not in got["fp32"]  # an fp32 result reads as it always did
     assert got["fp16"]["precision"] == "fp16" and got["fp16"]["graph_sha256"] == e["fp16_sha256"]
     assert got["int8"]["graph_sha256"] == e["int8_sha256"]
     assert 0 < abs(got["fp16"]["score"] - got["fp32"]["score"]) < 1e-3
-    alias = invoke("score", "dists_vgg16", str(media / "ref.png"), str(media / "dist.png"), "--int8", "--registry", str(fp16_master))
+    alias = invoke("score", "dists_vgg16", str(media / "ref.png"), str(media / "dist.png"), "--int8", "--registry", str(fp16_master),
+                   "--json")
     assert json.loads(alias.stdout) == got["int8"]  # --int8 is honoured for image pairs, as --precision int8
     lib = score_images("dists_vgg16", media / "ref.png", media / "dist.png", precision="fp16", registry=fp16_master)
     assert lib.scores == [got["fp16"]["score"]]
@@ -94,7 +95,7 @@ def test_video_precision_and_decode_ahead(fp16_master: Path, media: Path) -> Non
     assert len(a.scores) == len(b.scores) == 3 and b.scores == c.scores  # decoding ahead changes nothing but timing
     assert max(abs(x - y) for x, y in zip(a.scores, b.scores, strict=True)) < 1e-3 and a.scores != b.scores
     r = invoke("score", "dists_vgg16", "--ref", str(media / "r.y4m"), "--dist", str(media / "d.y4m"), "--precision", "fp16",
-               "--registry", str(fp16_master))
+               "--registry", str(fp16_master), "--json")
     assert r.exit_code == 0, r.stderr
     doc = json.loads(r.stdout)
     assert doc["precision"] == "fp16" and [f["score"] for f in doc["frames"]] == b.scores

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry.errors import InputError, UsageError
+from registry.errors import InputError, IntegrityError, UsageError
 from registry.export.smoke import add_smoke
 from registry.media.video import Selection
 from registry.scoring.dataset import DatasetOptions, score_dataset
 from registry.scoring.manifest import Shard
 from registry.scoring.results import PairOutcome, ResultsFile, encode
-from tests.signing.test_trust import cli
+from tests.factories import invoke_cli as cli
 from tests.video_factory import write_y4m_planes, yuv_frames
 
 
@@ -49,6 +49,7 @@ def test_first_line_is_the_run_record(reg_path: Path, pairs: Path, tmp_path: Pat
     first = lines(out)[0]
     entry = json.loads(reg_path.read_text())["models"][0]
     assert first["type"] == "run" and first["entry"] == "dists_vgg16" and first["model_sha256"] == entry["sha256"]
+    assert first["family"] == "dists"  # a report without the registry still knows the metric and its direction
     assert {"provider", "tinyreg", "int8", "matrix", "selection", "scale", "max_pixels", "max_memory"} <= set(first)
     closing = [r for r in lines(out) if r["type"] in ("pair", "error")]
     assert len({r["run"] for r in closing}) == 1
@@ -209,3 +210,48 @@ def test_non_finite_scores_make_an_error_record_not_an_unreadable_file(tmp_path:
     again.close()
     assert again.done["nan"]["error"] == "the model gave a non-finite score at frame 1"
     assert "overflow" in again.done["big"]["error"]
+
+
+def test_worker_that_finds_another_model_than_the_driver_recorded_fails(reg_path: Path, tmp_path: Path) -> None:
+    """The run record names the model the driver verified; a worker (a Ray node whose checkout at the same path
+    is another commit, or a folder changed mid-run) that would load other bytes for that entry must fail, never
+    score them under the driver's model_sha256."""
+    import dataclasses
+    import hashlib
+    import shutil
+
+    from registry.scoring.dataset import prepare
+    from registry.scoring.engines import PairWorker
+
+    add_smoke(reg_path, "lpips")
+    cfg, _, model_sha = prepare(reg_path, "dists_vgg16", DatasetOptions(workers=1))
+    assert cfg.model_sha256 == model_sha
+    other = tmp_path / "node2" / "model" / "tiny"
+    shutil.copytree(reg_path.parent, other)
+    evil = (other / "lpips_vgg16.onnx").read_bytes()
+    (other / "dists_vgg16.onnx").write_bytes(evil)  # the same entry id, consistently pinned to other bytes
+    doc = json.loads((other / "registry.json").read_text())
+    row = next(m for m in doc["models"] if m["id"] == "dists_vgg16")
+    row["sha256"] = hashlib.sha256(evil).hexdigest()
+    for f in row.get("files") or []:
+        if f.get("path") == "dists_vgg16.onnx":
+            f.update(sha256=row["sha256"], size=len(evil))
+    (other / "registry.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    PairWorker(cfg)  # the driver's own folder: fine
+    with pytest.raises(IntegrityError, match="not the model this run"):
+        PairWorker(dataclasses.replace(cfg, registry=str(other / "registry.json")))
+
+
+@pytest.mark.parametrize("body", [b'{"error": "rate limited", "status": 429}', b'{"entry": "x", "notes": "mine"}'])
+def test_someone_elses_json_without_a_newline_is_never_cut(reg_path: Path, pairs: Path, tmp_path: Path, body: bytes) -> None:
+    """``--out`` names a file that holds a complete JSON document with no trailing newline (curl's output of an API
+    answer): it starts like a tinyreg record, but it is not a torn first write of ours, so it is refused, not cut."""
+    out = tmp_path / "answer.json"
+    out.write_bytes(body)
+    with pytest.raises(InputError, match="not a tinyreg results"):
+        run(reg_path, pairs, out, fmt="jsonl")
+    assert out.read_bytes() == body
+    torn = tmp_path / "torn.jsonl"
+    torn.write_bytes(b'{"entry": "dists_vgg16", "int8": fal')  # what a kill mid-write leaves: cut and rewritten
+    run(reg_path, pairs, torn, fmt="jsonl")
+    assert json.loads(torn.read_bytes().splitlines()[0])["type"] == "run"

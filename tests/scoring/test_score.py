@@ -2,24 +2,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from registry.errors import InputError, UsageError
 from registry.media.y4m import write_y4m
 from registry.scoring.score import score_images, score_videos
+from tests.factories import png
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def png(path: Path, arr: np.ndarray) -> Path:
-    Image.fromarray(np.clip(arr * 255 + 0.5, 0, 255).astype(np.uint8)).save(path)
-    return path
 
 
 @pytest.fixture
@@ -73,6 +69,7 @@ def test_score_videos(reg_path: Path, tmp_path: Path) -> None:
         score_videos("dists_vgg16", a, c, registry=reg_path)
 
 
+@pytest.mark.slow  # four fresh interpreters scoring (the warning itself: tests/runtime/test_loader.py)
 def test_cli_score_warns_on_smoke(reg_path: Path, images: tuple[Path, Path, Path], tmp_path: Path) -> None:
     ref, dist, small = images
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -80,6 +77,12 @@ def test_cli_score_warns_on_smoke(reg_path: Path, images: tuple[Path, Path, Path
                        capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stderr
     assert "SMOKE PLACEHOLDER" in p.stderr
+    # a line for people by default (issue 20): metric, score, direction, precision, entry and the placeholder warning
+    assert re.fullmatch(r"DISTS \(VGG-16\): [0-9.e-]+ \(lower is better \u2193\), fp32, entry dists_vgg16 -- SMOKE PLACEHOLDER: "
+                        r"random weights, the score means nothing\n", p.stdout), p.stdout
+    p = subprocess.run([sys.executable, "-m", "registry", "score", "dists_vgg16", str(ref), str(dist), "--registry", str(reg_path),
+                        "--json"], capture_output=True, text=True, env=env)
+    assert p.returncode == 0 and "SMOKE PLACEHOLDER" in p.stderr
     assert json.loads(p.stdout)["smoke"] is True
     p = subprocess.run([sys.executable, "-m", "registry", "score", "dists_vgg16", str(ref), str(small), "--registry", str(reg_path)],
                        capture_output=True, text=True, env=env)

@@ -14,7 +14,7 @@ import pytest
 from registry.errors import InputError, UsageError
 from registry.media.video import Scale, Selection
 from registry.scoring.score import score_images, score_videos
-from tests.scoring.test_score import png
+from tests.factories import png
 from tests.video_factory import growing_stream, write_y4m_planes, yuv_frames
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,9 +46,11 @@ def test_int8_on_an_image_pair_uses_the_gated_sibling(pair: tuple[Path, Path]) -
     int8 = score_images("dists_vgg16", *pair, int8=True, registry=SHIPPED)
     assert int8.int8 and int8.as_json()["int8"] is True
     assert fp32.scores[0] != int8.scores[0] and abs(fp32.scores[0] - int8.scores[0]) < 0.05
-    p = cli("dists_vgg16", str(pair[0]), str(pair[1]), "--int8", "--registry", str(SHIPPED))
+    p = cli("dists_vgg16", str(pair[0]), str(pair[1]), "--int8", "--registry", str(SHIPPED), "--json")
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["score"] == pytest.approx(int8.scores[0], abs=1e-6)
+    p = cli("dists_vgg16", str(pair[0]), str(pair[1]), "--int8", "--registry", str(SHIPPED))  # the line for people says int8
+    assert p.returncode == 0 and ", int8, entry dists_vgg16" in p.stdout, p.stdout
 
 
 def test_int8_without_a_sibling_is_refused(reg_path: Path, pair: tuple[Path, Path]) -> None:
@@ -66,7 +68,7 @@ def test_frame_selection_is_honoured_for_videos(reg_path: Path, videos: tuple[Pa
     every = score_videos("dists_vgg16", *videos, selection=Selection(3, None, 2), registry=reg_path)
     assert every.indices == [3, 5] and every.scores == pytest.approx([full.scores[3], full.scores[5]], abs=1e-6)
     p = cli("dists_vgg16", "--ref", str(videos[0]), "--dist", str(videos[1]), "--every", "2", "--start", "3",
-            "--registry", str(reg_path))
+            "--registry", str(reg_path), "--json")
     assert p.returncode == 0, p.stderr
     assert [f["frame"] for f in json.loads(p.stdout)["frames"]] == [3, 5]
     p = cli("dists_vgg16", "--ref", str(videos[0]), "--dist", str(videos[1]), "--frames", "2", "--format", "csv",

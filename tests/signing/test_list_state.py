@@ -29,8 +29,8 @@ def test_vmafx_bundles_that_do_not_exist_are_not_signed(vmafx_copy: Path) -> Non
 
 
 def test_signed_entry_then_bundle_removed_or_changed(reg_path: Path, tmp_path: Path) -> None:
-    from registry.signing.entries import set_policy, sign_entries
-    from tests.signing.test_sign import keypair
+    from registry.signing.sign import set_policy, sign_entries
+    from tests.factories import keypair
 
     priv, pub = keypair(tmp_path, "k")
     set_policy(reg_path, public_key=pub)

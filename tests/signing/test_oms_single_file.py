@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from registry.errors import SignatureError
-from registry.signing.entries import verify_bundle
-from tests.signing.test_sign import keypair
+from registry.signing.verify import verify_bundle
+from tests.factories import keypair
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL_SIGNING = Path(sys.executable).parent / "model_signing"  # the dev extra's reference signer (model-signing 1.1)

@@ -6,37 +6,22 @@ import shutil
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 import registry
 from registry.errors import IntegrityError, SignatureError, UsageError
 from registry.export.smoke import add_smoke
-from registry.signing.entries import set_policy, sign_entries, verify_bundle, verify_entry_signature
+from registry.signing.sign import set_policy, sign_entries
+from registry.signing.verify import verify_bundle, verify_entry_signature
 from registry.store.document import read_registry, transaction
 from registry.store.repin import pin
 from registry.verify import verify_registry
 from tests.conftest import SIGSTORE, require_fixture
+from tests.factories import SIGSTORE_FIXTURES as FIXTURES
+from tests.factories import keypair
 
 GH = "https://token.actions.githubusercontent.com"
 GHO = "https://github.com/login/oauth"
-FIXTURES = [  # artifact, bundle, instance, identity, issuer (from the fixture MANIFEST.md)
-    ("bundle_v3_github.whl", "bundle_v3_github.whl.sigstore", "production",
-     "https://github.com/trailofbits/rfc8785.py/.github/workflows/release.yml@refs/tags/v0.1.2", GH),
-    ("bundle_v3.txt", "bundle_v3.txt.sigstore", "staging", "william@yossarian.net", GHO),
-    ("staging-rekor-v2.txt", "staging-rekor-v2.txt.sigstore.json", "staging", "jku@goto.fi", GHO),
-    (None, "a.dsse.staging-rekor-v2.txt.sigstore.json", "staging",
-     "https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/"
-     "extremely-dangerous-oidc-beacon.yml@refs/heads/main", GH),
-]
 
-
-def keypair(folder: Path, name: str) -> tuple[Path, Path]:
-    k = ec.generate_private_key(ec.SECP256R1())
-    priv, pub = folder / f"{name}.pem", folder / f"{name}.pub.pem"
-    priv.write_bytes(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    pub.write_bytes(k.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    return priv, pub
 
 
 @pytest.fixture
@@ -112,11 +97,11 @@ def test_other_key(signed: tuple[Path, Path], tmp_path: Path) -> None:
     other_priv, other_pub = keypair(tmp_path, "other")
     with pytest.raises(UsageError, match="does not match the public key"):
         sign_entries(reg_path, "dists_vgg16", key=other_priv)
-    from registry.signing._methods import sign_ec_key
+    from registry.signing._methods import ec_key
     from registry.signing.statement import build_statement
 
     e = read_registry(reg_path).get("dists_vgg16")
-    forged = sign_ec_key.sign(build_statement(read_registry(reg_path), e), sign_ec_key.load_private_key(other_priv))
+    forged = ec_key.sign(build_statement(read_registry(reg_path), e), ec_key.load_private_key(other_priv))
     (reg_path.parent / e["sigstore_bundle"]).write_bytes(forged)
     pin(reg_path, "dists_vgg16")
     assert any("does not verify with any of the 1 key(s)" in m for m in sig_errors(reg_path))

@@ -11,8 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,67 +19,20 @@ import pytest
 import registry
 from registry.errors import InputError, IntegrityError, SignatureError
 from registry.runtime.loader import SmokeModelWarning
-from registry.signing.entries import sign_entries
 from registry.signing.policy import load_policy, write_policy
+from registry.signing.sign import sign_entries
 from registry.signing.snapshot import STATE_NAME, state_dir
 from registry.verify import verify_registry
-from tests.signing.test_sign import keypair
+from tests.factories import SIGSTORE_FIXTURES, Signed, keypair, make_signed
+from tests.factories import invoke_cli as cli
+from tests.factories import run_tinyreg as run
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    full = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "250", **(env or {})}
-    return subprocess.run([sys.executable, "-m", "registry", *args], capture_output=True, text=True, env=full, timeout=300)
-
-
-@dataclass
-class Signed:
-    reg: Path  # registry.json
-    priv: Path
-    pub: Path
-    policy: Path  # the consumer's policy, outside the registry folder
-
-    @property
-    def root(self) -> Path:
-        return self.reg.parent
-
-    def doc(self) -> dict:  # type: ignore[type-arg]
-        return json.loads(self.reg.read_text())
-
-    def write_doc(self, doc: dict) -> None:  # type: ignore[type-arg]
-        self.reg.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-
-    def row(self, doc: dict, eid: str = "dists_vgg16") -> dict:  # type: ignore[type-arg]
-        return next(m for m in doc["models"] if m["id"] == eid)
-
-
-def make_signed(tmp_path: Path) -> Signed:
-    """A copy of the shipped registry (int8 siblings, calibration set, gate records), signed with a key."""
-    root = tmp_path / "model" / "tiny"
-    shutil.copytree(REPO / "model" / "tiny", root)
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    priv, pub = keypair(keys, "maintainer")
-    policy = keys / "trust.json"
-    write_policy(policy, keys=[pub])
-    sign_entries(root / "registry.json", None, key=priv)
-    return Signed(root / "registry.json", priv, pub, policy)
 
 
 @pytest.fixture
 def signed(tmp_path: Path) -> Signed:
     return make_signed(tmp_path)
-
-
-def cli(*args: str) -> tuple[int, str, str]:
-    """The CLI in-process (exit code, stdout, stderr): the same commands, without a new interpreter each time."""
-    from typer.testing import CliRunner
-
-    from registry.cli import app
-
-    res = CliRunner().invoke(app, list(args))
-    return res.exit_code, res.stdout, res.stderr
 
 
 def pin_all(s: Signed) -> None:
@@ -409,9 +360,8 @@ def test_bad_snapshot_without_version(signed: Signed) -> None:
 def test_keyless_policy_verifies_real_dsse_bundle(tmp_path: Path) -> None:
     """A keyless anchor accepts a genuine Sigstore DSSE bundle of its identity and nobody else's."""
     from tests.conftest import SIGSTORE
-    from tests.signing.test_sign import FIXTURES
 
-    _, bundle, _, identity, issuer = FIXTURES[3]
+    _, bundle, _, identity, issuer = SIGSTORE_FIXTURES[3]
     pol = tmp_path / "trust.json"
     root = SIGSTORE / "trusted_root.staging.json"
     write_policy(pol, identity=identity, issuer=issuer, trusted_root=root)
@@ -433,9 +383,9 @@ def test_external_data_is_signed_from_the_graph(reg_path: Path, tmp_path: Path) 
 
     import numpy as np
 
-    from tests.runtime.test_loader import _add_external
+    from tests.factories import add_external_data_entry
 
-    _add_external(reg_path)
+    add_external_data_entry(reg_path)
     priv, pub = keypair(tmp_path, "k")
     policy = tmp_path / "trust.json"
     write_policy(policy, keys=[pub])
@@ -448,3 +398,21 @@ def test_external_data_is_signed_from_the_graph(reg_path: Path, tmp_path: Path) 
     (reg_path.parent / "ext.onnx.data").write_bytes(np.full((1, 4), 9, np.float32).tobytes())
     pin_all(s)
     caught(s, "ext.onnx.data changed since it was signed", ("fields changed since signing", "files"), entry="ext")
+
+
+def test_policy_file_inside_the_registry_folder_vouches_for_nothing(tmp_path: Path) -> None:
+    """A CI job points ``--trust`` / ``TINYREG_TRUST`` at a policy kept in the registry folder. A pull request
+    re-signs the folder with its own key and rewrites that policy to trust it: verify and load must refuse a
+    policy that lies in the folder it is to judge (the consumer's policy lives outside what the PR edits)."""
+    s = make_signed(tmp_path)
+    attacker = tmp_path / "attacker"
+    attacker.mkdir()
+    priv, pub = keypair(attacker, "mallory")
+    inside = s.root / "trust.json"
+    write_policy(inside, keys=[pub])
+    sign_entries(s.reg, None, key=priv)
+    for policy in (inside, s.root / ".." / "tiny" / "trust.json"):
+        report = verify_registry(s.reg, trust=policy)
+        assert not report.ok and any("inside the registry folder" in f.message for f in report.errors), report.errors
+        with pytest.raises(SignatureError, match="inside the registry folder"):
+            registry.load("ssim_luma", s.reg, trust=policy)

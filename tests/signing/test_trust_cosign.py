@@ -14,7 +14,7 @@ import pytest
 
 from registry.signing._methods import PREDICATE_TYPE
 from tests.conftest import SIGSTORE
-from tests.signing.test_trust import make_signed
+from tests.factories import make_signed
 
 COSIGN = shutil.which("cosign")
 

@@ -14,8 +14,8 @@ import pytest
 from registry.signing._methods import model_signing_v1 as oms
 from registry.store.layout import REGISTRY_NAME, SNAPSHOT_NAME
 from registry.verify import verify_registry
-from tests.signing.test_sign import keypair
-from tests.signing.test_trust import REPO, Signed, make_signed, run
+from tests.factories import REPO, Signed, keypair, make_signed
+from tests.factories import run_tinyreg as run
 
 MODEL_SIGNING = str(Path(sys.executable).with_name("model_signing"))
 
@@ -87,6 +87,7 @@ def test_snapshot_written_by_model_signing_passes_tinyreg(signed: Signed) -> Non
     assert verify_registry(signed.reg, trust=signed.policy).ok
 
 
+@pytest.mark.slow  # runs the model_signing reference signer (~10 s)
 def test_verify_bundle_accepts_model_signing_sign_key(tmp_path: Path) -> None:
     folder = tmp_path / "tiny"
     shutil.copytree(REPO / "model" / "tiny", folder)

@@ -14,7 +14,7 @@ from registry.errors import ConflictError
 from registry.quant import inputs as qi
 from registry.store.document import expect_row, read_registry, transaction
 from registry.store.entries import update_entry, write_entry
-from tests.store.test_transaction import snapshot
+from tests.factories import snapshot
 
 IO = {"inputs": [{"name": "x", "dtype": "float32", "shape": [1, 4]}],
       "outputs": [{"name": "y", "dtype": "float32", "shape": [1, 4]}]}

@@ -18,23 +18,12 @@ from registry.onnx.allowlist import check_model, load_allowlist
 from registry.onnx.inspect import external_tensors, inspect_model, parse_model
 from registry.runtime.loader import verified_model_bytes
 from registry.store.document import read_registry
-from registry.store.entries import write_entry
 from registry.verify import verify_registry
 from tests import onnx_factory as f
+from tests.factories import add_external_entry
 
 REPO = Path(__file__).resolve().parents[2]
-IO = {
-    "inputs": [{"name": "x", "dtype": "float32", "shape": [1, 4]}],
-    "outputs": [{"name": "y", "dtype": "float32", "shape": [1, 4]}],
-}
 X = np.zeros((1, 4), np.float32)
-
-
-def add_external_entry(reg_path: Path, kind: str, eid: str = "ext") -> None:
-    m, data = f.external_model(kind, f"{eid}.weights.bin")
-    fields = dict(read_registry(reg_path).get("dists_vgg16"))
-    fields.update({"id": eid, "onnx": f"{eid}.onnx", "files": None, "sha256": "0" * 64, "io": IO})
-    write_entry(reg_path, fields, {f"{eid}.onnx": m.SerializeToString(), f"{eid}.weights.bin": data})
 
 
 def run(reg_path: Path, eid: str = "ext") -> np.ndarray:
@@ -90,8 +79,8 @@ def test_unpinned_external_reference_is_refused(reg_path: Path, kind: str, monke
 def test_signed_score_cannot_be_changed_through_an_unpinned_file(reg_path: Path, tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """The attack of the issue: a signed model whose Constant lives in a file nobody pinned."""
-    from registry.signing.entries import set_policy, sign_entries
-    from tests.signing.test_sign import keypair
+    from registry.signing.sign import set_policy, sign_entries
+    from tests.factories import keypair
 
     monkeypatch.chdir(reg_path.parent)
     add_external_entry(reg_path, "constant")

@@ -25,8 +25,8 @@ from registry.store.document import read_registry
 from registry.store.entries import update_entry
 from registry.store.layout import STAGING_DIR
 from registry.verify import verify_registry
-from tests.signing.test_trust import Signed, cli, make_signed
-from tests.store.test_transaction import snapshot
+from tests.factories import Signed, make_signed, snapshot
+from tests.factories import invoke_cli as cli
 
 
 def _sha(data: bytes) -> str:
@@ -250,3 +250,36 @@ def test_state_dir_not_writable_refuses_before_anything_is_staged(reg_path: Path
     assert caught.value.exit_code == 2 and "state dir" in caught.value.diagnostics()
     assert snapshot(reg_path.parent) == before
 
+
+
+def test_planted_state_record_in_the_same_git_checkout_is_not_believed(
+    signed: Signed, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A CI job keeps its state dir in the checkout (``TINYREG_STATE_DIR=.tinyreg-state``, beside the registry
+    folder, not in it). A pull request commits a journal AND a matching record there (git checks files out
+    as this user, mode 0644): a writer must not believe a record that the pull request could write."""
+    import subprocess
+
+    reg, root = signed.reg, signed.root
+    top = root.parent.parent  # the repository: top/model/tiny/registry.json
+    subprocess.run(["git", "init", "-q", str(top)], check=True)
+    data = plant_journal(reg)
+    monkeypatch.chdir(top)
+    monkeypatch.setenv("TINYREG_STATE_DIR", ".tinyreg-state")  # relative: inside the checkout
+    rec = record_path(root)
+    rec.parent.mkdir(parents=True, exist_ok=True)
+    rec.write_text(json.dumps({"format": "tinyreg-update-record", "version": 1, "root": str(root.resolve()),
+                               "pre_registry_sha256": _sha(reg.read_bytes()), "journal_sha256": _sha(data)}))
+    rec.chmod(0o644)
+    before = snapshot(root)
+    with pytest.raises(UnboundJournal, match="git work tree"):
+        update_entry(reg, "ssim_luma", {"notes": "a writer"})  # any writer
+    assert snapshot(root) == before
+    code, _, err = cli("recover", "--registry", str(reg))
+    assert code == 1 and snapshot(root) == before, err
+    shutil.rmtree(root / STAGING_DIR)
+    # and a writer refuses to keep its own record there (bad input, exit 2, before anything is staged)
+    before = snapshot(root)
+    code, _, err = cli("pin", "--all", "--registry", str(reg))
+    assert code == 2 and "git work tree" in err, err
+    assert snapshot(root) == before

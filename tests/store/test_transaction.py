@@ -22,17 +22,13 @@ from registry.store.entries import write_entry
 from registry.store.layout import STAGING_DIR
 from registry.verify import verify_registry
 from tests import onnx_factory as f
+from tests.factories import snapshot
 
 REPO = Path(__file__).resolve().parents[2]
 IO = {
     "inputs": [{"name": "x", "dtype": "float32", "shape": [1, 4]}],
     "outputs": [{"name": "y", "dtype": "float32", "shape": [1, 4]}],
 }
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` (hidden ones too) -> its bytes."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() or p.is_symlink()}
 
 
 def _fields(reg_path: Path, eid: str, **extra: object) -> dict[str, object]:
@@ -197,6 +193,7 @@ def test_expect_refuses_a_changed_entry(reg_path: Path) -> None:
     assert snapshot(reg_path.parent) == before
 
 
+@pytest.mark.slow  # a real quantisation raced by a writer (~15 s)
 def test_quantize_refuses_when_the_model_changed_meanwhile(reg_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """quantize reads unlocked and writes tens of seconds later; here the fp32 model is replaced in between."""
     from registry.export.smoke import add_smoke
@@ -236,6 +233,7 @@ def _reader(paths: list[str], current: Any, out: Any) -> None:
     out.put(bad)
 
 
+@pytest.mark.slow  # processes racing (~15 s)
 def test_readers_racing_the_very_first_writer(tmp_path: Path) -> None:
     """Registries nobody wrote with tinyreg yet (no lock file ever made): readers never see a half-done first update."""
     import multiprocessing as mp

@@ -31,8 +31,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from registry.families.vgg import VGG16_STAGES, conv_relu, stage_widths
-from registry.onnx.build import GraphBuilder
-from registry.plugin import IMAGENET_MEAN, IMAGENET_STD
+from registry.plugin import IMAGENET_MEAN, IMAGENET_STD, GraphBuilder
 
 C1 = 1e-6
 C2 = 1e-6

@@ -26,11 +26,14 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry._internal.jsonio import loads_json
 from registry.errors import InputError, SignatureError
 from registry.signing._methods import BUNDLE_MEDIA_TYPE, INTOTO_PAYLOAD_TYPE, STATEMENT_TYPE, pae
+
+if TYPE_CHECKING:
+    from registry.signing.policy import TrustPolicy
 
 PREDICATE_TYPE = "https://model_signing/signature/v1.0"
 PREDICATE_TYPE_V0_1 = "https://model_signing/Digests/v0.1"  # pre-1.0; deliberately not accepted
@@ -277,3 +280,57 @@ def client_trust_config(trusted_root: dict[str, Any], signing_config: dict[str, 
         "trustedRoot": trusted_root,
         "signingConfig": signing_config or {"mediaType": SIGNING_CONFIG_V0_2_MEDIA_TYPE},
     }
+
+
+class FolderVerifier:
+    """Verifies a folder against an OpenSSF Model Signing v1.0 signature, under a trust policy (key or keyless)."""
+
+    def __init__(self, policy: TrustPolicy) -> None:
+        self.policy = policy
+
+    def verify(self, bundle: Path, bundle_json: bytes, folder: Path) -> dict[str, Any]:
+        """Like ``model_signing verify``: the signed ignore_paths and the signature itself are skipped."""
+        import os
+
+        ptype, payload = self.policy.verify_dsse(bundle_json, str(bundle))
+        if ptype != INTOTO_PAYLOAD_TYPE:
+            raise SignatureError(f"{bundle}: payload type {ptype!r} is not an in-toto statement")
+        _name, expected, ignores = manifest_from_statement(payload)
+        extra = list(ignores)
+        rel = os.path.relpath(os.path.realpath(bundle), os.path.realpath(folder))
+        if not rel.startswith(".."):
+            extra.append(rel.replace(os.sep, "/"))
+        try:
+            actual = manifest_of_folder(folder, extra)
+        except UnsignableFolder as exc:
+            raise SignatureError(exc.diagnostics()) from exc
+        compare(expected, actual)
+        return {"payload_type": ptype, "files": len(expected), "ignore_paths": sorted(ignores)}
+
+
+def is_oms_statement(payload: bytes) -> bool:
+    """Whether a signed statement is an OpenSSF Model Signing v1.0 one (a folder or a single file)."""
+    import contextlib
+
+    from registry.errors import Error
+
+    with contextlib.suppress(Error, ValueError):
+        doc = loads_json(payload, "signed statement")
+        return isinstance(doc, dict) and doc.get("predicateType") == PREDICATE_TYPE
+    return False
+
+
+def verify_single_file(payload: bytes, artifact: Path) -> dict[str, Any]:
+    """An OpenSSF Model Signing v1.0 signature of one file: a single resource ``"."`` whose digest is the file's sha256
+    (the subject digest is the sha256 of that digest, as for a folder of one file); the subject name is the file name
+    the signer saw, reported but not required to match (``model_signing verify`` does not compare it)."""
+    from registry._internal.hashing import sha256_file
+
+    name, manifest, _ignores = manifest_from_statement(payload)
+    if [n for n, _ in manifest] != ["."]:
+        raise SignatureError(f"the statement signs a folder ({len(manifest)} resources), not the single file {artifact.name}; "
+                             "give the folder")
+    got = sha256_file(artifact).sha256
+    if manifest[0][1] != got:
+        raise SignatureError(f"{artifact.name}: sha256 {got[:16]}... is not the signed digest {manifest[0][1][:16]}...")
+    return {"format": "openssf-model-signing-v1.0", "subjects": [name], "files": 1}

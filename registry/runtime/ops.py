@@ -13,6 +13,7 @@ from registry.onnx.allowlist import GRAPH_PROFILES, Allowlist, Violation, check_
 from registry.onnx.inspect import canon_domain, inspect_bytes
 from registry.store.document import find_registry, read_registry
 from registry.store.layout import fp16_rel, int8_rel
+from registry.store.types import has_int8
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def check_target(target: str, allow: Allowlist, profile: str | None, registry: P
     entry = reg.get(target)
     results = []
     graphs = [(str(entry["onnx"]), entry.get("sha256"), "fp32")]
-    if isinstance(entry.get("int8_sha256"), str):
+    if has_int8(entry):
         graphs.append((int8_rel(str(entry["onnx"])), entry["int8_sha256"], "int8"))
     if isinstance(entry.get("fp16_sha256"), str):
         graphs.append((fp16_rel(str(entry["onnx"])), entry["fp16_sha256"], "fp16"))
@@ -115,7 +116,7 @@ def registry_runtime_ops(registry: Path, profile: str) -> tuple[dict[str, set[st
     ops: dict[str, set[str]] = {}
     models: list[str] = []
     for entry in reg.entries:
-        variants = [False] + ([True] if profile != "fp32" and isinstance(entry.get("int8_sha256"), str) else [])
+        variants = [False] + ([True] if profile != "fp32" and has_int8(entry) else [])
         for int8 in variants:
             data = verified_model_bytes(reg, entry, int8=int8)
             for nchwc in (False, True):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from registry.onnx.allowlist import load_allowlist, ort_reduced_config
-from registry.onnx.ops import optimized_ops, registry_runtime_ops
+from registry.runtime.ops import optimized_ops, registry_runtime_ops
 from registry.store.document import read_registry
 from registry.store.layout import int8_rel
 
