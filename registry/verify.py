@@ -631,8 +631,23 @@ def check_int8(ctx: Context, s: Subject) -> None:
             _check_external(ctx, s, i8, info, "int8_external_data")
     if "quant_accuracy_budget_plcc" not in entry:
         ctx.add(s.id, "quant", "quantised entry has no quant_accuracy_budget_plcc", WARNING if ctx.reg.is_legacy else ERROR)
+    _check_int8_gate(ctx, s.id, entry)
     if entry.get("quant_mode") == "static" and not entry.get("quant_calibration_set"):
         ctx.add(s.id, "quant", "static quantisation without a quant_calibration_set")
+
+
+def _check_int8_gate(ctx: Context, eid: str, entry: Entry) -> None:
+    """A recorded int8 gate that scoring would refuse (over the entry's budget, edited by hand) is a finding."""
+    from registry.errors import UsageError
+    from registry.runtime.precision import check_gate, gate_record
+
+    gate = gate_record(entry, "int8")
+    if gate is None or gate.get("passed") is not True:
+        return  # no record (scoring says so when asked), or an honest failed one
+    try:
+        check_gate(entry, "int8")
+    except UsageError as exc:
+        ctx.add(eid, "quant", exc.diagnostics())
 
 
 @check("fp16", "entry")

@@ -60,6 +60,7 @@ class Format:
     target: Callable[[Path], None]  # reads it (the case folder is the argument)
     outputs: tuple[str, ...] = ()  # files (relative) the target may write: the user's output
     registry: str | None = None  # folder (relative) that must be unchanged
+    pinned: bool = False  # ``rel`` is pinned by sha256: any change of it must be a finding (exit 1 or 2), never exit 0
 
 
 @dataclass
@@ -299,6 +300,8 @@ def fuzz(fmt: Format, seconds: float, seed: int, work: Path, crashes: Path | Non
     while (time.monotonic() - start < seconds or queue) and (max_cases is None or stats.cases < max_cases):
         content = queue.pop(0) if queue else mutate(rng, seeds, fmt.kind)
         code, problem = check(fmt, case_dir, content, before)
+        if problem is None and fmt.pinned and code == 0 and content not in seeds:
+            problem = "a changed pinned file passed (exit 0): silently misread"
         stats.cases += 1
         stats.codes[code] = stats.codes.get(code, 0) + 1
         if problem is not None:
@@ -338,19 +341,29 @@ def _json_bytes(doc: Any) -> bytes:
     return json.dumps(doc, indent=2, sort_keys=True).encode()
 
 
-def _verify(case: Path) -> None:
+def _verify_findings(case: Path) -> int:
     from registry.verify import verify_registry
 
-    verify_registry(case / "reg" / "registry.json")
+    return len(verify_registry(case / "reg" / "registry.json").errors)
+
+
+def _verify(case: Path) -> None:
+    """``tinyreg verify``: its errors are exit 1, as on the command line (so a changed pinned file is seen)."""
+    from registry.errors import CheckFailed
+
+    if n := _verify_findings(case):
+        raise CheckFailed(f"verify: {n} errors")
 
 
 def _verify_and_load(case: Path) -> None:
     import registry
-    from registry.errors import IntegrityError
+    from registry.errors import CheckFailed, IntegrityError
 
-    _verify(case)
+    n = _verify_findings(case)
     with contextlib.suppress(IntegrityError):  # exit 1 is fine; anything else goes to the boundary
         registry.load("dists_vgg16", case / "reg" / "registry.json")
+    if n:
+        raise CheckFailed(f"verify: {n} errors")
 
 
 def _setup_registry(folder: Path) -> list[bytes]:
@@ -611,8 +624,8 @@ def _trusted_root_target(case: Path) -> None:
 
 FORMATS: dict[str, Format] = {f.name: f for f in [
     Format("registry", "reg/registry.json", "json", _setup_registry, _verify_and_load, registry="reg"),
-    Format("sidecar", "reg/dists_vgg16.json", "json", _setup_sidecar, _verify, registry="reg"),
-    Format("model", "reg/dists_vgg16.onnx", "binary", _setup_model, _verify_and_load, registry="reg"),
+    Format("sidecar", "reg/dists_vgg16.json", "json", _setup_sidecar, _verify, registry="reg", pinned=True),
+    Format("model", "reg/dists_vgg16.onnx", "binary", _setup_model, _verify_and_load, registry="reg", pinned=True),
     Format("bundle", "reg/dists_vgg16.onnx.sigstore.json", "json", _setup_bundle, _bundle_target, registry="reg"),
     Format("policy", "policy.json", "json", _setup_policy, _policy_target),
     Format("state", "state/snapshots.json", "json", _setup_state, _state_target),

@@ -98,3 +98,17 @@ def test_huge_sidecar_refused_before_reading(vmafx_copy: Path) -> None:
     p = migrate_cli(vmafx_copy)
     assert p.returncode in (1, 2) and "more than the 16 MiB" in p.stderr, p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_sidecar_with_a_nested_opset_still_gets_its_top_level_opset_fixed(vmafx_copy: Path) -> None:
+    # an export record inside the sidecar repeats "opset": 17; migrate used to edit both, decline the edit and then
+    # refuse the whole folder ("sidecar ... opset 17 but the graph imports opset 18")
+    small(vmafx_copy)
+    side = vmafx_copy.parent / "nr_metric_v1.json"
+    text = side.read_text()
+    assert '"opset": 17,' in text
+    side.write_text('{\n  "export": {"opset": 17, "name": "other", "id": "x"},' + text.lstrip()[1:])
+    migrate_registry(vmafx_copy)
+    doc = json.loads(side.read_text())
+    assert doc["opset"] == 18 and doc["export"] == {"opset": 17, "name": "other", "id": "x"}
+    assert verify_registry(vmafx_copy).errors == []

@@ -194,3 +194,18 @@ def test_verify_never_crashes(tmp_path: Path, version: object, models: list[obje
     except Error:
         return
     assert isinstance(r.ok, bool)
+
+
+def test_a_hand_edited_int8_gate_record_is_a_finding(tmp_path: Path) -> None:
+    """A passed int8 record whose budget was raised past the entry's: verify says what scoring refuses."""
+    import shutil
+
+    from tests.conftest import REPO
+
+    reg = Path(shutil.copytree(REPO / "model" / "tiny", tmp_path / "tiny")) / "registry.json"
+    doc = json.loads(reg.read_text())
+    gate = next(e for e in doc["models"] if e["id"] == "dists_vgg16")["quant"]["gate"]
+    gate.update(budget=0.9, drop_ci95=[0.5, 0.8])
+    reg.write_text(json.dumps(doc, indent=2) + "\n")
+    quant = [f for f in verify_registry(reg).errors if f.check == "quant"]
+    assert len(quant) == 1 and "looser than the entry's" in quant[0].message

@@ -110,7 +110,12 @@ def command(fn: F) -> F:
                 out.die(dep.diagnostics(), dep.exit_code)
         except (OSError, ValueError) as exc:
             _chain(exc)
-            out.die(" ".join(str(exc).split()) or type(exc).__name__, EXIT_USAGE)
+            text = str(exc)
+            if isinstance(exc, OSError) and exc.filename is not None:  # worded like the safe reader ("is a socket ...")
+                from registry._internal.safeio import unreadable
+
+                text = str(unreadable(str(exc.filename), exc))
+            out.die(" ".join(text.split()) or type(exc).__name__, EXIT_USAGE)
         except Exception as exc:
             _chain(exc)
             out.die(f"internal error ({type(exc).__name__}: {' '.join(str(exc).split())})"

@@ -216,7 +216,9 @@ def score_cmd(
             raise UsageError(f"{flag} {value}: out of range ({low} to {MAX_COUNT})")
     from registry.runtime.precision import parse_precision
 
-    if int8 and precision not in (ScorePrecision.FP32, ScorePrecision.INT8):
+    precision_given = _given(ctx, _SCORE_DEFAULTS, {"precision": precision}) == ["precision"]
+    if int8 and precision is not ScorePrecision.INT8 and (precision_given or precision is not ScorePrecision.FP32):
+        # an explicit --precision fp32 next to --int8 is a contradiction, not a default to override
         raise UsageError(f"--int8 and --precision {precision.value} disagree; give one")
     prec = parse_precision(precision.value, int8=int8)
     limits: dict[str, Any] = {"max_pixels": max_pixels or None, "max_memory": parse_bytes(max_memory) if max_memory else None}

@@ -19,10 +19,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from registry.errors import UsageError
+from registry.errors import Error, UsageError
 from registry.store.layout import fp16_rel, int8_rel
+
+if TYPE_CHECKING:
+    from registry.store.document import Entry
 
 
 class Precision(StrEnum):
@@ -101,16 +104,50 @@ def check_gate(entry: Mapping[str, Any], precision: str) -> None:
             why = f"did not pass its gate (drop CI {gate.get('drop_ci95')}, budget {gate.get('budget')})"
         raise UsageError(f"entry '{eid}': the {precision} sibling {why}; refusing to score with it")
     ci, budget = gate.get("drop_ci95"), gate.get("budget")
-    upper = ci[1] if isinstance(ci, list) and len(ci) == 2 else None
-    if not (isinstance(upper, (int, float)) and isinstance(budget, (int, float)) and upper <= budget):
+    upper = _number(ci[1]) if isinstance(ci, list) and len(ci) == 2 else None
+    recorded = _number(budget)
+    if upper is None or recorded is None or upper > recorded:
         raise UsageError(f"entry '{eid}': the {precision} gate record says passed, but its drop CI {ci} is not within "
                          f"its budget {budget}; refusing to score with it")
+    # the record's own budget is no authority: a hand-edited record that raised it is over the entry's budget
+    declared = _entry_budget(entry, precision)
+    if declared is not None and recorded > declared:
+        raise UsageError(f"entry '{eid}': the {precision} gate record's budget {budget} is looser than the entry's "
+                         f"{declared}; refusing to score with it (run the gate again)")
     if precision == "fp16":
         # the record names the files it judged: a record copied from another entry or left from older files is refused
         if gate.get("candidate_sha256") != entry.get("fp16_sha256") or gate.get("model_sha256") != entry.get("sha256"):
             raise UsageError(f"entry '{eid}': the fp16 gate record was made on other files than the entry pins; "
                              "refusing to score with it (run the fp16 gate again)")
-        limit, err = gate.get("max_abs_budget"), gate.get("max_abs_diff")
-        if not (isinstance(limit, (int, float)) and isinstance(err, (int, float)) and err <= limit):
+        limit, err = _number(gate.get("max_abs_budget")), _number(gate.get("max_abs_diff"))
+        if limit is None or err is None or err > limit:
             raise UsageError(f"entry '{eid}': the fp16 gate record's max |score error| {err} is not within {limit}; "
                              "refusing to score with it")
+        policy_limit = _fp16_max_abs(entry)
+        if policy_limit is not None and limit > policy_limit:
+            raise UsageError(f"entry '{eid}': the fp16 gate record's max |score error| limit {limit} is looser than "
+                             f"the family's {policy_limit}; refusing to score with it (run the fp16 gate again)")
+
+
+def _number(value: object) -> float | None:
+    """A gate statistic as a float; None for anything else (a bool is no number here)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _entry_budget(entry: Mapping[str, Any], precision: str) -> float | None:
+    """The PLCC budget the entry declares for ``precision`` (fp16: else its family's default); None if unknown."""
+    from registry.quant.gate import precision_budget
+
+    try:
+        return precision_budget(cast("Entry", entry), precision)
+    except Error:  # no declared budget, or a family not installed / not matching: verify reports those
+        return None
+
+
+def _fp16_max_abs(entry: Mapping[str, Any]) -> float | None:
+    from registry.quant.gate import fp16_max_abs
+
+    try:
+        return fp16_max_abs(cast("Entry", entry))
+    except Error:  # a family not installed / not matching: verify reports it
+        return None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from registry.errors import InputError, UsageError
+from registry.errors import CheckFailed, InputError, UsageError
 from registry.media.images import image_size, read_image
 from registry.media.limits import DEFAULT_MAX_PIXELS
 from registry.store.document import find_registry, read_registry
@@ -204,7 +204,7 @@ def score_images(
         raise InputError(f"images differ in size: {ref} is {wr}x{hr}, {dist} is {wd}x{hd}")
     s.check_size(hr, wr)
     res.scores.append(s.score(read_image(ref, max_pixels=max_pixels), read_image(dist, max_pixels=max_pixels)))
-    return res
+    return _finite(res)
 
 
 def score_videos(
@@ -266,7 +266,7 @@ def score_videos(
                 res.indices.append(i)
                 if progress:
                     progress(i + 1, ya.frame_count)
-        return res
+        return _finite(res)
     with open_video(ref, matrix, max_pixels=max_pixels) as a, open_video(dist, matrix, max_pixels=max_pixels) as b:
         target = scl.target(a.info, b.info)
         if target is not None:
@@ -283,4 +283,17 @@ def score_videos(
                 progress(len(res.scores), max(total, len(res.scores)))
     if not res.scores:
         raise InputError(f"{ref}: no frames selected")
+    return _finite(res)
+
+
+def _finite(res: ScoreResult) -> ScoreResult:
+    """``res``, or CheckFailed (exit 1) for a NaN or infinite score: never printed as a number (or as JSON's
+    invalid ``NaN``). A dataset records the same as the pair's error (``scoring/results.py``)."""
+    import math
+
+    for i, v in zip(res.frame_numbers(), res.scores, strict=True):
+        if not math.isfinite(v):
+            what = f"frame {i}" if res.indices else "the image pair"
+            raise CheckFailed(f"'{res.entry}' ({res.precision}) gave a non-finite score ({v}) for {what}"
+                              + ("; the fp32 model may not overflow" if res.precision != "fp32" else ""))
     return res

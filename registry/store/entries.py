@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,23 @@ from registry.store.types import FileRole, has_int8, is_smoke
 # occurrence anywhere in the text. They lead the document (and "name" is the model's, not the first
 # input's inside "io"); everything else follows, sorted.
 SIDECAR_LEADING_KEYS = ("name", "kind", "input_name", "output_name", "onnx_opset", "quant_mode")
+
+
+def sidecar_leading_keys(doc: Mapping[str, Any]) -> tuple[str, ...]:
+    """``SIDECAR_LEADING_KEYS``, reordered where a value would come before the key it spells.
+
+    libvmaf needs every one of these keys' first occurrence in the raw text to be the key, and reads
+    their values raw (no unescaping), so a value such as an entry id ``quant_mode`` (the value of
+    ``"name"``) must follow the key ``"quant_mode"``. A key goes next once its value spells no key still to
+    come; an unbreakable cycle keeps the default order (verify reports the misread).
+    """
+    rest, out = list(SIDECAR_LEADING_KEYS), []
+    while rest:
+        spelled = {k: json.dumps(doc.get(k), ensure_ascii=True) for k in rest}
+        nxt = next((k for k in rest if not any(f'"{o}"' in spelled[k] for o in rest if o != k)), rest[0])
+        out.append(nxt)
+        rest.remove(nxt)
+    return tuple(out)
 
 
 def sidecar_doc(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -65,7 +83,8 @@ def refresh_entry(reg: Registry, entry_id: str) -> Entry:
     entry.update(compute_pins(reg, entry))
     if not reg.is_legacy and entry.get("io") and entry.get("input_conventions"):
         side = sidecar_rel(str(entry["onnx"]))
-        data = dumps_json(sidecar_doc(entry), SIDECAR_LEADING_KEYS)
+        doc = sidecar_doc(entry)
+        data = dumps_json(doc, sidecar_leading_keys(doc))
         reg.stage(side, data)
         set_file_pin(entry, side, "sidecar", data)
     if not reg.is_legacy:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from registry.store.document import read_registry, reading, transaction
+from registry.store.document import Entry, read_registry, reading, transaction
 from registry.store.entries import refresh_entry
 from registry.store.pins import changed_fields, compute_pins
 
@@ -36,9 +36,25 @@ def pin(registry_path: Path, entry_id: str | None, *, check: bool = False) -> di
         ids = [entry_id] if entry_id else reg.ids()
         out = {}
         for eid in ids:
-            before = dict(reg.get(eid))
+            entry = reg.get(eid)
+            before = dict(entry)
+            _drop_stale_int8_gate(entry, compute_pins(reg, entry))
             after = refresh_entry(reg, eid)
             changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
             if changed:
                 out[eid] = changed
         return out
+
+
+def _drop_stale_int8_gate(entry: Entry, pins: Entry) -> None:
+    """A re-pinned int8 sibling (or fp32 model) was not judged by the recorded int8 gate: drop the record.
+
+    The int8 record names no file, so keeping it would let a replaced sibling score as gated; without it the
+    sibling is refused until the gate runs again. (The fp16 record names the files it judged and is refused
+    by itself.)
+    """
+    quant = entry.get("quant")
+    if not isinstance(entry.get("int8_sha256"), str) or not isinstance(quant, dict) or "gate" not in quant:
+        return
+    if pins.get("int8_sha256") != entry.get("int8_sha256") or pins.get("sha256") != entry.get("sha256"):
+        entry["quant"] = {k: v for k, v in quant.items() if k != "gate"}

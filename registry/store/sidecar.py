@@ -25,17 +25,23 @@ def patch_sidecar(data: bytes, changes: dict[str, Any]) -> bytes | None:
     if not isinstance(doc, dict):
         return None
     want = {**doc, **changes}
+    current: dict[str, Any] = doc
     for key, value in changes.items():
         if key not in doc:
             return None
         old = re.escape(json.dumps(doc[key], ensure_ascii=True))
         new = json.dumps(value, ensure_ascii=True)
-
-        def repl(m: re.Match[str], new: str = new) -> str:
-            return m.group(1) + new
-
-        text = re.sub(rf'("{re.escape(key)}"\s*:\s*){old}(?=\s*[,}}\n])', repl, text)
-    try:
-        return text.encode("utf-8") if loads_json(text, "sidecar") == want else None
-    except InputError:
-        return None
+        target = {**current, key: value}
+        # the same "key": value may also sit in a nested object (an export record's own "opset"): edit only the
+        # occurrence whose change is exactly the top-level one
+        for m in re.finditer(rf'("{re.escape(key)}"\s*:\s*){old}(?=\s*[,}}\n])', text):
+            candidate = text[:m.start()] + m.group(1) + new + text[m.end():]
+            try:
+                if loads_json(candidate, "sidecar") == target:
+                    text, current = candidate, target
+                    break
+            except InputError:
+                continue
+        else:
+            return None
+    return text.encode("utf-8") if current == want else None

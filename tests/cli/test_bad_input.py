@@ -267,3 +267,18 @@ def test_deep_json_in_bundles_sidecars_and_logs_is_bad_input_not_a_crash() -> No
     assert _fix_sidecar_opset(deep, 18) == (deep, [])  # migrate leaves a hostile sidecar for verify to report
     with pytest.raises(InputError):
         _rows_json(deep, "log.json")
+
+
+def test_a_socket_as_the_signing_key_is_worded_like_the_safe_reader(reg_path: Path, tmp_path: Path) -> None:
+    import socket
+
+    where = tmp_path / "k.sock"
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.bind(str(where))
+        p = cli("sign", "dists_vgg16", "--key", str(where), "--registry", str(reg_path))
+    finally:
+        s.close()
+    lines = p.stderr.strip().splitlines()
+    # used to be "[Errno 6] No such device or address: '...'"
+    assert p.returncode == 2 and lines == [f"tinyreg: {where}: is a socket or device, not a regular file"], p.stderr

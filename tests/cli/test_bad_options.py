@@ -132,3 +132,11 @@ def test_libvmaf_value_beyond_float32_is_one_line(tmp_path: Path) -> None:
         warnings.simplefilter("error")
         with pytest.raises(InputError, match="no usable 'adm2'"):
             read_feature_log(log)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_int8_next_to_an_explicit_other_precision_is_refused(reg_path: Path, precision: str) -> None:
+    # `--int8 --precision fp32` used to score the int8 sibling and drop the explicit fp32 silently
+    line = one_line(cli("score", "dists_vgg16", "a.png", "b.png", "--int8", "--precision", precision,
+                        "--registry", str(reg_path)), 2)
+    assert "--int8" in line and f"--precision {precision}" in line and "disagree" in line
