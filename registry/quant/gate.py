@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from registry.errors import InputError, UsageError
+from registry.runtime.precision import fp16_max_abs, precision_budget
 from registry.store.document import Entry, Registry
 
 if TYPE_CHECKING:
@@ -365,37 +366,6 @@ class Gate:
                           budget=self.budget, **desc, **extra, **stats)
 
 
-FP16_MAX_ABS = 1e-3
-
-
-def precision_budget(entry: Entry, precision: str) -> float:
-    """The PLCC budget the entry gates a sibling of ``precision`` on."""
-    key = "fp16_accuracy_budget_plcc" if precision == "fp16" else "quant_accuracy_budget_plcc"
-    recorded = entry.get(key)
-    if isinstance(recorded, (int, float)) and not isinstance(recorded, bool):
-        return float(recorded)
-    if precision == "fp16" and isinstance(entry.get("family"), str):
-        from registry.plugin import Fp16
-
-        pol = entry_family(entry).fp16
-        if isinstance(pol, Fp16):
-            return float(pol.budget_plcc)
-    if precision == "fp16":
-        return float(FP16_BUDGET_PLCC)
-    raise UsageError(f"entry '{entry['id']}' has no {key}")
-
-
-FP16_BUDGET_PLCC = 1e-4  # entries without a family
-
-
-def fp16_max_abs(entry: Entry) -> float:
-    if isinstance(entry.get("family"), str):
-        from registry.plugin import Fp16
-
-        pol = entry_family(entry).fp16
-        if isinstance(pol, Fp16):
-            return float(pol.max_abs_error)
-    return FP16_MAX_ABS
 
 
 def run_gate(

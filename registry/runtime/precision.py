@@ -19,13 +19,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from registry.errors import Error, UsageError
 from registry.store.layout import fp16_rel, int8_rel
 
 if TYPE_CHECKING:
-    from registry.store.document import Entry
+    pass
 
 
 class Precision(StrEnum):
@@ -134,20 +134,50 @@ def _number(value: object) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+FP16_MAX_ABS = 1e-3  # the fp16 gate's max |score error| for entries without a family
+FP16_BUDGET_PLCC = 1e-4  # the fp16 PLCC budget for entries without a family
+
+
+def _fp16_policy(entry: Mapping[str, Any]) -> Any:
+    """The family's fp16 policy (``registry.plugin.Fp16``), or None (no family, or it refuses fp16)."""
+    from registry.families import get_family
+    from registry.plugin import Fp16
+
+    name = entry.get("family")
+    if not isinstance(name, str):
+        return None
+    pol = get_family(name).fp16
+    return pol if isinstance(pol, Fp16) else None
+
+
+def precision_budget(entry: Mapping[str, Any], precision: str) -> float:
+    """The PLCC budget the entry gates a sibling of ``precision`` on (fp16: else its family's, else the default)."""
+    key = "fp16_accuracy_budget_plcc" if precision == "fp16" else "quant_accuracy_budget_plcc"
+    recorded = entry.get(key)
+    if isinstance(recorded, (int, float)) and not isinstance(recorded, bool):
+        return float(recorded)
+    if precision == "fp16":
+        pol = _fp16_policy(entry)
+        return float(pol.budget_plcc) if pol is not None else FP16_BUDGET_PLCC
+    raise UsageError(f"entry '{entry.get('id')}' has no {key}")
+
+
+def fp16_max_abs(entry: Mapping[str, Any]) -> float:
+    """The fp16 gate's limit on the max |score error|: the family's, else the default."""
+    pol = _fp16_policy(entry)
+    return float(pol.max_abs_error) if pol is not None else FP16_MAX_ABS
+
+
 def _entry_budget(entry: Mapping[str, Any], precision: str) -> float | None:
     """The PLCC budget the entry declares for ``precision`` (fp16: else its family's default); None if unknown."""
-    from registry.quant.gate import precision_budget
-
     try:
-        return precision_budget(cast("Entry", entry), precision)
-    except Error:  # no declared budget, or a family not installed / not matching: verify reports those
+        return precision_budget(entry, precision)
+    except Error:  # no declared budget, or a family not installed: verify reports those
         return None
 
 
 def _fp16_max_abs(entry: Mapping[str, Any]) -> float | None:
-    from registry.quant.gate import fp16_max_abs
-
     try:
-        return fp16_max_abs(cast("Entry", entry))
-    except Error:  # a family not installed / not matching: verify reports it
+        return fp16_max_abs(entry)
+    except Error:  # a family not installed: verify reports it
         return None
