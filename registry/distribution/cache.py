@@ -36,7 +36,7 @@ def cache_root() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "tinyreg"
 
 
-def _real_dir(path: Path) -> Path:
+def real_dir(path: Path) -> Path:
     """Create ``path`` (and parents) and refuse it when it is a symlink or not a folder."""
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -70,9 +70,9 @@ class BlobCache:
         return self.root / "blobs" / "sha256"
 
     def _dir(self) -> Path:
-        _real_dir(self.root)
-        _real_dir(self.root / "blobs")
-        return _real_dir(self.blobs)
+        real_dir(self.root)
+        real_dir(self.root / "blobs")
+        return real_dir(self.blobs)
 
     def staging(self) -> Path:
         """A fresh scratch folder; those a killed pull left behind for more than a day are removed first."""
@@ -80,7 +80,7 @@ class BlobCache:
         import tempfile
         import time
 
-        root = _real_dir(self.root / "staging")
+        root = real_dir(self.root / "staging")
         with contextlib.suppress(OSError):
             for old in root.iterdir():
                 st = os.lstat(old)

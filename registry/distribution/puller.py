@@ -528,10 +528,10 @@ def cached_registry(ref: str, *, trust: str | os.PathLike[str] | TrustPolicy | N
     if plain_http is False and r.host and _loopback_plain(r.host):
         plain_http = True
     key = hashlib.sha256(f"{r.host}/{r.repo}".encode()).hexdigest()[:24]
-    from registry.distribution.cache import _real_dir
+    from registry.distribution.cache import real_dir
 
     # each level created here and refused when it is a symlink (a shared cache must not send the pull elsewhere)
-    dest = _real_dir(_real_dir(_real_dir(cache_root() / "oci") / "registries") / key)
+    dest = real_dir(real_dir(real_dir(cache_root() / "oci") / "registries") / key)
     # load() hands back a session only, so its caller cannot see which entry it got: a tag names the entry it
     # expects (push's default tag is the entry id); a tag moved to another entry of the same signer is refused.
     # A digest-pinned reference names exactly what it wants.
