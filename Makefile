@@ -10,6 +10,9 @@ DEV     := $(VENV)/.installed-dev
 # pip finds torch==2.13.0 (CPU) on local disk where the machine has it; the pin
 # keeps an unpinned resolve from pulling several GB of CUDA wheels.
 PIP_FLAGS ?= --disable-pip-version-check
+# the suite runs on every core (pytest-xdist; work stealing evens out the long gate tests);
+# PYTEST_PAR= runs it in one process
+PYTEST_PAR ?= -n auto --dist worksteal
 
 .PHONY: install install-base oci-tools browser-tools demo test test-fast bench lint parity fuzz docs clean
 
@@ -66,11 +69,11 @@ test: install oci-tools browser-tools
 	$(BIN)/tinyreg quant-gate --all
 	$(BIN)/python -m registry.cli._reference --check
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir $$(mktemp -d)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_PAR)
 
 # everything but the tests marked slow (pytest -m slow lists them); make test runs them all
 test-fast: install oci-tools browser-tools
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_PAR)
 
 lint: install
 	$(BIN)/ruff check registry tests ai bench examples

@@ -244,11 +244,11 @@ def test_fp16_verdict_is_seed_stable_10_seeds() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="the smoke DISTS (random weights, 4-16 channels per stage) has an fp16 max error at "
-                   "the 1e-3 limit: 3.6e-4..1.1e-3 over 192 pairs depending on the seed (seeds 1 and 6 fail), so its "
-                   "verdict is not seed-stable; a strict xfail, so a change in either direction is noticed")
 def test_fp16_verdict_smoke_dists_is_borderline() -> None:
-    assert _verdicts("dists_vgg16", range(10)) == [True] * 10
+    """The smoke DISTS (random weights, 4-16 channels per stage) has an fp16 max error at the 1e-3 limit
+    (3.6e-4..1.1e-3 over 192 pairs depending on the seed; over seeds 0-9, seeds 1 and 6 fail): its verdict is
+    not seed-stable, documented in docs/precision.md. Two seeds show it; a change in either direction fails here."""
+    assert _verdicts("dists_vgg16", range(2)) == [True, False]
 
 
 # ---------------------------------------------------------------- the attacker
