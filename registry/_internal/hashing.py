@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,20 @@ def sha256_bytes(data: bytes | bytearray | memoryview) -> Digest:
     return Digest(hashlib.sha256(data).hexdigest(), len(data))
 
 
+def hash_stream(read: Callable[[int], bytes], limit: int | None = None) -> Digest:
+    """sha256 of what ``read(n)`` yields until it is exhausted, in 1 MiB reads; with ``limit``, stop once more
+    than ``limit`` bytes were read (the caller compares the returned size: a file that grew past its cap)."""
+    h = hashlib.sha256()
+    n = 0
+    while limit is None or n <= limit:
+        chunk = read(1 << 20)
+        if not chunk:
+            break
+        h.update(chunk)
+        n += len(chunk)
+    return Digest(h.hexdigest(), n)
+
+
 def _unreadable(name: str, exc: OSError) -> Exception:
     return unreadable(name, exc)
 
@@ -34,19 +49,12 @@ def sha256_file(path: str | os.PathLike[str], cap: int = CAPS["model"]) -> Diges
         with open_regular(path, label=name) as (fh, size):
             if size > cap:
                 raise InputError(f"{name}: {size} bytes, more than the {cap} bytes tinyreg hashes of such a file")
-            h = hashlib.sha256()
-            n = 0
-            while n <= cap:
-                chunk = fh.read(1 << 20)
-                if not chunk:
-                    break
-                h.update(chunk)
-                n += len(chunk)
+            got = hash_stream(fh.read, cap)
     except OSError as exc:
         raise _unreadable(name, exc) from exc
-    if n > cap:
+    if got.size > cap:
         raise InputError(f"{name}: grew past {cap} bytes while it was hashed")
-    return Digest(h.hexdigest(), n)
+    return got
 
 
 def _mismatch(name: str, got: Digest, sha256: str) -> IntegrityError:
@@ -94,15 +102,7 @@ def check_pinned_file(path: Path, sha256: str, size: int | None = None, cap: int
             limit = cap if size is None else size
             if actual > limit:
                 raise IntegrityError(f"{path.name}: {actual} bytes, more than {limit}")
-            h = hashlib.sha256()
-            n = 0
-            while n <= limit:
-                chunk = fh.read(1 << 20)
-                if not chunk:
-                    break
-                h.update(chunk)
-                n += len(chunk)
-            got = Digest(h.hexdigest(), n)
+            got = hash_stream(fh.read, limit)
     except FileNotFoundError as exc:
         raise IntegrityError(f"{path.name}: pinned file is missing") from exc
     except OSError as exc:

@@ -25,6 +25,7 @@ not one of this run's, is refused (exit 2, one line), never cut or appended to.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -38,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from registry._internal.hashing import hash_stream
 from registry.errors import InputError, UsageError
 
 FORMATS = ("jsonl", "csv")
@@ -65,13 +67,8 @@ def _side(path: Path) -> dict[str, Any]:
         if not stat.S_ISREG(st.st_mode):
             out["error"] = "not a regular file"
             return out
-        h = hashlib.sha256()
-        while True:
-            b = os.read(fd, 1 << 20)
-            if not b:
-                break
-            h.update(b)
-        out.update(size=st.st_size, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns, sha256=h.hexdigest())
+        out.update(size=st.st_size, mtime_ns=st.st_mtime_ns, ctime_ns=st.st_ctime_ns,
+                   sha256=hash_stream(functools.partial(os.read, fd)).sha256)
         return out
     finally:
         os.close(fd)

@@ -25,6 +25,7 @@ A journal is data in a folder anyone may edit (a pull request can commit one), s
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -39,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry._internal.atomic import folder_lock, fsync_dir
-from registry._internal.hashing import sha256_bytes
+from registry._internal.hashing import hash_stream, sha256_bytes
 from registry._internal.jsonio import loads_json
 from registry._internal.paths import confine
 from registry.errors import Error, InputError, IntegrityError, UsageError
@@ -179,13 +180,7 @@ def _file_sha256(path: Path, what: str) -> str:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise UnboundJournal(f"{path}: {what} is not a regular file")
-        h = hashlib.sha256()
-        while True:
-            b = os.read(fd, 1 << 20)
-            if not b:
-                break
-            h.update(b)
-        return h.hexdigest()
+        return hash_stream(functools.partial(os.read, fd)).sha256
     finally:
         os.close(fd)
 
