@@ -1,7 +1,18 @@
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
+
+# Under pytest-xdist every worker shares the cores with the others: one compute thread per worker (onnxruntime
+# through TINYREG_THREADS, torch through OMP_NUM_THREADS, read when torch is imported), inherited by the CLI
+# processes tests start. Threads spinning on cores another worker needs halved the suite's speed (measured
+# on 2 cores). A serial run (PYTEST_PAR=) keeps the library's defaults.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["TINYREG_THREADS"] = "1"
+    os.environ["OMP_NUM_THREADS"] = "1"
+else:
+    os.environ.pop("TINYREG_THREADS", None)
 
 import pytest
 

@@ -50,6 +50,7 @@ that make artifacts (`add`, `export`, `quantize`, `sign`) always record. Text fr
 | `TINYREG_TRUST` | the consumer trust policy when `--trust` is not given (also read by `registry.load`) |
 | `TINYREG_STATE_DIR` | where the last-seen snapshot versions live (default `$XDG_STATE_HOME/tinyreg`) |
 | `TINYREG_DEBUG` | `1`: print the full cause chain of an error |
+| `TINYREG_THREADS` | threads of each onnxruntime session outside dataset runs (default: one per physical core) |
 """
 
 

@@ -49,3 +49,40 @@ def test_legacy_unpinned_external_data_refused(vmafx_copy: Path) -> None:
         registry.load("vmaf_tiny_v1", vmafx_copy)
     sess = registry.load("vmaf_tiny_v3", vmafx_copy)  # self-contained and matching: loads
     assert sess.get_inputs()[0].name == "features"
+
+
+def test_threads_from_the_environment(monkeypatch: pytest.MonkeyPatch, reg_path: Path) -> None:
+    """TINYREG_THREADS sets the sessions' intra-op threads; an explicit count wins; a bad value is refused."""
+    from registry.errors import UsageError
+    from registry.runtime.loader import default_session_options, env_threads
+
+    monkeypatch.delenv("TINYREG_THREADS", raising=False)
+    assert env_threads() == 0 and default_session_options().intra_op_num_threads == 0
+    monkeypatch.setenv("TINYREG_THREADS", " 3 ")
+    assert default_session_options().intra_op_num_threads == 3
+    assert default_session_options(2).intra_op_num_threads == 2
+    for bad in ("-1", "two", "1.5", "1025", "9" * 400):
+        monkeypatch.setenv("TINYREG_THREADS", bad)
+        with pytest.raises(UsageError, match="TINYREG_THREADS") as err:
+            default_session_options()
+        assert len(str(err.value)) < 200
+    monkeypatch.setenv("TINYREG_THREADS", "1")
+    with pytest.warns(SmokeModelWarning):
+        sess = registry.load("dists_vgg16", reg_path)
+    x = np.zeros((1, 3, 16, 16), np.float32)
+    assert abs(float(sess.run(None, {"ref": x, "dist": x})[0])) < 1e-6
+
+
+def test_bad_threads_is_one_line_exit_2(reg_path: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    img = tmp_path / "a.png"
+    Image.new("RGB", (16, 16)).save(img)
+    env = {**os.environ, "TINYREG_THREADS": "lots"}
+    p = subprocess.run([sys.executable, "-m", "registry", "score", "dists_vgg16", str(img), str(img), "--registry",
+                        str(reg_path)], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "TINYREG_THREADS" in p.stderr, p.stderr
