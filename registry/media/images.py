@@ -8,6 +8,7 @@ shift. Everything is deterministic for a given seed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -31,27 +32,43 @@ NATURAL_IMAGES = (
 DISTORTIONS = ("blur", "noise", "jpeg", "contrast", "shift")
 
 
-def natural_image(name: str) -> np.ndarray:
-    """HxWx3 float32 RGB in [0, 1] from scikit-image's bundled data."""
+@functools.lru_cache(maxsize=len(NATURAL_IMAGES))
+def _natural_uint8(name: str) -> np.ndarray:
+    """HxWx3 uint8 RGB from scikit-image's bundled data, decoded once per process (read-only)."""
     try:
         import skimage.data
     except ImportError as exc:
         raise MissingDependency("natural test images (scikit-image)", "gate") from exc
+    if name not in NATURAL_IMAGES:
+        raise ValueError(f"unknown natural image {name!r}")
     im = np.asarray(getattr(skimage.data, name)())
+    if im.dtype != np.uint8:  # every image of the set is 8-bit; anything else is another scikit-image
+        raise ValueError(f"scikit-image's {name!r} is {im.dtype}, not 8-bit")
     if im.ndim == 2:
         im = np.stack([im] * 3, axis=-1)
-    return (im[..., :3].astype(np.float32) / 255.0).astype(np.float32)
+    out = np.ascontiguousarray(im[..., :3])
+    out.flags.writeable = False
+    return out
+
+
+def natural_image(name: str) -> np.ndarray:
+    """HxWx3 float32 RGB in [0, 1] from scikit-image's bundled data (a new array each call)."""
+    return (_natural_uint8(name).astype(np.float32) / 255.0).astype(np.float32)
 
 
 def to_uint8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(x * 255.0), 0, 255).astype(np.uint8)
 
 
-def resize(x: np.ndarray, h: int, w: int) -> np.ndarray:
+def _resize_uint8(im8: np.ndarray, h: int, w: int) -> np.ndarray:
     from PIL import Image
 
-    im = Image.fromarray(to_uint8(x)).resize((w, h), Image.Resampling.BICUBIC)
-    return (np.asarray(im, np.float32) / 255.0).astype(np.float32)
+    return np.asarray(Image.fromarray(im8).resize((w, h), Image.Resampling.BICUBIC))
+
+
+def resize(x: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Bicubic resize of HxWx3 [0, 1] to ``h`` x ``w`` (through 8 bits, as a decoded frame is)."""
+    return (_resize_uint8(to_uint8(x), h, w).astype(np.float32) / 255.0).astype(np.float32)
 
 
 def distort(x: np.ndarray, kind: str, level: float, rng: np.random.Generator) -> np.ndarray:
@@ -90,20 +107,19 @@ def fr_pairs(n: int, size: tuple[int, int], seed: int = 0) -> Iterator[Pair]:
     """``n`` deterministic (ref, distorted) pairs of ``size`` (h, w)."""
     rng = np.random.default_rng(seed)
     h, w = size
-    cache: dict[str, np.ndarray] = {}
     for i in range(n):
         name = NATURAL_IMAGES[(i + seed) % len(NATURAL_IMAGES)]
         kind = DISTORTIONS[i % len(DISTORTIONS)]
-        if name not in cache:
-            cache[name] = natural_image(name)
-        img = cache[name]
+        # cropped and resized in 8 bits: the same pixels as through natural_image() and resize(), without
+        # converting the whole image to float and back for every pair
+        img = _natural_uint8(name)
         scale = rng.uniform(0.5, 1.0)
         ch, cw = max(h, int(img.shape[0] * scale)), max(w, int(img.shape[1] * scale))
-        img_s = resize(img, max(h, img.shape[0]), max(w, img.shape[1])) if ch > img.shape[0] or cw > img.shape[1] else img
+        img_s = _resize_uint8(img, max(h, img.shape[0]), max(w, img.shape[1])) if ch > img.shape[0] or cw > img.shape[1] else img
         y0 = int(rng.integers(0, img_s.shape[0] - min(ch, img_s.shape[0]) + 1))
         x0 = int(rng.integers(0, img_s.shape[1] - min(cw, img_s.shape[1]) + 1))
-        crop = img_s[y0 : y0 + min(ch, img_s.shape[0]), x0 : x0 + min(cw, img_s.shape[1])]
-        ref = resize(crop, h, w)
+        crop = np.ascontiguousarray(img_s[y0 : y0 + min(ch, img_s.shape[0]), x0 : x0 + min(cw, img_s.shape[1])])
+        ref = (_resize_uint8(crop, h, w).astype(np.float32) / 255.0).astype(np.float32)
         level = float(rng.uniform(0.1, 1.0))
         yield Pair(f"{name}/{kind}@{level:.2f}/{h}x{w}", ref, distort(ref, kind, level, rng))
 

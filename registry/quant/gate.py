@@ -77,13 +77,22 @@ def pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks with ties averaged (as Spearman's rho needs)."""
-    order = np.argsort(x, kind="mergesort")
-    r = np.empty(len(x), np.float64)
-    r[order] = np.arange(len(x), dtype=np.float64)
-    _, inv, counts = np.unique(x, return_inverse=True, return_counts=True)
-    sums = np.bincount(inv, weights=r)
-    return np.asarray(sums[inv] / counts[inv], np.float64)
+    """Ranks from 0 with ties averaged (as Spearman's rho needs; NaNs tie with each other), from one sort."""
+    x = np.asarray(x)
+    n = len(x)
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    first = np.ones(n, bool)  # where a run of equal values starts in sorted order
+    if n > 1:
+        same = xs[1:] == xs[:-1]
+        if xs.dtype.kind in "fc":
+            same |= np.isnan(xs[1:]) & np.isnan(xs[:-1])
+        first[1:] = ~same
+    starts = np.flatnonzero(first)
+    mean_rank = (starts + np.append(starts[1:], n) - 1) / 2.0  # the mean of the positions start..end of each run
+    r = np.empty(n, np.float64)
+    r[order] = mean_rank[np.cumsum(first) - 1]
+    return r
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
