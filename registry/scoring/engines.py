@@ -299,8 +299,8 @@ def run_ray(cfg: ScoreConfig, pairs: list[PairSpec], workers: int, address: str 
     import warnings
 
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ray\..*")  # Ray's own, about its own options
-    for name in ("ray", "ray.data"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("ray", "ray.data"):  # Ray's notices (token auth, progress bars off) stay in its session logs
+        logging.getLogger(name).setLevel(logging.ERROR)
     started = False
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
@@ -323,22 +323,29 @@ def run_ray(cfg: ScoreConfig, pairs: list[PairSpec], workers: int, address: str 
             RayPairScorer, fn_constructor_kwargs={"cfg": plain}, batch_size=1, compute=ray.data.ActorPoolStrategy(size=actors),
             num_cpus=per_actor, batch_format="numpy")
         rows = iter(ds.iter_rows())
-        while True:
-            try:
-                row = next(rows)
-            except StopIteration:
-                break
-            except Error:
-                raise
-            except Exception as exc:  # an actor that died, could not start or be scheduled: one line, not Ray's traceback
-                raise _ray_failure(exc) from exc
-            d = json.loads(row["result"])
-            if d.get("fatal"):
-                raise _actor_error(d["fatal"])
-            o = PairOutcome(d["pair"], [(int(i), float(s)) for i, s in d["scores"]], d["error"], d["inputs"])
-            if on_frames:
-                on_frames(len(o.scores))
-            yield o
+        try:
+            while True:
+                try:
+                    row = next(rows)
+                except StopIteration:
+                    break
+                except Error:
+                    raise
+                except Exception as exc:  # an actor that died, could not start or be scheduled: one line, not Ray's traceback
+                    raise _ray_failure(exc) from exc
+                d = json.loads(row["result"])
+                if d.get("fatal"):
+                    raise _actor_error(d["fatal"])
+                o = PairOutcome(d["pair"], [(int(i), float(s)) for i, s in d["scores"]], d["error"], d["inputs"])
+                if on_frames:
+                    on_frames(len(o.scores))
+                yield o
+        finally:
+            # stop Ray Data's executor and its threads before Ray goes: a thread still iterating when ray.shutdown()
+            # runs reaches the shut-down core worker, and Ray then ends the whole process (seen: a pytest worker)
+            close = getattr(rows, "close", None)
+            if close is not None:
+                close()
     finally:
         if started:
             ray.shutdown()

@@ -279,11 +279,18 @@ def test_cli_manifest_run(reg_path: Path, dataset: Path, tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_ray_engine_equals_local(reg_path: Path, dataset: Path, tmp_path: Path) -> None:
+    """`tinyreg score --engine ray` (a local Ray of its own) writes the local engine's bytes and ends cleanly."""
     local, ray_out = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
     run(reg_path, dataset, local)
-    rep = score_dataset("dists_vgg16", dataset, ray_out, DatasetOptions(engine="ray", workers=2, cores=2), registry=reg_path)
-    assert rep.engine == "ray" and rep.scored == N_PAIRS + 3
+    p = subprocess.run([sys.executable, "-m", "registry", "score", "dists_vgg16", "--manifest", str(dataset), "--out",
+                        str(ray_out), "--engine", "ray", "--workers", "2", "--registry", str(reg_path), "--json"],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert p.returncode == 1 and "3 pair(s) failed" in p.stderr, p.stderr[-3000:]  # the missing, corrupt, short pairs
+    rep = json.loads(p.stdout)
+    assert rep["engine"] == "ray" and rep["scored"] == N_PAIRS + 3, rep
     assert ray_out.read_bytes() == local.read_bytes()
+    assert "Traceback" not in p.stderr, p.stderr[-3000:]
+    assert "Token authentication" not in p.stderr and "Progress bars" not in p.stderr  # Ray's notices: its logs
 
 
 def test_engine_names_checked_before_work(reg_path: Path, dataset: Path, tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -57,8 +59,14 @@ def test_ray_cluster_smaller_than_asked_and_actor_failure(reg_path: Path, tmp_pa
         outs = list(run_ray(cfg, pairs, workers=2))
         assert len(outs) == 1 and outs[0].error is None and len(outs[0].scores) == 2
         gone = replace(cfg, registry=str(tmp_path / "nowhere" / "registry.json"))
+        before = {t.ident for t in threading.enumerate()}
         with pytest.raises(Error) as err:
             list(run_ray(gone, pairs, workers=1))
         assert "\n" not in err.value.diagnostics() and len(err.value.diagnostics()) < 400
+        # the failed run stopped Ray Data's executor: no thread of it is left to reach Ray after ray.shutdown()
+        # (one that did ended the whole process: Ray exits it when its shut-down core worker is touched)
+        time.sleep(0.5)
+        left = [t.name for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+        assert not [n for n in left if "Executor" in n or "Prefetch" in n or "format_batches" in n.lower()], left
     finally:
         ray.shutdown()
