@@ -63,13 +63,13 @@ def local_config(hook_args: list[str] | None = None) -> str:
     return yaml.safe_dump({"repos": [{"repo": "local", "hooks": local}]}, sort_keys=False)
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+def _make_repo(tmp: Path) -> Path:
+    """A git repository holding a DISTS smoke registry, the hook installed, and one commit the hook let through."""
     if shutil.which("git") is None:
         pytest.fail("git is needed (it is on every machine this project runs on)")
-    env = _env(tmp_path)
-    (tmp_path / "home").mkdir()
-    r = tmp_path / "repo"
+    env = _env(tmp)
+    (tmp / "home").mkdir()
+    r = tmp / "repo"
     r.mkdir()
     git(r, "init", "-q", "-b", "main", env=env)
     git(r, "config", "user.email", "t@example.invalid", env=env)
@@ -82,6 +82,22 @@ def repo(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     git(r, "add", "-A", env=env)
     first = git(r, "commit", "-q", "-m", "registry", env=env, check=False)
     assert first.returncode == 0, first.stdout + first.stderr
+    nothing_downloaded(tmp)
+    return r
+
+
+@pytest.fixture(scope="module")
+def repo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Made once per module (pre-commit's first run is most of a test's time); every test gets a copy."""
+    return _make_repo(tmp_path_factory.mktemp("precommit-template"))
+
+
+@pytest.fixture
+def repo(repo_template: Path, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    env = _env(tmp_path)
+    (tmp_path / "home").mkdir()
+    r = tmp_path / "repo"
+    shutil.copytree(repo_template, r, symlinks=True)  # a git work tree and its .git move as a whole (hook included)
     return r, env
 
 

@@ -52,12 +52,13 @@ def shell_env(tmp_path: Path) -> dict[str, str]:
     (bin_dir / "python").chmod(0o755)
     home = tmp_path / "home"
     home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TINYREG_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TINYREG_") or k == "TINYREG_THREADS"}
     env.update(PATH=f"{bin_dir}{os.pathsep}{env.get('PATH', '')}", HOME=str(home), PYTHONPATH=str(REPO),
                TINYREG_STATE_DIR=str(tmp_path / "state"))
     return env
 
 
+@pytest.mark.slow
 def test_quick_start_runs(shell_env: dict[str, str]) -> None:
     blocks = quick_start_blocks()
     assert len(blocks) == 3
