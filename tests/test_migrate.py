@@ -56,6 +56,7 @@ def test_refuses_with_the_full_list_and_writes_nothing(vmafx_copy: Path) -> None
     assert snapshot(vmafx_copy.parent) == before
 
 
+@pytest.mark.slow
 def test_dry_run_text_and_json_write_nothing(vmafx_copy: Path) -> None:
     before = snapshot(vmafx_copy.parent)
     p = cli("migrate", "--registry", str(vmafx_copy), "--dry-run", "--skip-missing")
@@ -82,6 +83,7 @@ def keeps(new: Any, old: Any) -> bool:
     return bool(new == old)
 
 
+@pytest.mark.slow
 def test_skip_missing_round_trips_and_verify_is_clean(vmafx_copy: Path) -> None:
     folder = vmafx_copy.parent
     v1 = json.loads(vmafx_copy.read_text())
@@ -252,6 +254,7 @@ def keypair(folder: Path) -> tuple[Path, Path]:
     return priv, pub
 
 
+@pytest.mark.slow
 def test_sign_all_and_load_the_migrated_registry(vmafx_copy: Path, tmp_path: Path) -> None:
     migrate_registry(vmafx_copy, skip_missing=True)
     priv, pub = keypair(tmp_path)
@@ -296,6 +299,7 @@ def test_schema_version_0_migrates_and_an_entry_without_licence_is_named(vmafx_c
     assert verify_registry(vmafx_copy).ok
 
 
+@pytest.mark.slow
 def test_schema_file_dry_run_unrecognised_and_native(vmafx_copy: Path, reg_path: Path) -> None:
     """The fork's gate file: reported by a dry run without a write, never replaced when it is not the
     VMAFx shape, added to a version 2 folder tinyreg made (then a no-op)."""

@@ -74,6 +74,7 @@ def test_model_named_registry_onnx_is_refused(vmafx_copy: Path) -> None:
     assert snapshot(folder) == before
 
 
+@pytest.mark.slow
 def test_fifo_model_or_stray_file_refused_without_hanging(vmafx_copy: Path) -> None:
     small(vmafx_copy)
     folder = vmafx_copy.parent

@@ -174,6 +174,7 @@ _entry = st.dictionaries(
     _values, max_size=8)
 
 
+@pytest.mark.slow
 @settings(max_examples=int(os.environ.get("TINYREG_FUZZ_EXAMPLES", "300")), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(version=st.sampled_from([0, 1, 2, 3, "2", None]), models=st.lists(_entry | _scalars, max_size=3),

@@ -98,6 +98,7 @@ def test_exact_cap_reads_and_one_more_byte_refuses(tmp_path: Path) -> None:
         read_capped(p, 99)
 
 
+@pytest.mark.slow
 def test_fifo_in_the_registry_folder_never_hangs_verify_load_or_the_cli(reg_path: Path) -> None:
     root = reg_path.parent
     for name in ("dists_vgg16.onnx", "dists_vgg16.json", "stray.bin"):

@@ -52,6 +52,7 @@ def test_comparison_against_fp32_cpu() -> None:
     assert "| 960x540 | a | 10.0 | 100.00 | 1.00e-04 |" in md and "| 960x540 | b | - | - | no CUDA |" in md and "NVIDIA H100" in md
 
 
+@pytest.mark.slow
 def test_tiny_table_on_the_cpu(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The table machinery end to end on the CPU: fp32 CPU is the reference (error 0), fp16 close, GPU rows say why not."""
     out = tmp_path / "t.json"

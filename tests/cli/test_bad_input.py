@@ -46,6 +46,7 @@ def test_strict_reader_refuses(data: bytes, why: str) -> None:
         loads_json(data, "doc")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("data", [DEEP, b'{"schema_version": 2, "models": [], "models": []}'])
 def test_registry_deep_or_duplicate_is_bad_input(reg_path: Path, data: bytes) -> None:
     reg_path.write_bytes(data)
@@ -132,6 +133,7 @@ def test_nul_in_external_location_cli_json(reg_path: Path) -> None:
 ESC = "\x1b[2J\x1b]8;;http://evil/\x07click\x1b]8;;\x07"
 
 
+@pytest.mark.slow
 def test_registry_text_never_reaches_the_terminal_raw(reg_path: Path) -> None:
     doc = json.loads(reg_path.read_text())
     doc["models"][0]["notes"] = "note " + ESC
@@ -236,6 +238,7 @@ def test_fuzz_registry_documents(tmp_path: Path, text: str, wrap: bool) -> None:
     _verify_or_error(folder / "registry.json")
 
 
+@pytest.mark.slow
 @settings(max_examples=FUZZ, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=_hostile)
 def test_fuzz_sidecars(reg_path: Path, text: str) -> None:

@@ -44,6 +44,7 @@ def test_sign_expires_in_3000000_is_one_line(reg_path: Path, tmp_path: Path) -> 
     assert "1 to 3660 days" in line and "--expires-in" in line
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("flag", "value"), [("--every", "0"), ("--start", "-1"), ("--frames", "0"), ("--workers", "-2"),
                                              ("--max-pixels", "-5"), ("--every", str(1 << 41))])
 def test_score_numeric_ranges(reg_path: Path, tmp_path: Path, flag: str, value: str) -> None:

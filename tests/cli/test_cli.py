@@ -79,6 +79,7 @@ def test_core_commands_do_not_import_torch(reg_path: Path) -> None:
     assert p.stdout.strip().splitlines()[-1] == "False"
 
 
+@pytest.mark.slow
 def test_exit_codes_and_one_line_stderr_in_a_real_process(reg_path: Path, tmp_path: Path) -> None:
     bad = tmp_path / "registry.json"
     bad.write_text("{")

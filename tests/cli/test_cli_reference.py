@@ -22,12 +22,14 @@ def rendered() -> str:
     return _reference.render()
 
 
+@pytest.mark.slow
 def test_cli_reference_is_current() -> None:
     page = REPO / "docs" / "cli.md"
     assert page.is_file(), f"docs/cli.md is missing: {REGENERATE}"
     assert page.read_text(encoding="utf-8") == rendered(), f"docs/cli.md is stale: {REGENERATE}"
 
 
+@pytest.mark.slow
 def test_check_mode_fails_on_a_stale_page(tmp_path: Path) -> None:
     stale = tmp_path / "cli.md"
     stale.write_text(rendered().replace("tinyreg verify", "tinyreg verifyy", 1))

@@ -133,6 +133,7 @@ def _run(folder: Path, args: list[str], monkeypatch: pytest.MonkeyPatch) -> Any:
     return CliRunner().invoke(app, args)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("param", "mode"), [(p, m) for p, (modes, _) in sorted(SCORE.items()) for m in sorted(ALL - modes)])
 def test_score_refuses_where_an_option_does_not_apply(param: str, mode: str, inputs: Path, reg_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:

@@ -35,6 +35,7 @@ def tinyreg(*args: str, columns: int | None = None) -> subprocess.CompletedProce
     return subprocess.run([sys.executable, "-m", "registry", *args], capture_output=True, text=True, env=env, timeout=120)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("columns", [80, 200, None])
 def test_list_never_wraps_ids_or_numbers_piped(reg_path: Path, columns: int | None) -> None:
     from registry.export.smoke import add_smoke

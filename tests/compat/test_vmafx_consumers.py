@@ -55,6 +55,7 @@ def test_model_of_the_gate_matches_the_issue_on_the_vendored_copy(tmp_path: Path
     assert rc == 1 and len(errors) == 21, errors
 
 
+@pytest.mark.slow
 def test_gate_passes_after_migrate(any_registry: Path) -> None:
     assert gate(any_registry) == (0, [])
 

@@ -176,6 +176,7 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+@pytest.mark.slow
 def test_redirect_to_https_storage_without_credentials(oci: OciServer, signed: Signed, published: dict[str, Any],
                                                        proxy: Proxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A blob GET redirected to object storage over https is followed, and the credentials stay with the registry."""
@@ -266,6 +267,7 @@ def test_symlinked_cached_registry_folder_is_refused(oci: OciServer, signed: Sig
     assert not any(mine.iterdir())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["blob", "part"])
 def test_fifo_planted_in_the_cache_never_hangs_a_pull(oci: OciServer, signed: Signed, published: dict[str, Any],
                                                       _isolated_cache: Path, tmp_path: Path, where: str) -> None:
@@ -285,6 +287,7 @@ def test_fifo_planted_in_the_cache_never_hangs_a_pull(oci: OciServer, signed: Si
     assert (tmp_path / "dest" / "dists_vgg16.onnx").read_bytes() == (signed.root / "dists_vgg16.onnx").read_bytes()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("what", ["docker-config", "pull-state"])
 def test_fifo_in_place_of_docker_config_or_pull_state_is_refused_not_a_hang(
     oci: OciServer, signed: Signed, published: dict[str, Any], tmp_path: Path, what: str,

@@ -133,6 +133,7 @@ def test_frozen_release_is_refused(pub: Published) -> None:
     assert any("expired" in f.message for f in report.errors)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change, match", [
     ("extra", "layers not signed: extra.bin"),
     ("missing", "signed files with no layer: dists_vgg16.int8.calib.npy"),
@@ -199,6 +200,7 @@ def blob_path(p: Published, file: str) -> str:
     return f"/v2/tiny/dists/blobs/{p.layer(file)['digest']}"
 
 
+@pytest.mark.slow
 def test_declared_size_far_above_real(pub: Published, proxy: Proxy) -> None:
     doc = pub.doc()
     doc["layers"][0]["size"] = 50 * 1024**3
@@ -210,6 +212,7 @@ def test_declared_size_far_above_real(pub: Published, proxy: Proxy) -> None:
                    for m, path, _ in proxy.seen)  # refused before the blob was asked for
 
 
+@pytest.mark.slow
 def test_manifest_other_than_the_pinned_digest(pub: Published, proxy: Proxy) -> None:
     other = pub.doc()
     other["annotations"]["x"] = "y"
@@ -217,6 +220,7 @@ def test_manifest_other_than_the_pinned_digest(pub: Published, proxy: Proxy) -> 
     refused(pub, f"oci://{proxy.host}/tiny/dists@{pub.digest}", IntegrityError, "not the pinned one")
 
 
+@pytest.mark.slow
 def test_endless_blob(pub: Published, proxy: Proxy) -> None:
     def endless(h: Any) -> None:
         h.send_response(200)

@@ -57,6 +57,7 @@ def test_alpha_beta_pin_matches_installed_package() -> None:
     assert hashlib.sha256(alpha_beta_path().read_bytes()).hexdigest() == ALPHA_BETA.sha256
 
 
+@pytest.mark.slow
 def test_entry_is_real_pinned_and_verifies(exported: Path) -> None:
     e = read_registry(exported).get("dists_vgg16")
     assert e["smoke"] is False and "placeholder_for" not in e
@@ -178,6 +179,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     httpd.shutdown()
 
 
+@pytest.mark.slow
 def test_export_by_url_with_cache(tmp_path: Path, server: tuple[str, Path], vgg: tuple[Path, str]) -> None:
     url, root = server
     (root / "vgg.pth").write_bytes(vgg[0].read_bytes())

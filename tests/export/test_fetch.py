@@ -110,6 +110,7 @@ def test_announced_length_over_cap_refused(server: str, tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_deadline(server: str, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="took longer than 1 s"):
         fetch_pinned(f"{server}/trickle", ZERO_SHA, "w.bin", cache_dir=tmp_path, progress=False, deadline_s=1.0)

@@ -38,6 +38,7 @@ def test_lin_pin_matches_installed_package() -> None:
     assert hashlib.sha256(lin_path().read_bytes()).hexdigest() == LIN.sha256
 
 
+@pytest.mark.slow
 def test_entry_and_graph(exported: Path) -> None:
     e = read_registry(exported).get("lpips_vgg16")
     assert e["smoke"] is False and e["opset"] == 17 and e["license"] == "BSD-2-Clause"

@@ -48,6 +48,7 @@ def test_family_declares_everything(family_name: str) -> None:
         assert len(w.sha256) == 64 and w.url.startswith("https://")
 
 
+@pytest.mark.slow
 def test_smoke_reproducible(family_name: str) -> None:
     fam = get_family(family_name)
     first = smoke_bytes(fam)
@@ -87,6 +88,7 @@ def test_core_refuses_a_graph_that_breaks_the_contract(family_name: str) -> None
         check_graph(fam, model, 18)
 
 
+@pytest.mark.slow
 def test_export_checks(exported: Exported, family_name: str) -> None:
     reg, eid, _ = exported
     fam = get_family(family_name)
@@ -102,6 +104,7 @@ def test_export_checks(exported: Exported, family_name: str) -> None:
     assert fam.meta.score_meaning in card and "SMOKE" not in card
 
 
+@pytest.mark.slow
 def test_export_is_byte_reproducible(exported: Exported, family_name: str, tmp_path: Path) -> None:
     reg, eid, weights = exported
     again = export_entry(init_registry(tmp_path / "again"), family_name, weights=weights)
@@ -156,6 +159,7 @@ def _png(path: Path, arr: np.ndarray) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_score_via_cli_and_api(exported: Exported, family_name: str, tmp_path: Path) -> None:
     reg, eid, _ = exported
     fam = get_family(family_name)

@@ -42,6 +42,7 @@ def test_mutations_reach_every_class() -> None:
     assert any(isinstance(o, bytes) and o.count(b"[") > 60 for o in out)
 
 
+@pytest.mark.slow
 def test_the_real_cli_on_mutated_registries(reg_path: Path) -> None:
     """A few subprocess runs: the installed entry point prints one line and exits 0/1/2 on mutated registry documents."""
     rng = random.Random(16)

@@ -40,6 +40,7 @@ def grey16(path: Path, arr: np.ndarray) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_decompression_bomb_is_one_line_exit_2(reg_path: Path, tmp_path: Path) -> None:
     bomb = bomb_png(tmp_path / "bomb.png", 20000, 10000)  # 200 Mpx, over twice Pillow's own limit
     assert bomb.stat().st_size < 1_000_000

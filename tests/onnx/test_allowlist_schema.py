@@ -53,6 +53,7 @@ def _min_over_max(d: dict[str, Any]) -> None:
     d["opset"]["min"] = 30
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("mutate", "field"), [
     (_without_int8, "profiles: 'int8' is a required property"),
     (_limit_text, "limits/initializer_bytes"),

@@ -80,6 +80,7 @@ def tinyreg(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=300, env=env, cwd=tmp)
 
 
+@pytest.mark.slow
 def test_pillow_is_a_base_dependency(installed: Path) -> None:
     assert "PIL" not in optional_modules(installed / "target")
     assert {"av", "ray", "sigstore", "torch", "skimage"} <= optional_modules(installed / "target") | set(EXTRAS)
@@ -105,6 +106,7 @@ def test_image_scoring_needs_no_extra(installed: Path) -> None:
     assert "score" in json.loads(p.stdout)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("args", "extra"), [
     (["score", "dists_vgg16", "--ref", "a.mp4", "--dist", "b.mp4"], "video"),
     (["score", "dists_vgg16", "--manifest", "m.csv", "--out", "o.jsonl", "--engine", "ray"], "scale"),

@@ -99,6 +99,7 @@ def test_four_vmafx_int8_entries_get_a_verdict_identical_over_ten_seeds(migrated
     assert r.ok, [f.message for f in r.errors]
 
 
+@pytest.mark.slow
 def test_input_set_is_copied_pinned_and_reused(migrated: Path, sets: dict[str, Path]) -> None:
     gate(migrated, "vmaf_tiny_v3", inputs=sets["vmaf_tiny_v3"])
     e = read_registry(migrated).get("vmaf_tiny_v3")
@@ -134,6 +135,7 @@ def _npz(path: Path, **arrays: Any) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("arrays", "message"),
     [
@@ -167,6 +169,7 @@ def test_a_v1_registry_is_told_to_migrate_before_pinning(vmafx_copy: Path, sets:
         gate(vmafx_copy, "vmaf_tiny_v3", inputs=sets["vmaf_tiny_v3"])
 
 
+@pytest.mark.slow
 def test_quantize_an_entry_without_a_family_on_its_input_set(migrated: Path, sets: dict[str, Path]) -> None:
     old = (migrated.parent / "vmaf_tiny_v4.int8.onnx").read_bytes()
     p = cli("quantize", "vmaf_tiny_v4", "--inputs", str(sets["vmaf_tiny_v4"]), "--registry", str(migrated))

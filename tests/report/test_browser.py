@@ -29,6 +29,7 @@ def only_the_file(requests: list[str], page: Path) -> list[str]:
     return [u for u in requests if u != page.resolve().as_uri() and not u.startswith("data:")]
 
 
+@pytest.mark.slow
 def test_results_report_in_chromium(tmp_path: Path) -> None:
     pairs: dict[str, list[tuple[int, float]] | str] = {
         "clip_a": curve(240, 1, spike=97), "clip_b_5000_frames": curve(5000, 2, spike=4321), "still_image": curve(1, 3),
@@ -51,6 +52,7 @@ def test_results_report_in_chromium(tmp_path: Path) -> None:
     assert load.screenshot is not None and load.screenshot.stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_registry_report_in_chromium(reg_path: Path, tmp_path: Path) -> None:
     doc = json.loads(reg_path.read_text())
     e = doc["models"][0]

@@ -272,6 +272,7 @@ def test_cli_results_report_with_ambient_trust_env(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
 
 
+@pytest.mark.slow
 def test_quick_start_ends_with_the_report(reg_path: Path, tmp_path: Path) -> None:
     """score a small dataset from the command line, then report it: a row and a curve per pair, the failed pair's error."""
     from tests.video_factory import write_y4m_planes, yuv_frames

@@ -84,6 +84,7 @@ def test_matches_what_convert_onnx_models_to_ort_requires(tmp_path: Path) -> Non
         assert tool_x86 <= emitted, sorted(tool_x86 - emitted)
 
 
+@pytest.mark.slow
 def test_cli_emits_runtime_ops_and_warns_without_registry(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     p = subprocess.run([sys.executable, "-m", "registry", "check-ops", "--emit-ort-config", "int8", "--registry", str(SHIPPED)],

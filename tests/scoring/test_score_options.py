@@ -41,6 +41,7 @@ def videos(tmp_path: Path) -> tuple[Path, Path]:
     return a, b
 
 
+@pytest.mark.slow
 def test_int8_on_an_image_pair_uses_the_gated_sibling(pair: tuple[Path, Path]) -> None:
     fp32 = score_images("dists_vgg16", *pair, registry=SHIPPED)
     int8 = score_images("dists_vgg16", *pair, int8=True, registry=SHIPPED)
@@ -60,6 +61,7 @@ def test_int8_without_a_sibling_is_refused(reg_path: Path, pair: tuple[Path, Pat
     assert p.returncode == 2 and "no int8 sibling" in p.stderr and len(p.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_frame_selection_is_honoured_for_videos(reg_path: Path, videos: tuple[Path, Path]) -> None:
     full = score_videos("dists_vgg16", *videos, registry=reg_path)
     assert len(full.scores) == 6
@@ -114,6 +116,7 @@ def test_dataset_refuses_image_arguments_and_video_options(reg_path: Path, pair:
     assert not (tmp_path / "o.jsonl").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("codec", "ext"), [("libx264", "h264"), ("mjpeg", "mjpeg")])
 def test_frames_growing_mid_stream_are_checked_against_the_cap(reg_path: Path, tmp_path: Path, codec: str, ext: str) -> None:
     pytest.importorskip("av", reason="PyAV (the 'video' extra) decodes H.264/MJPEG")

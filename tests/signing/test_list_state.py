@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from registry.signing.state import SIGNED, signature_state
 from registry.store.document import read_registry
 
@@ -28,6 +30,7 @@ def test_vmafx_bundles_that_do_not_exist_are_not_signed(vmafx_copy: Path) -> Non
     assert not any(m["signed"] for m in rows.values())  # none of the VMAFx bundles is in the fixture
 
 
+@pytest.mark.slow
 def test_signed_entry_then_bundle_removed_or_changed(reg_path: Path, tmp_path: Path) -> None:
     from registry.signing.sign import set_policy, sign_entries
     from tests.factories import keypair

@@ -33,6 +33,7 @@ def signed_file(tmp_path: Path, reg_path: Path) -> tuple[Path, Path, Path]:
     return model, sig, pub
 
 
+@pytest.mark.slow
 def test_single_file_bundle_verifies(signed_file: tuple[Path, Path, Path]) -> None:
     model, sig, pub = signed_file
     res = verify_bundle(sig, artifact=model, key=pub)
@@ -53,6 +54,7 @@ def test_single_file_bundle_refuses_changed_bytes_and_other_keys(signed_file: tu
         verify_bundle(sig, artifact=model, key=pub2)
 
 
+@pytest.mark.slow
 def test_folder_bundle_is_not_accepted_for_one_of_its_files(signed_file: tuple[Path, Path, Path], tmp_path: Path) -> None:
     model, _, pub = signed_file
     priv = tmp_path / "k.pem"

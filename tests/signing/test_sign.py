@@ -209,6 +209,7 @@ def test_keyless_entry_path_checks_statement(reg_path: Path, tmp_path: Path) -> 
     assert any("Sigstore verification failed" in m for m in sig_errors(reg_path))
 
 
+@pytest.mark.slow
 def test_cli_verify_bundle(tmp_path: Path) -> None:
     _fixture_bundles()
     import os

@@ -54,6 +54,7 @@ def caught(s: Signed, *needles: str | tuple[str, ...], entry: str = "dists_vgg16
     return msgs
 
 
+@pytest.mark.slow
 def test_signed_registry_passes_under_the_policy(signed: Signed) -> None:
     p = run("verify", "--registry", str(signed.reg), "--trust", str(signed.policy))
     assert p.returncode == 0, p.stdout + p.stderr
@@ -76,6 +77,7 @@ def test_signed_registry_passes_under_the_policy(signed: Signed) -> None:
         registry.load("dists_vgg16", signed.reg)
 
 
+@pytest.mark.slow
 def test_without_a_policy_the_registry_vouches_for_itself(signed: Signed) -> None:
     p = run("verify", "--registry", str(signed.reg))
     assert p.returncode == 0, p.stdout
@@ -84,6 +86,7 @@ def test_without_a_policy_the_registry_vouches_for_itself(signed: Signed) -> Non
     assert json.loads(j.stdout)["trust"]["policy"] is None
 
 
+@pytest.mark.slow
 def test_attack_strip_every_signature_and_the_policy(signed: Signed) -> None:
     doc = signed.doc()
     doc.pop("snapshot")
@@ -97,6 +100,7 @@ def test_attack_strip_every_signature_and_the_policy(signed: Signed) -> None:
     caught(signed, "registry.sigstore.json is missing", "entry is not signed")
 
 
+@pytest.mark.slow
 def test_attack_own_key_and_re_sign(signed: Signed, tmp_path: Path) -> None:
     """The attacker records their own key in the registry and re-signs everything with it."""
     evil_priv, evil_pub = keypair(tmp_path, "mallory")
@@ -119,6 +123,7 @@ def test_attack_registry_re_signed_with_another_key(signed: Signed, tmp_path: Pa
     caught(signed, "snapshot: registry.sigstore.json: DSSE signature does not verify", "signature: bundle")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("field", "value"),
     [
@@ -163,6 +168,7 @@ def test_attack_restore_older_signed_entry(signed: Signed, tmp_path: Path) -> No
     assert not any(m.startswith("signature:") and "dists_vgg16" in m for m in msgs)  # the old entry itself is genuine
 
 
+@pytest.mark.slow
 def test_attack_older_signed_registry_restored_in_place(signed: Signed, tmp_path: Path) -> None:
     v1 = tmp_path / "v1"
     shutil.copytree(signed.root, v1)
@@ -256,6 +262,7 @@ def test_legacy_registry_refused_under_a_policy(vmafx_copy: Path, tmp_path: Path
         registry.load(entry, vmafx_copy, trust=pol)
 
 
+@pytest.mark.slow
 def test_policy_file_rotation_and_format(tmp_path: Path) -> None:
     _, a = keypair(tmp_path, "a")
     _, b = keypair(tmp_path, "b")
@@ -332,6 +339,7 @@ def test_bad_key_not_pem(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["key.pem"]
 
 
+@pytest.mark.slow
 def test_bad_state_dir(signed: Signed, tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
@@ -345,6 +353,7 @@ def test_bad_state_dir(signed: Signed, tmp_path: Path) -> None:
     assert _tree(signed.root) == before and blocker.read_text() == "x"
 
 
+@pytest.mark.slow
 def test_bad_snapshot_without_version(signed: Signed) -> None:
     doc = signed.doc()
     del doc["snapshot"]["version"]

@@ -120,6 +120,7 @@ def test_verify_bundle_accepts_model_signing_sign_key(tmp_path: Path) -> None:
     assert "extra.bin" in refused("--key", str(pub))
 
 
+@pytest.mark.slow
 def test_verify_bundle_key_ignores_the_hint(signed: Signed) -> None:
     """Entry bundles carry cosign's hint, the snapshot model_signing's: both verify by the pinned key."""
     entry = run("verify-bundle", str(signed.root / "dists_vgg16.onnx"), "--bundle", str(signed.root / "dists_vgg16.onnx.sigstore.json"),

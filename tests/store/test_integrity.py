@@ -146,6 +146,7 @@ def _limited(gib: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (gib << 30, gib << 30))
 
 
+@pytest.mark.slow
 def test_size_pin_is_compared_before_reading(reg_path: Path) -> None:
     """A 5 GB file under a 92 KB pin: one finding and an IntegrityError, never a 5 GB read (memory capped at 3 GiB)."""
     add_external_entry(reg_path, "constant")

@@ -137,6 +137,7 @@ def test_concurrent_writers_lose_nothing(reg_path: Path) -> None:
             assert e[f"x_{t}_{i}"] == i
 
 
+@pytest.mark.slow
 def test_killed_writer_leaves_old_or_new(reg_path: Path) -> None:
     """SIGKILL a writer loop at arbitrary moments; the file always parses and validates."""
     from registry.store.schema import schema_errors

@@ -75,6 +75,7 @@ def _killed_after(k: int, update: Callable[[Path], None], reg_path: Path) -> boo
     return os.WIFEXITED(status)
 
 
+@pytest.mark.slow
 def test_writer_killed_after_each_step_leaves_old_or_new(reg_path: Path, tmp_path: Path) -> None:
     quantised_entry(reg_path)
     folder = reg_path.parent
