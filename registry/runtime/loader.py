@@ -105,7 +105,7 @@ def env_threads() -> int:
     raw = os.environ.get(THREADS_ENV, "").strip()
     if not raw:
         return 0
-    if not raw.isdigit() or int(raw) > MAX_THREADS:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_THREADS:  # isdigit alone admits '²' and '١'
         raise UsageError(f"{THREADS_ENV}={raw[:40]!r} is not a number of threads from 0 to {MAX_THREADS} "
                          "(0: one per physical core, onnxruntime's default)")
     return int(raw)

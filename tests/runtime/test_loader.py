@@ -61,7 +61,7 @@ def test_threads_from_the_environment(monkeypatch: pytest.MonkeyPatch, reg_path:
     monkeypatch.setenv("TINYREG_THREADS", " 3 ")
     assert default_session_options().intra_op_num_threads == 3
     assert default_session_options(2).intra_op_num_threads == 2
-    for bad in ("-1", "two", "1.5", "1025", "9" * 400):
+    for bad in ("-1", "two", "1.5", "1025", "9" * 400, "²", "١", "+2", "0x2", "1_0"):
         monkeypatch.setenv("TINYREG_THREADS", bad)
         with pytest.raises(UsageError, match="TINYREG_THREADS") as err:
             default_session_options()
