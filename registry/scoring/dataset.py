@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -196,11 +197,15 @@ def score_dataset(entry_id: str, manifest: str | os.PathLike[str], out: str | os
             outcomes = run_ray(cfg, todo, workers, opts.ray_address, on_frames)
         else:
             outcomes = run_local(cfg, todo, workers, on_frames)
-        for o in outcomes:
-            results.write(o)
-            report.scored += 1
-            report.frames += len(o.scores)
-            if o.error is not None:
-                report.errors.append({"pair": o.pair, "error": o.error})
+        # closed here, not when the generator is collected: a write that fails (disk full) or ^C stops the engine
+        # at once (the pool's pending pairs cancelled, Ray Data's iterator closed and ray.shutdown() run) instead
+        # of the pool scoring every pair left at interpreter exit, or Ray's atexit shutdown racing its threads
+        with contextlib.closing(outcomes):
+            for o in outcomes:
+                results.write(o)
+                report.scored += 1
+                report.frames += len(o.scores)
+                if o.error is not None:
+                    report.errors.append({"pair": o.pair, "error": o.error})
         report.summaries = [results.done[s.pair] for s in specs if s.pair in results.done]
     return report

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import queue
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -171,7 +171,7 @@ def _pool_run(spec: PairSpec) -> PairOutcome:
 
 
 def run_local(cfg: ScoreConfig, pairs: list[PairSpec], workers: int,
-              on_frames: Callable[[int], None] | None = None) -> Iterator[PairOutcome]:
+              on_frames: Callable[[int], None] | None = None) -> Generator[PairOutcome, None, None]:
     """Outcomes in the order of ``pairs``; one worker runs in this process, more in a spawned process pool."""
     if not pairs:
         return
@@ -280,7 +280,7 @@ def _actor_error(fatal: dict[str, str]) -> Error:
 
 
 def run_ray(cfg: ScoreConfig, pairs: list[PairSpec], workers: int, address: str | None = None,
-            on_frames: Callable[[int], None] | None = None) -> Iterator[PairOutcome]:
+            on_frames: Callable[[int], None] | None = None) -> Generator[PairOutcome, None, None]:
     """Outcomes in the order of ``pairs`` from a Ray Data actor pool of ``workers`` actors.
 
     ``address`` joins a running cluster (paths in the manifest and the registry must be readable

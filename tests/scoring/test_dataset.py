@@ -312,3 +312,36 @@ def test_auto_workers_fit_memory(reg_path: Path, dataset: Path, tmp_path: Path) 
     rep = score_dataset("dists_vgg16", dataset, tmp_path / "a.jsonl",
                         DatasetOptions(workers=0, cores=2, max_memory=int(per_small * 1.5)), registry=reg_path)
     assert (rep.workers, rep.threads) == (1, 2)
+
+
+@pytest.mark.parametrize("engine", ["local", "ray"])
+def test_a_failed_write_stops_the_engine_before_the_error_returns(
+        reg_path: Path, dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str) -> None:
+    """A write that fails (disk full) stops the engine before the error reaches the caller: the pool's pending
+    pairs cancelled, Ray Data's iterator closed and ray.shutdown() run then, not whenever the suspended
+    generator is collected (seen: Ray's atexit shutdown racing its threads, the CLI's exit 2 turned into 1)."""
+    import errno
+
+    from registry.scoring import dataset as ds
+
+    closed: list[bool] = []
+
+    def fake_engine(*args: object, **kw: object) -> object:
+        try:
+            for p in args[1]:  # type: ignore[attr-defined]
+                yield engines.PairOutcome(p.pair, [(0, 0.5)])
+        finally:
+            closed.append(True)
+
+    def full(self: ResultsFile, outcome: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ds, "run_local" if engine == "local" else "run_ray", fake_engine)
+    monkeypatch.setattr(ResultsFile, "write", full)
+    try:
+        run(reg_path, dataset, tmp_path / "x.jsonl", engine=engine)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+        assert closed == [True]  # checked while the traceback (which holds the frames) is still alive
+    else:
+        pytest.fail("the write's OSError did not reach the caller")
