@@ -105,16 +105,19 @@ def env_threads() -> int:
     raw = os.environ.get(THREADS_ENV, "").strip()
     if not raw:
         return 0
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_THREADS:  # isdigit alone admits '²' and '١'
+    # isdigit alone admits '²' and '١'; the length first: int() refuses more than 4300 digits with a ValueError
+    digits = raw.lstrip("0") or "0"
+    if not (raw.isascii() and raw.isdigit()) or len(digits) > len(str(MAX_THREADS)) or int(digits) > MAX_THREADS:
         raise UsageError(f"{THREADS_ENV}={raw[:40]!r} is not a number of threads from 0 to {MAX_THREADS} "
                          "(0: one per physical core, onnxruntime's default)")
-    return int(raw)
+    return int(digits)
 
 
 def default_session_options(threads: int = 0) -> Any:
     """Session options tinyreg uses unless told otherwise.
 
-    ``threads`` 0: ``$TINYREG_THREADS`` (``env_threads``), else onnxruntime's default.
+    ``threads`` 0: ``$TINYREG_THREADS`` (``env_threads``), else onnxruntime's default. The variable is checked
+    even when ``threads`` is given (a dataset run's share of the cores): a bad value is refused, never ignored.
     Memory patterns are off: for the shipped 13-conv feature metric at 1920x1080 they double peak RSS
     (6.7 GiB -> 3.5 GiB without) for a 3% speed gain (measured, 2 threads).
     """
@@ -122,7 +125,8 @@ def default_session_options(threads: int = 0) -> Any:
 
     so = ort.SessionOptions()
     so.enable_mem_pattern = False
-    so.intra_op_num_threads = threads or env_threads()
+    env = env_threads()
+    so.intra_op_num_threads = threads or env
     return so
 
 

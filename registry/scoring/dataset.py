@@ -94,8 +94,10 @@ def prepare(registry: Path | None, entry_id: str, opts: DatasetOptions) -> tuple
     if precision != "fp32":
         check_precision(entry, precision)
     providers_for(opts.provider)
-    from registry.runtime.loader import verified_entry
+    from registry.runtime.loader import env_threads, verified_entry
     from registry.signing.policy import policy_document, resolve_trust
+
+    env_threads()  # a run splits --cores itself, but a bad $TINYREG_THREADS is refused here, before any work, not ignored
 
     policy = resolve_trust(opts.trust)  # once, here; every worker gets this very policy, never its own environment
     _, verified, model_sha256 = verified_entry(str(entry["id"]), path, precision=precision,

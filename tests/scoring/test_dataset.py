@@ -299,6 +299,15 @@ def test_engine_names_checked_before_work(reg_path: Path, dataset: Path, tmp_pat
     assert engines.ENGINES == ("local", "ray")
 
 
+def test_bad_threads_variable_refused_before_work(reg_path: Path, dataset: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dataset run splits the cores itself, yet a bad TINYREG_THREADS is refused (one line), not ignored."""
+    monkeypatch.setenv("TINYREG_THREADS", "lots")
+    with pytest.raises(UsageError, match="TINYREG_THREADS"):
+        run(reg_path, dataset, tmp_path / "x.jsonl")
+    assert not (tmp_path / "x.jsonl").exists()
+
+
 def test_auto_workers_fit_memory(reg_path: Path, dataset: Path, tmp_path: Path) -> None:
     """--workers 0: one per core, but no more than the memory holds at the family's estimate for the largest frame."""
     from registry.families import get_family
