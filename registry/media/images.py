@@ -46,9 +46,10 @@ def _natural_uint8(name: str) -> np.ndarray:
         raise ValueError(f"scikit-image's {name!r} is {im.dtype}, not 8-bit")
     if im.ndim == 2:
         im = np.stack([im] * 3, axis=-1)
-    out = np.ascontiguousarray(im[..., :3])
-    out.flags.writeable = False
-    return out
+    rgb = np.ascontiguousarray(im[..., :3])
+    # over immutable bytes: read-only for good (``flags.writeable = True`` on an array owning its memory, or on a
+    # view of a writable one, would let one caller change every later caller's images)
+    return np.frombuffer(rgb.tobytes(), np.uint8).reshape(rgb.shape)
 
 
 def natural_image(name: str) -> np.ndarray:

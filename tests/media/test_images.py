@@ -145,3 +145,53 @@ def test_float_images_refused(tmp_path: Path) -> None:
     Image.fromarray(np.zeros((20, 20), np.float32)).save(p)
     with pytest.raises(InputError, match="floating-point images are not supported"):
         read_image(p)
+
+
+def test_natural_images_cache_cannot_be_poisoned() -> None:
+    """The decoded images are shared by every caller in the process: read-only for good, and what callers get is theirs."""
+    from registry.media.images import NATURAL_IMAGES, _natural_uint8, fr_pairs, natural_image
+
+    for name in NATURAL_IMAGES[:3]:
+        cached = _natural_uint8(name)
+        with pytest.raises(ValueError):
+            cached.flags.writeable = True
+        with pytest.raises(ValueError):
+            cached[0, 0, 0] = 1
+        mine = natural_image(name)
+        assert mine.flags.writeable and mine.dtype == np.float32 and not np.shares_memory(mine, cached)
+    before = [p.ref.copy() for p in fr_pairs(3, (8, 8), seed=1)]
+    for p in fr_pairs(3, (8, 8), seed=1):
+        p.ref[:] = 0
+        p.dist[:] = 0
+    assert all(np.array_equal(a, p.ref) for a, p in zip(before, fr_pairs(3, (8, 8), seed=1), strict=True))
+
+
+def _fr_pairs_through_float(n: int, size: tuple[int, int], seed: int) -> list[np.ndarray]:
+    """The references as fr_pairs made them before it worked in 8 bits: the whole image as float, resize() twice."""
+    from registry.media.images import DISTORTIONS, NATURAL_IMAGES, distort, natural_image, resize
+
+    rng = np.random.default_rng(seed)
+    h, w = size
+    out = []
+    for i in range(n):
+        img = natural_image(NATURAL_IMAGES[(i + seed) % len(NATURAL_IMAGES)])
+        scale = rng.uniform(0.5, 1.0)
+        ch, cw = max(h, int(img.shape[0] * scale)), max(w, int(img.shape[1] * scale))
+        img_s = resize(img, max(h, img.shape[0]), max(w, img.shape[1])) if ch > img.shape[0] or cw > img.shape[1] else img
+        y0 = int(rng.integers(0, img_s.shape[0] - min(ch, img_s.shape[0]) + 1))
+        x0 = int(rng.integers(0, img_s.shape[1] - min(cw, img_s.shape[1]) + 1))
+        ref = resize(img_s[y0 : y0 + min(ch, img_s.shape[0]), x0 : x0 + min(cw, img_s.shape[1])], h, w)
+        level = float(rng.uniform(0.1, 1.0))
+        distort(ref, DISTORTIONS[i % len(DISTORTIONS)], level, rng)  # draws from rng as fr_pairs does
+        out.append(ref)
+    return out
+
+
+@pytest.mark.parametrize(("n", "size", "seed"), [(14, (1, 1), 0), (5, (2, 3), 7), (4, (40, 56), 3), (3, (600, 700), 5)])
+def test_fr_pairs_in_eight_bits_are_the_float_path_pixels(n: int, size: tuple[int, int], seed: int) -> None:
+    """Every natural image (14 pairs at 1x1), odd and tiny sizes, and sizes above the sources (the upscale path)."""
+    from registry.media.images import fr_pairs
+
+    got = [p.ref for p in fr_pairs(n, size, seed)]
+    want = _fr_pairs_through_float(n, size, seed)
+    assert all(a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(got, want, strict=True))
