@@ -43,6 +43,7 @@ from registry._internal.atomic import folder_lock, fsync_dir
 from registry._internal.hashing import hash_stream, sha256_bytes
 from registry._internal.jsonio import loads_json
 from registry._internal.paths import confine
+from registry._internal.safeio import read_raw, unreadable
 from registry.errors import Error, InputError, IntegrityError, UsageError
 from registry.store.layout import REGISTRY_NAME, STAGING_DIR
 
@@ -150,26 +151,11 @@ def _writable_record_dir(root: Path) -> Path:
 
 
 def _read_capped(path: Path, what: str) -> bytes:
-    """A regular file's bytes (no symlink, no FIFO, at most _DOC_CAP); IntegrityError otherwise."""
+    """A regular file's bytes (no symlink, no FIFO, at most _DOC_CAP, also while it grows); UnboundJournal otherwise."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+        return read_raw(path, _DOC_CAP, nofollow=True)
     except OSError as exc:
-        raise UnboundJournal(f"{path}: {what} is unreadable ({exc.strerror})") from exc
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise UnboundJournal(f"{path}: {what} is not a regular file")
-        if st.st_size > _DOC_CAP:
-            raise UnboundJournal(f"{path}: {what} is larger than tinyreg writes")
-        chunks = []
-        while True:
-            b = os.read(fd, 1 << 20)
-            if not b:
-                break
-            chunks.append(b)
-        return b"".join(chunks)[:_DOC_CAP + 1]
-    finally:
-        os.close(fd)
+        raise UnboundJournal(str(unreadable(f"{path}: {what}", exc))) from exc
 
 
 def _file_sha256(path: Path, what: str) -> str:

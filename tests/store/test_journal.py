@@ -283,3 +283,31 @@ def test_planted_state_record_in_the_same_git_checkout_is_not_believed(
     code, _, err = cli("pin", "--all", "--registry", str(reg))
     assert code == 2 and "git work tree" in err, err
     assert snapshot(root) == before
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink", "oversize", "directory"])
+def test_planted_journal_that_is_no_regular_file_is_one_line_never_a_hang(reg_path: Path, tmp_path: Path, kind: str) -> None:
+    """A journal planted as a named pipe, a symbolic link, a huge file or a folder: the writer refuses it in one line
+    (the safe reader: non-blocking open, no symlink, size capped before and while reading) and changes nothing."""
+    import os
+
+    root = reg_path.parent
+    stage = root / STAGING_DIR
+    stage.mkdir()
+    j = stage / "journal.json"
+    if kind == "fifo":
+        os.mkfifo(j)
+    elif kind == "symlink":
+        target = tmp_path / "elsewhere.json"
+        target.write_text('{"tinyreg_update": 2}')
+        j.symlink_to(target)
+    elif kind == "oversize":
+        with open(j, "wb") as fh:
+            fh.truncate((16 << 20) + 1)  # one byte past the cap; sparse, so no disk
+    else:
+        j.mkdir()
+    before = snapshot(root)
+    with pytest.raises(UnboundJournal) as err:
+        update_entry(reg_path, "dists_vgg16", {"notes": "x"})
+    assert "\n" not in str(err.value) and "journal" in str(err.value), err.value
+    assert snapshot(root) == before
