@@ -299,8 +299,20 @@ def run_ray(cfg: ScoreConfig, pairs: list[PairSpec], workers: int, address: str 
     import warnings
 
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ray\..*")  # Ray's own, about its own options
-    for name in ("ray", "ray.data"):  # Ray's notices (token auth, progress bars off) stay in its session logs
+    # Ray's notices (token auth, progress bars off) stay in its session logs while the run lasts; the caller's
+    # levels come back afterwards
+    levels = {name: logging.getLogger(name).level for name in ("ray", "ray.data")}
+    for name in levels:
         logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        yield from _ray_outcomes(ray, cfg, pairs, workers, address, on_frames)
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _ray_outcomes(ray: Any, cfg: ScoreConfig, pairs: list[PairSpec], workers: int, address: str | None,
+                  on_frames: Callable[[int], None] | None) -> Generator[PairOutcome, None, None]:
     started = False
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}

@@ -55,8 +55,13 @@ def test_ray_cluster_smaller_than_asked_and_actor_failure(reg_path: Path, tmp_pa
     pairs = [PairSpec(0, "p", tmp_path / "a.y4m", tmp_path / "a.y4m")]
     cfg = ScoreConfig(str(reg_path), "dists_vgg16", "dists", threads=4)
     ray.init(num_cpus=1, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False, configure_logging=False)
+    import logging
+
+    pytest.importorskip("ray.data")  # importing it sets its logger's level: the caller's choice comes after
+    logging.getLogger("ray.data").setLevel(logging.INFO)  # the caller's choice, which a run must leave as it was
     try:
         outs = list(run_ray(cfg, pairs, workers=2))
+        assert logging.getLogger("ray.data").level == logging.INFO
         assert len(outs) == 1 and outs[0].error is None and len(outs[0].scores) == 2
         gone = replace(cfg, registry=str(tmp_path / "nowhere" / "registry.json"))
         before = {t.ident for t in threading.enumerate()}
