@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import warnings
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -296,14 +297,13 @@ def run_ray(cfg: ScoreConfig, pairs: list[PairSpec], workers: int, address: str 
 
         raise MissingDependency("the ray engine", "scale") from exc
     import logging
-    import warnings
 
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"ray\..*")  # Ray's own, about its own options
-    # Ray's notices (token auth, progress bars off) stay in its session logs while the run lasts; the caller's
-    # levels come back afterwards
+    # Ray's notices (token auth, progress bars off) and its tracebacks of a failed task stay in its session logs
+    # while the run lasts (the failure itself is tinyreg's one line); the caller's levels come back afterwards
     levels = {name: logging.getLogger(name).level for name in ("ray", "ray.data")}
     for name in levels:
-        logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         yield from _ray_outcomes(ray, cfg, pairs, workers, address, on_frames)
     finally:
@@ -331,9 +331,16 @@ def _ray_outcomes(ray: Any, cfg: ScoreConfig, pairs: list[PairSpec], workers: in
         ctx.wait_for_min_actors_s = RAY_SCHEDULE_TIMEOUT_S  # a pool that cannot be scheduled fails, never waits forever
         items = [{"index": p.index, "pair": p.pair, "ref": str(p.ref), "dist": str(p.dist)} for p in pairs]
         plain = asdict(cfg)
-        ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
-            RayPairScorer, fn_constructor_kwargs={"cfg": plain}, batch_size=1, compute=ray.data.ActorPoolStrategy(size=actors),
-            num_cpus=per_actor, batch_format="numpy")
+        # Ray Data restarts a dead actor and retries its task without end by default: a pair that kills the process
+        # (a decoder's crash, the OOM killer) was retried for ever, a hang. A dead actor ends the run with one line
+        # instead, as a dead pool worker does; rerunning with the same --out resumes it. max_restarts reaches the
+        # actors only through map_batches' **ray_remote_args, deprecated in Ray 2.60 (pinned below 2.64, which
+        # removes them)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated", category=DeprecationWarning)
+            ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
+                RayPairScorer, fn_constructor_kwargs={"cfg": plain}, batch_size=1,
+                compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=per_actor, batch_format="numpy", max_restarts=0)
         rows = iter(ds.iter_rows())
         try:
             while True:

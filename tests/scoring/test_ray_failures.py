@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import replace
@@ -75,3 +76,51 @@ def test_ray_cluster_smaller_than_asked_and_actor_failure(reg_path: Path, tmp_pa
         assert not [n for n in left if "Executor" in n or "Prefetch" in n or "format_batches" in n.lower()], left
     finally:
         ray.shutdown()
+
+
+CRASHER = '''
+import os
+if os.environ.get("TINYREG_TEST_CRASH_PAIR"):  # this test's Ray workers only: the pair named kills the process
+    import registry.scoring.engines as _engines
+    _run = _engines.PairWorker.run
+    def run(self, spec):
+        if spec.pair == os.environ["TINYREG_TEST_CRASH_PAIR"]:
+            os._exit(3)  # as a decoder's segfault or the OOM killer ends an actor: no exception, no cleanup
+        return _run(self, spec)
+    _engines.PairWorker.run = run
+'''
+
+
+@pytest.mark.slow
+def test_a_pair_that_kills_its_actor_ends_the_run_in_one_line_and_a_rerun_resumes(reg_path: Path, tmp_path: Path) -> None:
+    """Ray Data restarted a dead actor and retried its task for ever: one pair that crashes the process hung
+    `tinyreg score --engine ray` (killed by a 120 s timeout here before max_restarts=0). Now: one line, exit 1,
+    the pairs scored so far kept, and the same command without the crash resumes and finishes."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("ray", reason="the 'scale' extra (Ray Data) runs --engine ray")
+    from tests.conftest import REPO
+    from tests.video_factory import write_y4m_planes, yuv_frames
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(CRASHER)
+    for i in range(3):
+        write_y4m_planes(tmp_path / f"r{i}.y4m", yuv_frames(1, 32, 24, "yuv420p", seed=i), "yuv420p")
+    (tmp_path / "m.csv").write_text("ref,dist,pair\nr0.y4m,r1.y4m,p0\nr1.y4m,r2.y4m,poison\nr2.y4m,r0.y4m,p2\n")
+    out = tmp_path / "o.jsonl"
+    cmd = [sys.executable, "-m", "registry", "score", "dists_vgg16", "--manifest", str(tmp_path / "m.csv"), "--out", str(out),
+           "--engine", "ray", "--workers", "1", "--registry", str(reg_path)]
+    env = {**os.environ, "PYTHONPATH": f"{site}{os.pathsep}{REPO}", "TINYREG_TEST_CRASH_PAIR": "poison"}
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 1, (p.returncode, p.stderr[-2000:])
+    lines = [x for x in p.stderr.splitlines() if x.strip() and "SMOKE PLACEHOLDER" not in x]
+    assert lines == ["tinyreg: the ray engine failed (ActorDiedError: The actor died unexpectedly before finishing this task.)"], \
+        p.stderr[-3000:]
+    env.pop("TINYREG_TEST_CRASH_PAIR")
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert again.returncode == 0, again.stderr[-2000:]
+    pairs = [json.loads(x).get("pair") for x in out.read_text().splitlines()]
+    assert sorted({x for x in pairs if x}) == ["p0", "p2", "poison"]
