@@ -291,6 +291,7 @@ def test_ray_engine_equals_local(reg_path: Path, dataset: Path, tmp_path: Path) 
     assert ray_out.read_bytes() == local.read_bytes()
     assert "Traceback" not in p.stderr, p.stderr[-3000:]
     assert "Token authentication" not in p.stderr and "Progress bars" not in p.stderr  # Ray's notices: its logs
+    assert all(x.startswith("tinyreg: ") for x in p.stderr.splitlines()), p.stderr[-3000:]  # and its core's, too
 
 
 def test_engine_names_checked_before_work(reg_path: Path, dataset: Path, tmp_path: Path) -> None:
