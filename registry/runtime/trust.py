@@ -39,14 +39,17 @@ def enforce_trust(
     inside = policy_inside(policy, reg.root)
     if inside:
         raise SignatureError(inside)
-    used = {**digests, layout.REGISTRY_NAME: sha256_bytes(registry_bytes).sha256}
-    # the snapshot must sign registry.json and every file loaded, as read; other entries' files are not hashed
+    # the bundle is read once: the bytes hashed for the snapshot or pull record are the bytes verified below
+    from registry.signing.verify import read_entry_bundle, verify_entry_bundle
+
+    rel, bundle = read_entry_bundle(reg, entry)
+    bundle_sha = sha256_bytes(bundle).sha256
+    used = {**digests, rel: bundle_sha, layout.REGISTRY_NAME: sha256_bytes(registry_bytes).sha256}
+    # the snapshot must sign registry.json, the bundle and every file loaded, as read; other entries' files are not hashed
     from registry.distribution.state import check_pulled_entries, is_pulled_folder
 
     if is_pulled_folder(reg.root):  # a registry assembled by pull: entry by entry (docs/distribution.md)
-        check_pulled_entries(reg, [entry], now=now)
+        check_pulled_entries(reg, [entry], known={rel: bundle_sha}, now=now)
     else:
         check_registry_snapshot(reg.root, policy, doc=reg.doc, now=now, only=used)
-    from registry.signing.verify import verify_entry_signature
-
-    verify_entry_signature(reg, entry, policy=policy, digests=digests)
+    verify_entry_bundle(reg, entry, bundle, rel, policy=policy, digests=digests)

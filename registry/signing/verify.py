@@ -42,6 +42,12 @@ def verify_entry_signature(
     ``policy`` None: the registry's own signing block (the registry vouches for itself).
     ``digests`` (path -> sha256 of bytes the caller already read and hashed) must agree with what was signed.
     """
+    rel, bundle_json = read_entry_bundle(reg, entry)
+    verify_entry_bundle(reg, entry, bundle_json, rel, policy=policy, digests=digests)
+
+
+def read_entry_bundle(reg: Registry, entry: Entry) -> tuple[str, bytes]:
+    """(path, bytes) of the entry's bundle, read once (a caller that also hashes it verifies these very bytes)."""
     rel = entry.get("sigstore_bundle")
     if not isinstance(rel, str):
         raise SignatureError(f"entry '{entry['id']}' is not signed")
@@ -50,12 +56,11 @@ def verify_entry_signature(
     except Error as exc:
         raise SignatureError(exc.diagnostics()) from exc
     try:
-        bundle_json = read_raw(path, "bundle")
+        return rel, read_raw(path, "bundle")
     except FileNotFoundError as exc:
         raise SignatureError(f"bundle {rel} is missing") from exc
     except OSError as exc:
         raise SignatureError(f"bundle {rel}: cannot read ({exc.strerror})") from exc
-    verify_entry_bundle(reg, entry, bundle_json, rel, policy=policy, digests=digests)
 
 
 def strict_json(data: bytes, source: str) -> Any:

@@ -174,3 +174,22 @@ def test_cli_exit_codes(oci: OciServer, signed: Signed, tmp_path: Path) -> None:
     assert code == 2 and "contradict" in err
     code, out, err = cli("pull", oci.ref(), "--plain-http", "--unverified", "--registry", str(dest))
     assert "UNVERIFIED PULL" in err and code == 1  # loud, and the altered blob is still caught by its digest
+
+
+def test_load_from_pulled_folder_reads_the_bundle_once(oci: OciServer, signed: Signed, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bundle bytes checked against the pull record are the bytes whose signature is verified (no re-read)."""
+    import registry._internal.hashing as hashing
+
+    do_push(signed, oci.host)
+    dest = tmp_path / "dest"
+    pull(oci.ref(), registry=dest, trust=signed.policy, plain_http=True)
+    real = hashing.sha256_file
+
+    def no_bundle_rehash(path: object, *a: object, **kw: object) -> object:
+        assert not str(path).endswith(".sigstore.json"), f"{path} hashed from disk apart from the bytes verified"
+        return real(path, *a, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(hashing, "sha256_file", no_bundle_rehash)
+    with pytest.warns(SmokeModelWarning):
+        registry.load("dists_vgg16", dest, trust=signed.policy)
