@@ -333,11 +333,9 @@ def _verified_evidence(t: Transport, r: Ref, digest: str, policy: TrustPolicy, n
 
 def _verify_parts(parts: Mapping[str, bytes], policy: TrustPolicy, source: str, now: datetime | None) -> _Evidence:
     """The entry bundle and the maintainer's snapshot, verified under ``policy`` before anything else is fetched."""
-    import tempfile
-
     from registry.signing.snapshot import snapshot_field, verify_snapshot
     from registry.signing.statement import INTOTO_PAYLOAD_TYPE, PREDICATE_TYPE, signed_row
-    from registry.store.layout import REGISTRY_NAME, SNAPSHOT_NAME
+    from registry.store.layout import REGISTRY_NAME
 
     missing = sorted({"entry-bundle", "registry", "snapshot"} - set(parts))
     if missing:
@@ -369,10 +367,9 @@ def _verify_parts(parts: Mapping[str, bytes], policy: TrustPolicy, source: str, 
     pin = [f for f in row.get("files") or [] if isinstance(f, dict) and f.get("path") == rel]
     if not isinstance(rel, str) or len(pin) != 1 or pin[0].get("sha256") != _sha(bundle)[7:]:
         raise SignatureError(f"{source}: the bundle is not the one the maintainer's row of '{eid}' pins")
-    with tempfile.TemporaryDirectory(prefix="tinyreg-evidence-") as tmp:
-        Path(tmp, SNAPSHOT_NAME).write_bytes(parts["snapshot"])
-        only = {**subjects, rel: _sha(bundle)[7:], REGISTRY_NAME: _sha(parts["registry"])[7:]}
-        version = verify_snapshot(Path(tmp), policy, doc=doc, only=only, now=now)
+    only = {**subjects, rel: _sha(bundle)[7:], REGISTRY_NAME: _sha(parts["registry"])[7:]}
+    # the maintainer's folder is not here: only those digests are checked against the snapshot as received
+    version = verify_snapshot(Path(), policy, doc=doc, only=only, now=now, bundle=parts["snapshot"])
     field = snapshot_field(doc, REGISTRY_NAME)
     assert field is not None
     from registry.signing.snapshot import format_time

@@ -123,7 +123,7 @@ def push(
             snap = read_file(confine(reg.root, SNAPSHOT_NAME, what="snapshot"), SNAPSHOT_NAME)
             only = {**digests, rel: _sha(bundle)[7:], REGISTRY_NAME: _sha(raw)[7:]}
             try:
-                version = verify_snapshot(reg.root, policy, doc=reg.doc, only=only)
+                version = verify_snapshot(reg.root, policy, doc=reg.doc, only=only, bundle=snap)  # the bytes pushed
             except SignatureError as exc:
                 raise SignatureError(f"the registry's snapshot does not cover entry '{entry_id}' as it is "
                                      f"({exc.diagnostics()}); run 'tinyreg sign'") from exc

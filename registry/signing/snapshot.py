@@ -92,16 +92,19 @@ def sign_snapshot(root: Path, final_registry: bytes, staged: Mapping[str, bytes 
 
 def verify_snapshot(
     root: Path, policy: TrustPolicy, *, doc: Mapping[str, Any], known: Mapping[str, str] | None = None,
-    now: datetime | None = None, only: Mapping[str, str] | None = None,
+    now: datetime | None = None, only: Mapping[str, str] | None = None, bundle: bytes | None = None,
 ) -> int:
     """The snapshot version, after checking signature, files and expiry; SignatureError otherwise.
+
+    ``bundle``: the snapshot bytes the caller already holds (verified as given, ``root`` not read for it).
 
     Every file of the folder must match the signed manifest exactly; with ``only`` (name ->
     sha256 of the bytes a reader uses, registry.json included), just those must be in it
     with those digests: what ``load`` needs, without hashing every other model of the folder.
     """
     try:
-        bundle = read_raw(root / SNAPSHOT_NAME, "bundle")
+        if bundle is None:
+            bundle = read_raw(root / SNAPSHOT_NAME, "bundle")
     except FileNotFoundError as exc:
         raise SignatureError(f"{SNAPSHOT_NAME} is missing: the registry carries no signed snapshot ('tinyreg sign' writes it)") from exc
     except OSError as exc:

@@ -193,3 +193,17 @@ def test_load_from_pulled_folder_reads_the_bundle_once(oci: OciServer, signed: S
     monkeypatch.setattr(hashing, "sha256_file", no_bundle_rehash)
     with pytest.warns(SmokeModelWarning):
         registry.load("dists_vgg16", dest, trust=signed.policy)
+
+
+def test_push_verifies_the_snapshot_bytes_it_pushes(oci: OciServer, signed: Signed, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The folder snapshot is read once: the bytes verified under the policy are the bytes sent as its referrer layer."""
+    import registry.signing.snapshot as snapshot
+
+    real = snapshot.read_raw
+
+    def no_snapshot_reread(path: object, *a: object, **kw: object) -> bytes:
+        assert Path(str(path)).name != "registry.sigstore.json", "the snapshot was read again apart from the bytes pushed"
+        return real(path, *a, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(snapshot, "read_raw", no_snapshot_reread)
+    do_push(signed, oci.host)
