@@ -118,8 +118,8 @@ def push(
             rel = str(entry["sigstore_bundle"])
             bundle = read_file(confine(reg.root, rel, what="sigstore_bundle"), rel)
             # hashes every file it loads, derives the list from the graphs, and compares with what was signed
-            verify_entry_bundle(reg, entry, bundle, rel, policy=policy, digests=digests)
-            _same_files(entry_id, _signed_subjects(policy, bundle, rel), digests)
+            subjects = verify_entry_bundle(reg, entry, bundle, rel, policy=policy, digests=digests)
+            _same_files(entry_id, subjects, digests)
             snap = read_file(confine(reg.root, SNAPSHOT_NAME, what="snapshot"), SNAPSHOT_NAME)
             only = {**digests, rel: _sha(bundle)[7:], REGISTRY_NAME: _sha(raw)[7:]}
             try:
@@ -160,14 +160,6 @@ def push(
                 if _add_to_fallback_index(t, r.repo, art.fallback_tag(digest), desc):
                     result.manifest_written = True
     return result
-
-
-def _signed_subjects(policy: TrustPolicy, bundle: bytes, rel: str) -> dict[str, str]:
-    from registry._internal.jsonio import loads_json
-
-    _, payload = policy.verify_dsse(bundle, f"bundle {rel}")
-    st = loads_json(payload, f"{rel}: signed statement")
-    return {str(x["name"]): str(x["digest"]["sha256"]) for x in st["subject"]}
 
 
 def _same_files(entry_id: str, loaded: Mapping[str, str], pinned: Mapping[str, str]) -> None:

@@ -113,8 +113,11 @@ def build_statement(reg: Registry, entry: Entry) -> bytes:
     return canonical(statement)
 
 
-def check_statement(reg: Registry, entry: Entry, payload: bytes, rel: str, known: Mapping[str, str] | None = None) -> None:
-    """Raise SignatureError unless ``payload`` (verified) signs this row and exactly the files it uses, as they are."""
+def check_statement(
+    reg: Registry, entry: Entry, payload: bytes, rel: str, known: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The signed subjects (path -> sha256); SignatureError unless ``payload`` (verified) signs this row and exactly
+    the files it uses, as they are."""
     try:
         st = loads_json(payload, f"{rel}: signed statement")
         ptype = st.get("predicateType")
@@ -150,3 +153,4 @@ def check_statement(reg: Registry, entry: Entry, payload: bytes, rel: str, known
         problems.append(f"{', '.join(changed_files)} changed since it was signed")
     if problems:
         raise SignatureError("; ".join(problems))
+    return subjects

@@ -75,14 +75,15 @@ def strict_json(data: bytes, source: str) -> Any:
 def verify_entry_bundle(
     reg: Registry, entry: Entry, bundle_json: bytes, rel: str, *, policy: TrustPolicy | None = None,
     digests: Mapping[str, str] | None = None,
-) -> None:
-    """Verify bundle bytes for ``entry`` against ``policy`` (default: the registry's block) and the files on disk."""
+) -> dict[str, str]:
+    """The signed subjects (path -> sha256) of bundle bytes for ``entry``, verified against ``policy`` (default: the
+    registry's block) and the files on disk."""
     strict_json(bundle_json, f"bundle {rel}")  # no duplicate keys, no deep nesting, before any parser sees it
     pol = policy if policy is not None else policy_from_registry(reg)
     ptype, payload = pol.verify_dsse(bundle_json, f"bundle {rel}")
     if ptype != INTOTO_PAYLOAD_TYPE:
         raise SignatureError(f"bundle payload type {ptype!r} is not an in-toto statement")
-    check_statement(reg, entry, payload, rel, digests)
+    return check_statement(reg, entry, payload, rel, digests)
 
 
 def verify_bundle(

@@ -207,3 +207,19 @@ def test_push_verifies_the_snapshot_bytes_it_pushes(oci: OciServer, signed: Sign
 
     monkeypatch.setattr(snapshot, "read_raw", no_snapshot_reread)
     do_push(signed, oci.host)
+
+
+def test_push_verifies_each_signature_once(oci: OciServer, signed: Signed, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The entry bundle's DSSE is verified once (its signed subjects come back from that check), the snapshot's once."""
+    from registry.signing.policy import TrustPolicy
+
+    real = TrustPolicy.verify_dsse
+    seen: list[str] = []
+
+    def counted(self: TrustPolicy, bundle_json: bytes, what: str) -> tuple[str, bytes]:
+        seen.append(what)
+        return real(self, bundle_json, what)
+
+    monkeypatch.setattr(TrustPolicy, "verify_dsse", counted)
+    do_push(signed, oci.host)
+    assert len(seen) == 2, seen
