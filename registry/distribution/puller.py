@@ -151,6 +151,7 @@ def pull(
     layers = _layers(manifest, str(r))
 
     # 2. the signature, verified before any blob is fetched
+    config: Any = None
     if policy is not None:
         ev = _verified_evidence(t, r, digest, policy, now)
         from registry.distribution.state import check_rollback
@@ -158,7 +159,8 @@ def pull(
         assert ev.version is not None
         check_rollback(dest, str(ev.row["id"]), ev.version)
     else:
-        ev = _unverified_evidence(t, r, digest, manifest)
+        config = _model_config(t, r, manifest)  # where the unsigned row comes from: fetched once, used below too
+        ev = _unverified_evidence(t, r, digest, config)
     eid = str(ev.row.get("id"))
     if entry is not None and eid != entry:
         raise SignatureError(f"{r} holds entry '{eid}', not the expected '{entry}' (a tag moved?); nothing written; "
@@ -166,10 +168,9 @@ def pull(
 
     # 3. signed files == signed row pins == manifest layers
     _match(ev, layers, manifest, str(r))
-    config_bytes = _small_blob(t, r.repo, manifest["config"], art.MAX_CONFIG, "model config")
-    config = _loads(config_bytes, f"{r} model config")
-    row_in_config = config.get("tinyreg", {}).get("row") if isinstance(config, dict) and isinstance(config.get("tinyreg"), dict) else None
-    if row_in_config != ev.row:
+    if config is None:
+        config = _model_config(t, r, manifest)
+    if _config_row(config) != ev.row:
         raise IntegrityError(f"{r}: the model config's row is not the signed row of '{eid}'; nothing written")
 
     # 4. the blobs, streamed and hashed into the cache (each its own deadline by size)
@@ -377,9 +378,17 @@ def _verify_parts(parts: Mapping[str, bytes], policy: TrustPolicy, source: str, 
     return _Evidence(bundle, doc, row, subjects, version, format_time(field[1]), source)
 
 
-def _unverified_evidence(t: Transport, r: Ref, digest: str, manifest: Mapping[str, Any]) -> _Evidence:
-    config = _loads(_small_blob(t, r.repo, manifest["config"], art.MAX_CONFIG, "model config"), f"{r} model config")
-    row = config.get("tinyreg", {}).get("row") if isinstance(config, dict) and isinstance(config.get("tinyreg"), dict) else None
+def _model_config(t: Transport, r: Ref, manifest: Mapping[str, Any]) -> Any:
+    return _loads(_small_blob(t, r.repo, manifest["config"], art.MAX_CONFIG, "model config"), f"{r} model config")
+
+
+def _config_row(config: Any) -> Any:
+    """The registry row a model config carries (``tinyreg.row``), or None."""
+    return config.get("tinyreg", {}).get("row") if isinstance(config, dict) and isinstance(config.get("tinyreg"), dict) else None
+
+
+def _unverified_evidence(t: Transport, r: Ref, digest: str, config: Any) -> _Evidence:
+    row = _config_row(config)
     if not isinstance(row, dict) or not isinstance(row.get("id"), str):
         raise InputError(f"{r}: the model config holds no tinyreg row")
     bundle = None

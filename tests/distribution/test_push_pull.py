@@ -15,7 +15,7 @@ from registry.errors import IntegrityError, SignatureError, UsageError
 from registry.runtime.loader import SmokeModelWarning
 from registry.store.document import read_registry
 from registry.verify import verify_registry
-from tests.distribution.conftest import OciServer, need_tool, tree
+from tests.distribution.conftest import OciServer, Proxy, need_tool, tree
 from tests.factories import Signed
 from tests.factories import invoke_cli as cli
 
@@ -223,3 +223,12 @@ def test_push_verifies_each_signature_once(oci: OciServer, signed: Signed, monke
     monkeypatch.setattr(TrustPolicy, "verify_dsse", counted)
     do_push(signed, oci.host)
     assert len(seen) == 2, seen
+
+
+def test_unverified_pull_fetches_the_config_once(oci: OciServer, signed: Signed, proxy: Proxy, tmp_path: Path) -> None:
+    """The unsigned row is read from the model config; the same config is compared with it, not fetched again."""
+    manifest = json.loads(oci.blob_file(do_push(signed, oci.host)).read_bytes())
+    proxy.seen.clear()
+    pull(proxy.ref(), registry=tmp_path / "dest", unverified=True, plain_http=True)
+    config_gets = [p for m, p, _ in proxy.seen if m == "GET" and p.endswith(manifest["config"]["digest"])]
+    assert len(config_gets) == 1, config_gets
