@@ -51,6 +51,9 @@ def sign_entries(
     from registry.store.card import write_card
     from registry.store.entries import set_file_pin
 
+    if signer is not None and (key is not None or key_password is not None or identity_token or staging
+                               or trust_config is not None):
+        raise UsageError("give a signer or the options to build one (key, identity token, staging, trust config), not both")
     if signer is None:
         signer = signer_from_options(key=key, key_password=key_password, identity_token=identity_token, staging=staging,
                                      trust_config=trust_config)

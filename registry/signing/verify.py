@@ -14,7 +14,7 @@ from typing import Any
 
 from registry._internal.paths import confine
 from registry._internal.safeio import read_raw
-from registry.errors import Error, InputError, SignatureError
+from registry.errors import Error, InputError, SignatureError, UsageError
 from registry.signing._methods import INTOTO_PAYLOAD_TYPE
 from registry.signing._methods.model_signing_v1 import FolderVerifier, is_oms_statement, verify_single_file
 from registry.signing._methods.sigstore_keyless import check_subject
@@ -104,6 +104,8 @@ def verify_bundle(
     ``verifier`` (``registry.signing.methods``): whom to trust; without one it is built from
     ``key`` or ``identity``/``issuer``/``trusted_root``/``staging``.
     """
+    if verifier is not None and (key is not None or identity or issuer or trusted_root is not None or staging):
+        raise UsageError("give a verifier or the options to build one (key, identity, issuer, trusted root), not both")
     try:
         bundle_json = read_raw(bundle, "bundle")
     except OSError as exc:

@@ -80,3 +80,15 @@ def test_verifier_options_refuse_both_or_neither(tmp_path: Path) -> None:
         verifier_from_options(identity="a")
     v = verifier_from_options(key=pub)
     assert v.describe()["key_sha256"] == v.as_policy().keys[0].sha256
+
+
+def test_a_given_signer_or_verifier_with_options_is_refused(reg_path: Path, tmp_path: Path) -> None:
+    """An option beside a ready signer or verifier would be silently ignored: both given is a usage error."""
+    from registry.signing.verify import verify_bundle
+
+    priv, pub = keypair(tmp_path, "k")
+    other, _ = keypair(tmp_path, "other")
+    with pytest.raises(UsageError, match="not both"):
+        sign_entries(reg_path, None, signer=KeySigner(priv), key=other)
+    with pytest.raises(UsageError, match="not both"):
+        verify_bundle(tmp_path / "any.sigstore.json", artifact=None, verifier=KeyVerifier.from_file(pub), key=pub)
