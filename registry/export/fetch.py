@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import ipaddress
 import os
 import signal
 import threading
@@ -33,6 +32,7 @@ from typing import Any
 
 from registry._internal.atomic import fsync_dir
 from registry._internal.hashing import read_file, sha256_bytes
+from registry._internal.net import is_loopback_name
 from registry.errors import InputError, IntegrityError
 
 _CHUNK = 1 << 20
@@ -51,17 +51,6 @@ def is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_url(url: str) -> None:
     """InputError unless ``url`` is https, or http to a loopback host."""
     try:
@@ -71,7 +60,7 @@ def check_url(url: str) -> None:
         raise InputError(f"not a valid URL: {url!r}") from exc
     if parts.scheme == "https" and host:
         return
-    if parts.scheme == "http" and _is_loopback(host):
+    if parts.scheme == "http" and is_loopback_name(host):
         return
     raise InputError(f"refusing {url!r}: only https URLs are fetched (plain http only from a loopback host)")
 
