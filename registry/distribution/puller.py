@@ -456,9 +456,7 @@ def _land(dest: Path, ev: _Evidence, layers: Mapping[str, tuple[str, int]], path
             if ev.bundle is None:
                 raise InputError(f"'{eid}' names a bundle the registry did not send")
             _landable(bundle_rel)
-            (staging / bundle_rel).parent.mkdir(parents=True, exist_ok=True)
-            (staging / bundle_rel).write_bytes(ev.bundle)
-            small[bundle_rel] = ev.bundle
+            small[bundle_rel] = ev.bundle  # staged from memory by the transaction
         return _commit(dest, eid, row, files, small)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -14,7 +14,7 @@ from registry._internal.paths import confine
 from registry.errors import IntegrityError, UsageError
 from registry.onnx.inspect import external_ref, external_tensors, parse_model
 from registry.store.document import Entry, Registry, find_registry, parse_registry_bytes
-from registry.store.types import has_signature, pinned_files
+from registry.store.types import has_signature, is_smoke, pinned_files
 
 if TYPE_CHECKING:
     from registry.signing.policy import NoPolicy, TrustPolicy
@@ -30,11 +30,6 @@ class SmokeModelWarning(UserWarning):
     """The loaded model is a random-weight smoke placeholder."""
 
 
-def _pinned_files(entry: Entry) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = pinned_files(entry)
-    return out
-
-
 def verified_model_bytes(reg: Registry, entry: Entry, *, int8: bool = False, digests: dict[str, str] | None = None,
                          precision: str | None = None) -> bytes:
     """Model bytes with every external tensor inlined, all read once and checked against pins.
@@ -48,7 +43,7 @@ def verified_model_bytes(reg: Registry, entry: Entry, *, int8: bool = False, dig
     root = reg.root
     graph = select_graph(entry, parse_precision(precision, int8=int8), require_gate=False)
     rel, want = graph.rel, graph.sha256
-    pinned = _pinned_files(entry)
+    pinned: dict[str, dict[str, Any]] = pinned_files(entry)
     if graph.precision == "fp16" and pinned.get(rel, {}).get("role") != "fp16":
         raise IntegrityError(f"{rel}: the fp16 sibling of '{entry['id']}' is not pinned in files[] with role fp16; "
                              "refusing to load")
@@ -185,7 +180,7 @@ def load_entry(
     """
     data, entry, _ = verified_entry(entry_id, registry, int8=int8, precision=precision, verify_signature=verify_signature,
                                     trust=trust, now=now)
-    if entry.get("smoke") is True:
+    if is_smoke(entry):
         warnings.warn(
             f"'{entry_id}' is a SMOKE PLACEHOLDER with random weights; its scores mean nothing",
             SmokeModelWarning,

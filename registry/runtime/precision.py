@@ -19,13 +19,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from registry.errors import Error, UsageError
 from registry.store.layout import fp16_rel, int8_rel
-
-if TYPE_CHECKING:
-    pass
 
 
 class Precision(StrEnum):
