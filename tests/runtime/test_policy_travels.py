@@ -170,3 +170,20 @@ def test_a_pool_worker_that_refuses_fails_the_run_with_that_error(reg_path: Path
     specs = read_manifest(manifest)
     with pytest.raises(SignatureError):
         list(run_local(shipped, [specs[0], replace(specs[0], index=1, pair="again")], 2))
+
+
+def test_quant_gate_under_a_policy_regates_a_sibling_whose_recorded_gate_failed(tmp_path: Path) -> None:
+    """The gate judges a sibling whatever its record says: a policy check must not demand a passed gate first."""
+    import json
+
+    from registry.signing.sign import sign_entries
+    from tests.factories import make_signed
+
+    s = make_signed(tmp_path)
+    doc = s.doc()
+    s.row(doc)["quant"]["gate"]["passed"] = False
+    s.write_doc(doc)
+    sign_entries(s.reg, None, key=s.priv)
+    code, out, err = cli("quant-gate", "dists_vgg16", "--registry", str(s.reg), "--trust", str(s.policy), "--json")
+    assert code in (0, 1) and "refusing to score" not in err, (code, err)
+    assert json.loads(out)["results"][0]["entry"] == "dists_vgg16"
