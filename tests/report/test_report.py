@@ -396,3 +396,26 @@ def test_run_record_values_in_json_words(tmp_path: Path) -> None:
     results_report(res, tmp_path / "r.html")
     page = (tmp_path / "r.html").read_text()
     assert ">false<" in page and ">null<" in page and "False" not in page and "None" not in page
+
+
+def test_a_pair_scored_again_shows_only_its_last_scoring(tmp_path: Path) -> None:
+    """A resume re-scores a pair whose inputs changed or (--retry-errors) that failed, after its old records:
+    the curve and the verdict are those of the last scoring, never old and new frames mixed."""
+    recs = [
+        {"type": "frame", "pair": "p0", "frame": 0, "score": 9.0},
+        {"type": "frame", "pair": "p0", "frame": 1, "score": 9.0},
+        {"type": "pair", "pair": "p0", "frames": 2, "mean": 9.0},
+        {"type": "error", "pair": "p1", "error": "decoder crashed"},
+        {"type": "frame", "pair": "p0", "frame": 0, "score": 0.1},
+        {"type": "frame", "pair": "p0", "frame": 1, "score": 0.2},
+        {"type": "pair", "pair": "p0", "frames": 2, "mean": 0.15},
+        {"type": "frame", "pair": "p1", "frame": 0, "score": 0.3},
+        {"type": "pair", "pair": "p1", "frames": 1, "mean": 0.3},
+    ]
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    doc = read_results(path)
+    assert doc.pairs["p0"].scores == [0.1, 0.2] and doc.pairs["p0"].frames == [0, 1]
+    assert doc.pairs["p0"].worst(True) == (1, 0.2)
+    assert doc.pairs["p1"].error is None and doc.pairs["p1"].scores == [0.3]
+    assert doc.failed == [] and doc.superseded == 2
