@@ -233,8 +233,6 @@ def score_cmd(
                               workers=workers, shard=shard, start=start, frames=frames, every=every, scale=scale,
                               matrix=matrix.value, precision=prec, provider=provider.value, ray_address=ray_address,
                               trust=trust, retry_errors=retry_errors, **limits)
-    if retry_errors:
-        raise UsageError("--retry-errors applies to a dataset (--manifest ... --out FILE)")
     if fmt is ScoreFormat.JSONL:
         raise UsageError("--format jsonl is for dataset results (--manifest); use json or csv")
     if as_json and fmt is ScoreFormat.CSV:
