@@ -275,19 +275,11 @@ def test_cli_results_report_with_ambient_trust_env(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_quick_start_ends_with_the_report(reg_path: Path, tmp_path: Path) -> None:
     """score a small dataset from the command line, then report it: a row and a curve per pair, the failed pair's error."""
-    from tests.video_factory import write_y4m_planes, yuv_frames
+    from tests.video_factory import write_pairs_manifest
 
-    d = tmp_path / "data"
-    d.mkdir()
-    rows = ["ref,dist,pair"]
-    for i in range(2):
-        write_y4m_planes(d / f"r{i}.y4m", yuv_frames(3, 32, 24, "yuv420p", seed=i), "yuv420p")
-        write_y4m_planes(d / f"d{i}.y4m", yuv_frames(3, 32, 24, "yuv420p", seed=10 + i), "yuv420p")
-        rows.append(f"r{i}.y4m,d{i}.y4m,clip{i}")
-    rows.append("r0.y4m,missing.y4m,gone")
-    (d / "pairs.csv").write_text("\n".join(rows) + "\n")
+    manifest = write_pairs_manifest(tmp_path / "data", 2, 3, names="clip", broken="gone")
     res = tmp_path / "results.jsonl"
-    p = tinyreg("score", "dists_vgg16", "--manifest", str(d / "pairs.csv"), "--out", str(res), "--workers", "1",
+    p = tinyreg("score", "dists_vgg16", "--manifest", str(manifest), "--out", str(res), "--workers", "1",
                 "--registry", str(reg_path))
     assert p.returncode == 1, p.stderr  # one pair failed
     assert "3 pairs: 2 scored now, 0 before, 1 failed; 6 frames" in p.stdout
