@@ -187,3 +187,11 @@ def test_quant_gate_under_a_policy_regates_a_sibling_whose_recorded_gate_failed(
     code, out, err = cli("quant-gate", "dists_vgg16", "--registry", str(s.reg), "--trust", str(s.policy), "--json")
     assert code in (0, 1) and "refusing to score" not in err, (code, err)
     assert json.loads(out)["results"][0]["entry"] == "dists_vgg16"
+
+
+def test_parity_checks_the_policy_before_any_reference_work(reg_path: Path, policy: Path, tmp_path: Path) -> None:
+    """parity under a consumer policy: an unsigned registry is refused before the family, its reference or a weight
+    file is touched (before, the reference was built from the unchecked row first)."""
+    code, _, err = cli("parity", "dists_vgg16", "--registry", str(reg_path), "--trust", str(policy),
+                       "--weight", f"vgg16={tmp_path / 'no-such-weights.pth'}")
+    assert code == 1 and "sign" in err and "no-such-weights" not in err, (code, err)
