@@ -158,6 +158,28 @@ def test_quant_commands_take_the_policy_too(tmp_path: Path, policy: Path) -> Non
         assert code == 1 and "sign" in err, (args, code, err)
 
 
+def test_quant_library_calls_take_the_policy_too(tmp_path: Path, policy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check lives in the library, not only in the CLI: gate() and quantize_entry() given a policy, or finding
+    one in TINYREG_TRUST, refuse an unsigned registry before any model runs, and write nothing."""
+    from registry.quant.quantize import quantize_entry
+    from registry.quant.run import gate
+    from tests.factories import snapshot
+
+    root = tmp_path / "shipped"
+    shutil.copytree(REPO / "model" / "tiny", root)
+    reg = root / "registry.json"
+    before = snapshot(root)
+    for call in (lambda: gate(reg, "dists_vgg16", trust=policy), lambda: gate(reg, None, record=True, trust=policy),
+                 lambda: quantize_entry(reg, "dists_vgg16", trust=policy),
+                 lambda: quantize_entry(reg, "dists_vgg16", mode="fp16", trust=policy)):
+        with pytest.raises(SignatureError):
+            call()
+    monkeypatch.setenv("TINYREG_TRUST", str(policy))  # the consumer's environment, as registry.load reads it
+    with pytest.raises(SignatureError):
+        gate(reg, None)
+    assert snapshot(root) == before
+
+
 def test_a_pool_worker_that_refuses_fails_the_run_with_that_error(reg_path: Path, policy: Path, manifest: Path,
                                                                   tmp_path: Path) -> None:
     """The registry changes between the driver's check and a worker's load (here: the policy reaches only the
