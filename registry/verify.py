@@ -228,6 +228,13 @@ def _check_pin(ctx: Context, eid: str, rel: str, data: bytes, sha: Any, size: An
     return ok  # (the size pin was compared by ctx.read, before reading)
 
 
+def _registry_bytes(reg: Registry) -> bytes:
+    """The registry.json bytes ``reg.doc`` was parsed from (read once by read_registry)."""
+    from registry._internal.hashing import read_file
+
+    return reg.raw if reg.raw is not None else read_file(reg.path, cap="registry")
+
+
 def _vmafx_folder(reg: Registry) -> bool:
     """A folder the VMAFx fork consumes: its own format, adopted by ``migrate``, or carrying its gate's schema file."""
     return reg.is_legacy or isinstance(reg.doc.get("migration"), dict) or reg.exists(SCHEMA_NAME)
@@ -240,13 +247,12 @@ def _check_vmafx_lookups(ctx: Context) -> None:
     a family): its writer guarantees the lookups, so a failure is a hand edit that breaks
     ``--tiny-model-verify`` or the model's I/O names. A warning in the fork's own files.
     """
-    from registry._internal.hashing import read_file
     from registry.store.vmafx_scan import LOADER_CAP, ScanError, bundle_for, sidecar_reads
 
     reg = ctx.reg
     if not _vmafx_folder(reg):
         return
-    text = read_file(reg.path)
+    text = _registry_bytes(reg)
     severity = WARNING if reg.is_legacy else ERROR
     if len(text) > LOADER_CAP:
         ctx.add("-", "vmafx:loader", f"{REGISTRY_NAME} is {len(text)} bytes: libvmaf refuses a registry over 1 MiB", severity)
@@ -875,7 +881,6 @@ def _check_trust(ctx: Context, policy: TrustPolicy, now: datetime | None) -> Non
 
     The registry's own ``signing`` block is never used for the decision; naming another signer is a finding.
     """
-    from registry._internal.hashing import sha256_file
     from registry.signing.policy import registry_block_mismatch
     from registry.signing.snapshot import check_registry_snapshot, snapshot_field
     from registry.signing.verify import verify_entry_signature
@@ -893,7 +898,7 @@ def _check_trust(ctx: Context, policy: TrustPolicy, now: datetime | None) -> Non
     if reg.is_legacy:
         ctx.add("-", "trust", f"a schema_version {reg.schema_version} registry cannot carry signatures; the trust policy refuses it")
         return
-    known = {**ctx.digests, REGISTRY_NAME: sha256_file(reg.path).sha256}
+    known = {**ctx.digests, REGISTRY_NAME: sha256_bytes(_registry_bytes(reg)).sha256}  # the bytes every check saw
     from registry.distribution.state import check_pulled_entries, is_pulled_folder
 
     try:

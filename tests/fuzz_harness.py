@@ -43,6 +43,8 @@ from typing import Any
 
 import numpy as np
 
+from tests.factories import keypair
+
 HANG_S = 20.0
 SPECIALS = ("fifo", "devzero", "directory", "socket", "sparse")
 
@@ -381,22 +383,11 @@ def _setup_model(folder: Path) -> list[bytes]:
     return [(p.parent / "dists_vgg16.onnx").read_bytes()]
 
 
-def _keypair(folder: Path) -> tuple[Path, Path]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    priv, pub = folder / "k.pem", folder / "k.pub.pem"
-    priv.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    pub.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    return priv, pub
-
-
 def _setup_bundle(folder: Path) -> list[bytes]:
     from registry.signing.sign import set_policy, sign_entries
 
     p = _smoke_registry(folder)
-    priv, pub = _keypair(folder)
+    priv, pub = keypair(folder, "k")
     set_policy(p, public_key=pub)
     sign_entries(p, None, key=priv)
     return [(p.parent / "dists_vgg16.onnx.sigstore.json").read_bytes()]
@@ -417,7 +408,7 @@ def _bundle_target(case: Path) -> None:
 def _setup_policy(folder: Path) -> list[bytes]:
     from registry.signing.policy import write_policy
 
-    _, pub = _keypair(folder)
+    _, pub = keypair(folder, "k")
     write_policy(folder / "policy.json", keys=[pub], identity=None, issuer=None, trusted_root=None, staging=False, replace=True)
     return [(folder / "policy.json").read_bytes()]
 

@@ -19,6 +19,7 @@ from registry.migrate import MigrationRefused, check_round_trip, migrate_registr
 from registry.store.document import read_registry
 from registry.verify import verify_registry
 from tests.conftest import REPO
+from tests.factories import keypair
 
 LEFT_OUT = {  # entry -> files the VMAFx copy lacks (external data as the graph names it)
     "fastdvdnet_pre": ["fastdvdnet_pre.onnx"],
@@ -243,21 +244,10 @@ def test_killed_migrate_leaves_the_v1_registry_intact(vmafx_copy: Path, tmp_path
     assert vmafx_copy.read_bytes() == (clean / "registry.json").read_bytes()
 
 
-def keypair(folder: Path) -> tuple[Path, Path]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    k = ec.generate_private_key(ec.SECP256R1())
-    priv, pub = folder / "k.pem", folder / "k.pub.pem"
-    priv.write_bytes(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    pub.write_bytes(k.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    return priv, pub
-
-
 @pytest.mark.slow
 def test_sign_all_and_load_the_migrated_registry(vmafx_copy: Path, tmp_path: Path) -> None:
     migrate_registry(vmafx_copy, skip_missing=True)
-    priv, pub = keypair(tmp_path)
+    priv, pub = keypair(tmp_path, "k")
     assert cli("trust", "--key", str(pub), "--registry", str(vmafx_copy)).returncode == 0
     # with a policy, a listed bundle that is not there is an error until it is signed
     assert not verify_registry(vmafx_copy).ok

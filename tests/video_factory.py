@@ -104,3 +104,20 @@ def growing_stream(path: Path, codec: str, sizes: list[tuple[int, int]], frames_
         chunks.append(buf.getvalue())
     path.write_bytes(b"".join(chunks))
     return path
+
+
+def write_pairs_manifest(folder: Path, n: int, frames: int, *, names: str = "p", broken: str | None = None,
+                         missing: str = "missing.y4m") -> Path:
+    """``folder/pairs.csv`` over ``n`` y4m pairs (rI.y4m, dI.y4m) of ``frames`` 32x24 frames, named ``{names}I``;
+    ``broken``: one more row of that name whose distorted file (``missing``) does not exist."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = ["ref,dist,pair"]
+    for i in range(n):
+        write_y4m_planes(folder / f"r{i}.y4m", yuv_frames(frames, 32, 24, "yuv420p", seed=i), "yuv420p")
+        write_y4m_planes(folder / f"d{i}.y4m", yuv_frames(frames, 32, 24, "yuv420p", seed=10 + i), "yuv420p")
+        rows.append(f"r{i}.y4m,d{i}.y4m,{names}{i}")
+    if broken is not None:
+        rows.append(f"r0.y4m,{missing},{broken}")
+    out = folder / "pairs.csv"
+    out.write_text("\n".join(rows) + "\n")
+    return out

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from registry._internal.safeio import CAPS, open_regular, read_capped, unreadable
-from registry.errors import IntegrityError
+from registry.errors import InputError, IntegrityError
 
 
 @dataclass(frozen=True)
@@ -36,14 +36,8 @@ def hash_stream(read: Callable[[int], bytes], limit: int | None = None) -> Diges
     return Digest(h.hexdigest(), n)
 
 
-def _unreadable(name: str, exc: OSError) -> Exception:
-    return unreadable(name, exc)
-
-
 def sha256_file(path: str | os.PathLike[str], cap: int = CAPS["model"]) -> Digest:
     """Stream a regular file through sha256 (no full read into memory, at most ``cap`` bytes)."""
-    from registry.errors import InputError
-
     name = str(path)
     try:
         with open_regular(path, label=name) as (fh, size):
@@ -51,7 +45,7 @@ def sha256_file(path: str | os.PathLike[str], cap: int = CAPS["model"]) -> Diges
                 raise InputError(f"{name}: {size} bytes, more than the {cap} bytes tinyreg hashes of such a file")
             got = hash_stream(fh.read, cap)
     except OSError as exc:
-        raise _unreadable(name, exc) from exc
+        raise unreadable(name, exc) from exc
     if got.size > cap:
         raise InputError(f"{name}: grew past {cap} bytes while it was hashed")
     return got
@@ -81,7 +75,7 @@ def read_pinned(path: Path, sha256: str, size: int | None = None, cap: int = CAP
     except FileNotFoundError as exc:
         raise IntegrityError(f"{path.name}: pinned file is missing") from exc
     except OSError as exc:
-        raise _unreadable(str(path), exc) from exc
+        raise unreadable(str(path), exc) from exc
     got = sha256_bytes(data)
     if size is not None and got.size != size:
         raise IntegrityError(f"{path.name}: size {got.size} != pinned {size}; refusing to load")
@@ -106,7 +100,7 @@ def check_pinned_file(path: Path, sha256: str, size: int | None = None, cap: int
     except FileNotFoundError as exc:
         raise IntegrityError(f"{path.name}: pinned file is missing") from exc
     except OSError as exc:
-        raise _unreadable(str(path), exc) from exc
+        raise unreadable(str(path), exc) from exc
     if size is not None and got.size != size:
         raise IntegrityError(f"{path.name}: size {got.size} != pinned {size}")
     if got.sha256 != sha256.lower():

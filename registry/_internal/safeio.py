@@ -17,7 +17,6 @@ The caps (``CAPS``) are documented in ``docs/limits.md``.
 from __future__ import annotations
 
 import errno
-import hashlib
 import io
 import os
 import stat
@@ -49,26 +48,15 @@ CAPS: dict[str, int] = {
 _CHUNK = 1 << 20
 
 
-def cap_for(kind: str) -> int:
-    return CAPS[kind]
+# what fstat of an open descriptor can report besides a regular file (never a symlink: open followed it or failed)
+_SPECIAL = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+            (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
 def _kind_name(mode: int) -> str | None:
     if stat.S_ISREG(mode):
         return None
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a named pipe (FIFO)"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    return "not a regular file"
+    return next((name for test, name in _SPECIAL if test(mode)), "not a regular file")
 
 
 def unreadable(name: str, exc: OSError) -> InputError:
@@ -172,31 +160,6 @@ def read_text_capped(path: str | os.PathLike[str], cap: int | str, *, label: str
         raise InputError(f"{name}: not {encoding} text ({exc.reason} at byte {exc.start})") from exc
 
 
-def stream_sha256(path: str | os.PathLike[str], *, label: str | None = None, cap: int | None = None,
-                  size: int | None = None) -> tuple[str, int]:
-    """sha256 and length of a regular file, streamed; ``size`` (a pin) or ``cap`` is compared with fstat first.
-
-    Returns (hexdigest, bytes read); ("", size) when the size disagrees with the pin. Raises ``OSError``
-    (``Refused`` for special files and past the cap).
-    """
-    name = label or str(path)
-    with open_regular(path, label=name) as (fh, actual):
-        if size is not None and actual != size:
-            return "", actual
-        if cap is not None and actual > cap:
-            raise Refused(f"{actual} bytes, more than the {_human(cap)} tinyreg reads of such a file", path)
-        h = hashlib.sha256()
-        limit = (size if size is not None else cap if cap is not None else actual) + 1
-        n = 0
-        while n < limit:
-            chunk = fh.read(min(_CHUNK, limit - n))
-            if not chunk:
-                break
-            h.update(chunk)
-            n += len(chunk)
-    return h.hexdigest(), n
-
-
 def check_regular(path: str | os.PathLike[str], *, label: str | None = None) -> int:
     """Size of ``path`` if it is a regular file (opened non-blocking, never read); ``InputError`` otherwise.
 
@@ -227,6 +190,5 @@ __all__ = [
     "read_capped",
     "read_raw",
     "read_text_capped",
-    "stream_sha256",
     "unreadable",
 ]

@@ -94,16 +94,15 @@ def parity_cmd(
     from registry.export.parity import parity_reference, parse_size, record_parity, run_parity
     from registry.families import get_family
     from registry.runtime.loader import load_entry
-    from registry.store.document import read_registry
 
     sizes = [parse_size(s) for s in size] if size else None
     path = find(registry)
-    entry = read_registry(path).get(entry_id)
+    with warnings.catch_warnings():  # the trust check first: the family, the reference and the record use its row
+        warnings.simplefilter("ignore")
+        session, entry = load_entry(entry_id, path, trust=trust)
+    verified = entry
     fam = get_family(str(entry.get("family")))
     reference = parity_reference(entry, fam, weight_sources(weight), cache_dir=cache_dir)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        session, verified = load_entry(entry_id, path, trust=trust)
     with out.progress("parity") as bar:
         task = bar.add_task("parity", total=None)
         result = run_parity(session, entry, fam, reference, pairs=pairs, sizes=sizes, tolerance=tolerance,
@@ -233,8 +232,6 @@ def score_cmd(
                               workers=workers, shard=shard, start=start, frames=frames, every=every, scale=scale,
                               matrix=matrix.value, precision=prec, provider=provider.value, ray_address=ray_address,
                               trust=trust, retry_errors=retry_errors, **limits)
-    if retry_errors:
-        raise UsageError("--retry-errors applies to a dataset (--manifest ... --out FILE)")
     if fmt is ScoreFormat.JSONL:
         raise UsageError("--format jsonl is for dataset results (--manifest); use json or csv")
     if as_json and fmt is ScoreFormat.CSV:

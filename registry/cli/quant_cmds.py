@@ -42,20 +42,6 @@ def _inputs_hint() -> Iterator[None]:
         raise NoGateInputs(f"{exc.diagnostics()} ({INPUTS_HINT})") from exc
 
 
-def _trusted(path: Path, ids: list[str], trust: Path | None, *, int8: bool, precision: str = "int8") -> None:
-    """With a consumer policy (--trust or TINYREG_TRUST), the models a quant command runs must verify under it first."""
-    from registry.runtime.loader import verified_entry
-    from registry.signing.policy import resolve_trust
-
-    policy = resolve_trust(trust)
-    if policy is None:
-        return
-    for eid in ids:
-        verified_entry(eid, path, trust=policy)
-        if int8:
-            verified_entry(eid, path, precision=precision, trust=policy)
-
-
 @command
 def quantize_cmd(
     entry_id: EntryIdArg,
@@ -70,10 +56,9 @@ def quantize_cmd(
     """Write <basename>.int8.onnx (or .fp16.onnx with --mode fp16) if it passes the gate; record mode, settings and gate."""
     from registry.quant.quantize import quantize_entry
 
-    _trusted(find(registry), [entry_id], trust, int8=False)
     with _inputs_hint():
         entry = quantize_entry(find(registry), entry_id, mode=mode.value if mode else None, calibration_dir=calibration,
-                               inputs=inputs)
+                               inputs=inputs, trust=trust)
     if mode is QuantMode.FP16:
         g = entry["fp16"]["gate"]
         out.render(Result({"entry": entry_id, "fp16": entry["fp16"]}).line(
@@ -106,14 +91,12 @@ def quant_gate_cmd(
 ) -> None:
     """int8 (or fp16) vs fp32 on representative inputs; pass only if the 95% upper bound of 1 - PLCC is within budget
     (fp16: and every |score error| within the limit)."""
-    from registry.quant.run import gate, quantised_ids
+    from registry.quant.run import gate
 
     path = find(registry)
-    _trusted(path, quantised_ids(path, precision.value) if all_ else [need_id(entry_id)], trust, int8=True,
-             precision=precision.value)
     with _inputs_hint():
         run = gate(path, None if all_ else need_id(entry_id), seed=seed, record=record, inputs=inputs,
-                   precision=precision.value)
+                   precision=precision.value, trust=trust)
     run.refused = [(e, f"{w} ({INPUTS_HINT})" if e in run.needs_inputs else w) for e, w in run.refused]
     results = run.results
     res = Result({"results": [r.as_json() for r in results], "refused": [{"entry": e, "reason": w} for e, w in run.refused]},

@@ -54,19 +54,23 @@ class Allowlist:
         if profile not in profiles:
             raise UsageError(f"allowlist {self.source}: no profile '{profile}' (have {', '.join(sorted(profiles))})")
         out: dict[str, set[str]] = {}
-        seen: set[str] = set()
-        name: str | None = profile
-        while name is not None:
-            if name in seen:
-                raise InputError(f"allowlist {self.source}: profile inheritance loop at '{name}'")
-            seen.add(name)
-            prof = profiles[name]
-            for dom, ops in prof.items():
-                if dom == "inherits":
-                    continue
-                out.setdefault(canon_domain(dom), set()).update(ops)
-            name = prof.get("inherits")
+        for name in _chain(profiles, profile, f"allowlist {self.source}: profile"):
+            for dom, ops in profiles[name].items():
+                if dom != "inherits":
+                    out.setdefault(canon_domain(dom), set()).update(ops)
         return out
+
+
+def _chain(profiles: dict[str, Any], name: str, where: str) -> list[str]:
+    """``name`` and the profiles it inherits from, nearest first; InputError on a loop."""
+    seen: list[str] = []
+    at: str | None = name
+    while at is not None:
+        if at in seen:
+            raise InputError(f"{where} inheritance loop at '{at}'")
+        seen.append(at)
+        at = profiles[at].get("inherits")
+    return seen
 
 
 @functools.cache
@@ -95,13 +99,7 @@ def _validate(doc: Any, source: str) -> dict[str, Any]:
         if parent is not None and parent not in profiles:
             raise InputError(f"allowlist {source}: profiles/{name}/inherits: no profile '{parent}'")
     for name in sorted(profiles):
-        seen: set[str] = set()
-        at: str | None = name
-        while at is not None:
-            if at in seen:
-                raise InputError(f"allowlist {source}: profiles/{name}/inherits: inheritance loop at '{at}'")
-            seen.add(at)
-            at = profiles[at].get("inherits")
+        _chain(profiles, name, f"allowlist {source}: profiles/{name}/inherits:")
     if doc["opset"]["min"] > doc["opset"]["max"] or doc["ir_version"]["min"] > doc["ir_version"]["max"]:
         raise InputError(f"allowlist {source}: opset or ir_version: min is larger than max")
     return dict(doc)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, fields
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -221,6 +222,22 @@ def entry_family(entry: Entry) -> Family:
     fam = get_family(fam_name)
     check_entry_contract(entry, fam)
     return fam
+
+
+def require_trusted(registry_path: Path, ids: Sequence[str], trust: Any, *, sibling: str | None = None) -> None:
+    """Under a consumer policy (``trust``, else ``$TINYREG_TRUST``) every model a quant command runs must verify first:
+    each entry's fp32 model, and with ``sibling`` ('int8', 'fp16') that sibling too, whatever its recorded gate says
+    (a failed record is re-gated, not refused). Without a policy, nothing to check."""
+    from registry.runtime.loader import verified_entry
+    from registry.signing.policy import resolve_trust
+
+    policy = resolve_trust(trust)
+    if policy is None:
+        return
+    for eid in ids:
+        verified_entry(eid, registry_path, trust=policy)
+        if sibling is not None:
+            verified_entry(eid, registry_path, precision=sibling, require_gate=False, trust=policy)
 
 
 def representative_feeds(entry: Entry, n: int, sizes: Sequence[tuple[int, int]], seed: int) -> list[dict[str, np.ndarray]]:

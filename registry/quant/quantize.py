@@ -152,13 +152,18 @@ def quantize_entry(
     calibration_dir: Path | None = None,
     gate_seed: int = 0,
     inputs: Path | None = None,
+    trust: Any = None,
 ) -> Entry:
     """Quantise, gate, and (only on a pass) write ``<basename>.int8.onnx`` with its pins and record.
 
     ``mode='fp16'`` writes the fp16 sibling instead (``registry.quant.fp16.fp16_entry``), through the same gate.
 
     An entry without a family is quantised (dynamic) and gated on its input set (``inputs`` or the pinned one).
+    ``trust``: a consumer policy (default ``$TINYREG_TRUST``) the fp32 model must verify under first.
     """
+    from registry.quant.gate import require_trusted
+
+    require_trusted(find_registry(registry), [entry_id], trust)
     from registry.export.smoke import tool_versions
     from registry.onnx.allowlist import check_model, errors_only, load_allowlist
     from registry.onnx.inspect import inspect_bytes

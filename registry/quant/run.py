@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from registry.errors import Error, UsageError
-from registry.quant.gate import GateResult, run_gate
+from registry.quant.gate import GateResult, require_trusted, run_gate
 from registry.store.document import read_registry
 
 
@@ -43,14 +43,17 @@ def _gate_one(registry_path: Path, entry_id: str, seed: int, inputs: Path | None
 
 
 def gate(registry_path: Path, entry_id: str | None, *, seed: int = 0, record: bool = False,
-         inputs: Path | None = None, precision: str = "int8") -> GateRun:
+         inputs: Path | None = None, precision: str = "int8", trust: Any = None) -> GateRun:
     """Gate one entry (its errors raise) or, with ``entry_id=None``, every one with a sibling of ``precision``.
 
     ``precision``: 'int8' (default) or 'fp16'. ``inputs``: an input set (.npz) for one entry; it is pinned in
-    the entry and reused by later gates.
+    the entry and reused by later gates. ``trust``: a consumer policy (default ``$TINYREG_TRUST``) every model
+    gated must verify under first.
     """
     if precision not in ("int8", "fp16"):
         raise UsageError(f"precision {precision!r}: the gate judges int8 or fp16 siblings")
+    require_trusted(registry_path, quantised_ids(registry_path, precision) if entry_id is None else [entry_id], trust,
+                    sibling=precision)
     from registry.quant.inputs import NoGateInputs
 
     run = GateRun()

@@ -36,6 +36,14 @@ class PairCurve:
     summary: dict[str, Any] | None = None
     error: str | None = None
 
+    @property
+    def closed(self) -> bool:
+        return self.summary is not None or self.error is not None
+
+    def restart(self) -> None:
+        """Forget an earlier scoring of this pair: a resume scored it again (its inputs changed, or it failed)."""
+        self.frames, self.scores, self.summary, self.error = [], [], None, None
+
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(self.frames, np.int64), np.asarray(self.scores, np.float64)
 
@@ -70,6 +78,7 @@ class ResultsDoc:
     pairs: dict[str, PairCurve] = field(default_factory=dict)  # manifest order (first record of each pair)
     ignored: int = 0  # records of a type this reader does not know
     torn: bool = False  # the last line was cut off (a run killed mid-write)
+    superseded: int = 0  # frame records of an earlier scoring of a pair that a resume scored again (not in any curve)
 
     def pair(self, name: str) -> PairCurve:
         if name not in self.pairs:
@@ -78,7 +87,8 @@ class ResultsDoc:
 
     @property
     def frames(self) -> int:
-        return sum(len(p.scores) for p in self.pairs.values())
+        """Frame records in the file (those of a pair's earlier, superseded scoring included)."""
+        return sum(len(p.scores) for p in self.pairs.values()) + self.superseded
 
     @property
     def failed(self) -> list[PairCurve]:
@@ -172,6 +182,9 @@ def _take(doc: ResultsDoc, rec: dict[str, Any]) -> None:
     if not isinstance(name, str):
         raise ValueError("a record without a pair name")
     p = doc.pair(name)
+    if p.closed and kind != "pair":  # records after a pair's closing record: a later scoring, which replaces the earlier
+        doc.superseded += len(p.scores)
+        p.restart()
     if kind == "frame":
         frame = rec.get("frame")
         if isinstance(frame, bool) or not isinstance(frame, int):
@@ -180,7 +193,7 @@ def _take(doc: ResultsDoc, rec: dict[str, Any]) -> None:
         p.frames.append(frame)
         p.scores.append(score)
     elif kind == "pair":
-        p.summary = rec
+        p.summary, p.error = rec, None
     else:
         p.error = str(rec.get("error", ""))
 

@@ -241,7 +241,22 @@ class RayPairScorer:
         return {"index": list(batch["index"]), "result": results}
 
 
-RAY_SCHEDULE_TIMEOUT_S = int(os.environ.get("TINYREG_RAY_SCHEDULE_TIMEOUT", "300"))
+RAY_SCHEDULE_TIMEOUT_S = 300
+
+
+def ray_schedule_timeout() -> int:
+    """Seconds a Ray actor pool may wait to be scheduled: ``$TINYREG_RAY_SCHEDULE_TIMEOUT`` (read when a Ray run starts,
+    never at import: a bad value refuses the Ray run with one line naming the variable, not every import), else 300."""
+    raw = os.environ.get("TINYREG_RAY_SCHEDULE_TIMEOUT")
+    if raw is None:
+        return RAY_SCHEDULE_TIMEOUT_S
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 86400:
+        raise UsageError(f"TINYREG_RAY_SCHEDULE_TIMEOUT={raw[:20]!r}: seconds, 1 to 86400")
+    return value
 
 
 def ray_plan(cluster_cpus: float, workers: int, threads: int) -> tuple[int, float]:
@@ -328,7 +343,7 @@ def _ray_outcomes(ray: Any, cfg: ScoreConfig, pairs: list[PairSpec], workers: in
         ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = True
         ctx.enable_progress_bars = False
-        ctx.wait_for_min_actors_s = RAY_SCHEDULE_TIMEOUT_S  # a pool that cannot be scheduled fails, never waits forever
+        ctx.wait_for_min_actors_s = ray_schedule_timeout()  # a pool that cannot be scheduled fails, never waits forever
         items = [{"index": p.index, "pair": p.pair, "ref": str(p.ref), "dist": str(p.dist)} for p in pairs]
         plain = asdict(cfg)
         # Ray Data restarts a dead actor and retries its task without end by default: a pair that kills the process

@@ -58,19 +58,6 @@ class ScoreResult:
         return "frame,score\n" + "".join(f"{i},{s:.9g}\n" for i, s in zip(self.frame_numbers(), self.scores, strict=True))
 
 
-def select_sibling(entry: dict[str, Any], int8: bool) -> bool:
-    """Whether ``entry`` scores with its int8 sibling (``int8``), refused unless its recorded gate passed.
-
-    A thin form of ``registry.runtime.precision.select_graph``, the one place image pairs, videos and dataset
-    workers choose the graph (fp32, fp16 or int8); refuses with one line naming what is missing.
-    """
-    if int8:
-        from registry.runtime.precision import select_graph
-
-        select_graph(entry, "int8")
-    return int8
-
-
 def provider_session_options(provider: str, threads: int = 0) -> Any:
     """tinyreg's session options; on a GPU provider the CPU fallback is off (a node that cannot run there fails loudly)."""
     from registry.runtime.loader import default_session_options

@@ -25,7 +25,6 @@ A journal is data in a folder anyone may edit (a pull request can commit one), s
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import os
@@ -43,7 +42,7 @@ from registry._internal.atomic import folder_lock, fsync_dir
 from registry._internal.hashing import hash_stream, sha256_bytes
 from registry._internal.jsonio import loads_json
 from registry._internal.paths import confine
-from registry._internal.safeio import read_raw, unreadable
+from registry._internal.safeio import Refused, open_regular, read_raw, unreadable
 from registry.errors import Error, InputError, IntegrityError, UsageError
 from registry.store.layout import REGISTRY_NAME, STAGING_DIR
 
@@ -160,15 +159,12 @@ def _read_capped(path: Path, what: str) -> bytes:
 
 def _file_sha256(path: Path, what: str) -> str:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+        with open_regular(path, nofollow=True) as (fh, _):
+            return hash_stream(fh.read).sha256
+    except Refused as exc:
+        raise UnboundJournal(f"{path}: {what} is not a regular file") from exc
     except OSError as exc:
         raise UnboundJournal(f"{path}: {what} is unreadable ({exc.strerror})") from exc
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise UnboundJournal(f"{path}: {what} is not a regular file")
-        return hash_stream(functools.partial(os.read, fd)).sha256
-    finally:
-        os.close(fd)
 
 
 def _registry_sha256(root: Path) -> str | None:
@@ -198,12 +194,16 @@ def _write_record(root: Path, journal_bytes: bytes, pre: str | None) -> None:
 # ---------------------------------------------------------------- writing an update
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def _write_synced(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+        _write_all(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -241,9 +241,6 @@ def _landable(root: Path, rel: str, removal: bool) -> None:
 
 def _copy_synced(src: Path, dest: Path, sha256: str, size: int) -> None:
     """Stream ``src`` into a new ``dest`` (1 MiB at a time, hashed on the way); IntegrityError unless it is the pinned file."""
-    import hashlib
-    import stat
-
     h = hashlib.sha256()
     got = 0
     fin = os.open(src, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))  # a FIFO must not block the open
@@ -258,9 +255,7 @@ def _copy_synced(src: Path, dest: Path, sha256: str, size: int) -> None:
                     break
                 got += len(chunk)
                 h.update(chunk)
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view):]
+                _write_all(fd, chunk)
             os.fsync(fd)
         finally:
             os.close(fd)

@@ -38,6 +38,9 @@ class Registry:
     # relative path -> (a file on disk, its sha256, its size): large files staged without holding them in
     # memory (``stage_file``); commit streams each into place and refuses one that no longer hashes to its pin
     staged_files: dict[str, tuple[Path, str, int]] = field(default_factory=dict, repr=False, compare=False)
+    # the registry.json bytes ``doc`` was parsed from (read_registry): readers that need the text or its
+    # sha256 (verify's libvmaf scan, the snapshot check) use these, never a second read that may differ
+    raw: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def root(self) -> Path:
@@ -218,7 +221,8 @@ def read_registry(path: str | os.PathLike[str]) -> Registry:
     p = Path(path)
     if not p.exists():
         raise RegistryNotFound(f"{p}: no such file")
-    return Registry(p, parse_registry_bytes(read_file(p, cap="registry"), str(p)))
+    data = read_file(p, cap="registry")
+    return Registry(p, parse_registry_bytes(data, str(p)), raw=data)
 
 
 # Keys that lead every object of registry.json, in this order; all other keys follow, sorted.

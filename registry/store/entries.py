@@ -77,10 +77,13 @@ def set_file_pin(entry: Entry, rel: str, role: FileRole, data: bytes) -> None:
     entry["files"] = sorted(files, key=lambda f: str(f["path"]))
 
 
-def refresh_entry(reg: Registry, entry_id: str) -> Entry:
-    """Rewrite the sidecar (v2), recompute every pin and rewrite the card of one entry."""
+def refresh_entry(reg: Registry, entry_id: str, pins: Entry | None = None) -> Entry:
+    """Rewrite the sidecar (v2), recompute every pin and rewrite the card of one entry.
+
+    ``pins``: what ``compute_pins`` just returned for the entry (the caller computed them already).
+    """
     entry = reg.get(entry_id)
-    entry.update(compute_pins(reg, entry))
+    entry.update(compute_pins(reg, entry) if pins is None else pins)
     if not reg.is_legacy and entry.get("io") and entry.get("input_conventions"):
         side = sidecar_rel(str(entry["onnx"]))
         doc = sidecar_doc(entry)

@@ -38,8 +38,9 @@ def pin(registry_path: Path, entry_id: str | None, *, check: bool = False) -> di
         for eid in ids:
             entry = reg.get(eid)
             before = dict(entry)
-            _drop_stale_int8_gate(entry, compute_pins(reg, entry))
-            after = refresh_entry(reg, eid)
+            pins = compute_pins(reg, entry)  # every model hashed and parsed once
+            _drop_stale_int8_gate(entry, pins)
+            after = refresh_entry(reg, eid, pins)
             changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
             if changed:
                 out[eid] = changed

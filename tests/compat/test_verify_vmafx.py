@@ -104,3 +104,19 @@ def test_verify_reports_a_sidecar_libvmaf_misreads(signed_native: Path, tmp_path
     side.write_text(json.dumps(doc, indent=2, sort_keys=True))  # now the first "name" is the input's, inside io
     found = lookup_findings(dst / "registry.json")
     assert any(e == "ssim_luma" and sev == "error" and "name 'ref' (the sidecar says None)" in m for e, sev, m in found), found
+
+
+def test_verify_reads_registry_json_once(migrated_vmafx: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The libvmaf scan (and the snapshot digest) use the bytes the document was parsed from: no second read that may differ."""
+    from registry._internal import safeio
+
+    opened: list[str] = []
+    real = safeio.open_fd
+
+    def counting(path: object, **kw: object) -> tuple[int, object]:
+        opened.append(Path(str(path)).name)
+        return real(path, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(safeio, "open_fd", counting)
+    verify_registry(migrated_vmafx)
+    assert opened.count("registry.json") == 1

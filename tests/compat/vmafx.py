@@ -149,7 +149,8 @@ def find_bundle(text: bytes, basename: str) -> str:
     raise LoaderError("ENOENT")
 
 
-def _first_string(text: bytes, key: str) -> str | None:
+def _value_at(text: bytes, key: str) -> int | None:
+    """Where the value of the first ``"key"`` in the text starts (past the colon and blanks), as libvmaf scans."""
     at = text.find(f'"{key}"'.encode())
     if at < 0:
         return None
@@ -159,22 +160,21 @@ def _first_string(text: bytes, key: str) -> str | None:
     p = colon + 1
     while p < len(text) and text[p : p + 1].isspace():
         p += 1
-    if text[p : p + 1] != b'"':
+    return p
+
+
+def _first_string(text: bytes, key: str) -> str | None:
+    p = _value_at(text, key)
+    if p is None or text[p : p + 1] != b'"':
         return None
     q = text.find(b'"', p + 1)
     return None if q < 0 else text[p + 1 : q].decode()
 
 
 def _first_int(text: bytes, key: str) -> int | None:
-    at = text.find(f'"{key}"'.encode())
-    if at < 0:
+    p = _value_at(text, key)
+    if p is None:
         return None
-    colon = text.find(b":", at + len(key) + 2)
-    if colon < 0:
-        return None
-    p = colon + 1
-    while p < len(text) and text[p : p + 1].isspace():
-        p += 1
     end = p + (1 if text[p : p + 1] in (b"-", b"+") else 0)
     while end < len(text) and text[end : end + 1].isdigit():
         end += 1

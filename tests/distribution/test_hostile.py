@@ -57,6 +57,21 @@ def pub(oci: OciServer, signed: Signed, tmp_path: Path) -> Published:
     return Published(signed, oci, dest, res.digest, data)
 
 
+def move_dists_tag_to_lpips(pub: Published) -> bytes:
+    """The attacker copies the lpips release into the dists repository under the dists tag, with its genuine
+    signature attached; returns lpips's manifest bytes."""
+    lpips, _ = ot.manifest(pub.oci.host, "tiny/lpips", "lpips_vgg16")
+    for layer in [*json.loads(lpips)["layers"], json.loads(lpips)["config"]]:
+        resp = ot.transport(pub.oci.host).open_blob("tiny/lpips", layer["digest"])
+        body = resp.raw.read()
+        resp.close()
+        ot.upload(pub.oci.host, "tiny/dists", body)
+    ot.put_manifest(pub.oci.host, "tiny/dists", "dists_vgg16", lpips)
+    parts = ot.signature_parts(pub.oci.host, "tiny/lpips", ot.sha(lpips))[0]
+    ot.attach(pub.oci.host, "tiny/dists", lpips, [(k, parts[k]) for k in ("entry-bundle", "registry", "snapshot")])
+    return lpips
+
+
 def refused(p: Published, ref: str, exc: type[Error], match: str, **kw: Any) -> None:
     before = tree(p.dest)
     with pytest.raises(exc, match=match):
@@ -89,17 +104,7 @@ def test_retag_to_entry_signed_by_another_key(pub: Published, tmp_path: Path) ->
 
 
 def test_tag_moved_to_another_entry_of_the_same_signer(pub: Published) -> None:
-    lpips, _ = ot.manifest(pub.oci.host, "tiny/lpips", "lpips_vgg16")
-    # copy lpips into the dists repository under the dists tag, with its genuine signature
-    for layer in [*json.loads(lpips)["layers"], json.loads(lpips)["config"]]:
-        t = ot.transport(pub.oci.host)
-        resp = t.open_blob("tiny/lpips", layer["digest"])
-        body = resp.raw.read()
-        resp.close()
-        ot.upload(pub.oci.host, "tiny/dists", body)
-    ot.put_manifest(pub.oci.host, "tiny/dists", "dists_vgg16", lpips)
-    parts = ot.signature_parts(pub.oci.host, "tiny/lpips", ot.sha(lpips))[0]
-    ot.attach(pub.oci.host, "tiny/dists", lpips, [(k, parts[k]) for k in ("entry-bundle", "registry", "snapshot")])
+    move_dists_tag_to_lpips(pub)
     refused(pub, pub.oci.ref(), SignatureError, "not the expected 'dists_vgg16'", entry="dists_vgg16")
 
 
@@ -359,16 +364,7 @@ def test_tag_moved_between_two_loads_is_refused(pub: Published, monkeypatch: pyt
     assert first.get_outputs()[0].name
     cached = cache_root() / "oci" / "registries"
     before = tree(cached)
-    lpips, _ = ot.manifest(pub.oci.host, "tiny/lpips", "lpips_vgg16")
-    for layer in [*json.loads(lpips)["layers"], json.loads(lpips)["config"]]:
-        t = ot.transport(pub.oci.host)
-        resp = t.open_blob("tiny/lpips", layer["digest"])
-        body = resp.raw.read()
-        resp.close()
-        ot.upload(pub.oci.host, "tiny/dists", body)
-    ot.put_manifest(pub.oci.host, "tiny/dists", "dists_vgg16", lpips)  # the tag moves
-    parts = ot.signature_parts(pub.oci.host, "tiny/lpips", ot.sha(lpips))[0]
-    ot.attach(pub.oci.host, "tiny/dists", lpips, [(k, parts[k]) for k in ("entry-bundle", "registry", "snapshot")])
+    lpips = move_dists_tag_to_lpips(pub)  # the tag moves
     with pytest.raises(SignatureError, match=r"not the expected 'dists_vgg16'.*@sha256"):
         registry.load(pub.oci.ref(), trust=pub.s.policy)
     assert tree(cached) == before

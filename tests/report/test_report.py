@@ -275,19 +275,11 @@ def test_cli_results_report_with_ambient_trust_env(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_quick_start_ends_with_the_report(reg_path: Path, tmp_path: Path) -> None:
     """score a small dataset from the command line, then report it: a row and a curve per pair, the failed pair's error."""
-    from tests.video_factory import write_y4m_planes, yuv_frames
+    from tests.video_factory import write_pairs_manifest
 
-    d = tmp_path / "data"
-    d.mkdir()
-    rows = ["ref,dist,pair"]
-    for i in range(2):
-        write_y4m_planes(d / f"r{i}.y4m", yuv_frames(3, 32, 24, "yuv420p", seed=i), "yuv420p")
-        write_y4m_planes(d / f"d{i}.y4m", yuv_frames(3, 32, 24, "yuv420p", seed=10 + i), "yuv420p")
-        rows.append(f"r{i}.y4m,d{i}.y4m,clip{i}")
-    rows.append("r0.y4m,missing.y4m,gone")
-    (d / "pairs.csv").write_text("\n".join(rows) + "\n")
+    manifest = write_pairs_manifest(tmp_path / "data", 2, 3, names="clip", broken="gone")
     res = tmp_path / "results.jsonl"
-    p = tinyreg("score", "dists_vgg16", "--manifest", str(d / "pairs.csv"), "--out", str(res), "--workers", "1",
+    p = tinyreg("score", "dists_vgg16", "--manifest", str(manifest), "--out", str(res), "--workers", "1",
                 "--registry", str(reg_path))
     assert p.returncode == 1, p.stderr  # one pair failed
     assert "3 pairs: 2 scored now, 0 before, 1 failed; 6 frames" in p.stdout
@@ -396,3 +388,26 @@ def test_run_record_values_in_json_words(tmp_path: Path) -> None:
     results_report(res, tmp_path / "r.html")
     page = (tmp_path / "r.html").read_text()
     assert ">false<" in page and ">null<" in page and "False" not in page and "None" not in page
+
+
+def test_a_pair_scored_again_shows_only_its_last_scoring(tmp_path: Path) -> None:
+    """A resume re-scores a pair whose inputs changed or (--retry-errors) that failed, after its old records:
+    the curve and the verdict are those of the last scoring, never old and new frames mixed."""
+    recs = [
+        {"type": "frame", "pair": "p0", "frame": 0, "score": 9.0},
+        {"type": "frame", "pair": "p0", "frame": 1, "score": 9.0},
+        {"type": "pair", "pair": "p0", "frames": 2, "mean": 9.0},
+        {"type": "error", "pair": "p1", "error": "decoder crashed"},
+        {"type": "frame", "pair": "p0", "frame": 0, "score": 0.1},
+        {"type": "frame", "pair": "p0", "frame": 1, "score": 0.2},
+        {"type": "pair", "pair": "p0", "frames": 2, "mean": 0.15},
+        {"type": "frame", "pair": "p1", "frame": 0, "score": 0.3},
+        {"type": "pair", "pair": "p1", "frames": 1, "mean": 0.3},
+    ]
+    path = tmp_path / "r.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    doc = read_results(path)
+    assert doc.pairs["p0"].scores == [0.1, 0.2] and doc.pairs["p0"].frames == [0, 1]
+    assert doc.pairs["p0"].worst(True) == (1, 0.2)
+    assert doc.pairs["p1"].error is None and doc.pairs["p1"].scores == [0.3]
+    assert doc.failed == [] and doc.superseded == 2

@@ -158,6 +158,28 @@ def test_quant_commands_take_the_policy_too(tmp_path: Path, policy: Path) -> Non
         assert code == 1 and "sign" in err, (args, code, err)
 
 
+def test_quant_library_calls_take_the_policy_too(tmp_path: Path, policy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check lives in the library, not only in the CLI: gate() and quantize_entry() given a policy, or finding
+    one in TINYREG_TRUST, refuse an unsigned registry before any model runs, and write nothing."""
+    from registry.quant.quantize import quantize_entry
+    from registry.quant.run import gate
+    from tests.factories import snapshot
+
+    root = tmp_path / "shipped"
+    shutil.copytree(REPO / "model" / "tiny", root)
+    reg = root / "registry.json"
+    before = snapshot(root)
+    for call in (lambda: gate(reg, "dists_vgg16", trust=policy), lambda: gate(reg, None, record=True, trust=policy),
+                 lambda: quantize_entry(reg, "dists_vgg16", trust=policy),
+                 lambda: quantize_entry(reg, "dists_vgg16", mode="fp16", trust=policy)):
+        with pytest.raises(SignatureError):
+            call()
+    monkeypatch.setenv("TINYREG_TRUST", str(policy))  # the consumer's environment, as registry.load reads it
+    with pytest.raises(SignatureError):
+        gate(reg, None)
+    assert snapshot(root) == before
+
+
 def test_a_pool_worker_that_refuses_fails_the_run_with_that_error(reg_path: Path, policy: Path, manifest: Path,
                                                                   tmp_path: Path) -> None:
     """The registry changes between the driver's check and a worker's load (here: the policy reaches only the
@@ -170,3 +192,28 @@ def test_a_pool_worker_that_refuses_fails_the_run_with_that_error(reg_path: Path
     specs = read_manifest(manifest)
     with pytest.raises(SignatureError):
         list(run_local(shipped, [specs[0], replace(specs[0], index=1, pair="again")], 2))
+
+
+def test_quant_gate_under_a_policy_regates_a_sibling_whose_recorded_gate_failed(tmp_path: Path) -> None:
+    """The gate judges a sibling whatever its record says: a policy check must not demand a passed gate first."""
+    import json
+
+    from registry.signing.sign import sign_entries
+    from tests.factories import make_signed
+
+    s = make_signed(tmp_path)
+    doc = s.doc()
+    s.row(doc)["quant"]["gate"]["passed"] = False
+    s.write_doc(doc)
+    sign_entries(s.reg, None, key=s.priv)
+    code, out, err = cli("quant-gate", "dists_vgg16", "--registry", str(s.reg), "--trust", str(s.policy), "--json")
+    assert code in (0, 1) and "refusing to score" not in err, (code, err)
+    assert json.loads(out)["results"][0]["entry"] == "dists_vgg16"
+
+
+def test_parity_checks_the_policy_before_any_reference_work(reg_path: Path, policy: Path, tmp_path: Path) -> None:
+    """parity under a consumer policy: an unsigned registry is refused before the family, its reference or a weight
+    file is touched (before, the reference was built from the unchecked row first)."""
+    code, _, err = cli("parity", "dists_vgg16", "--registry", str(reg_path), "--trust", str(policy),
+                       "--weight", f"vgg16={tmp_path / 'no-such-weights.pth'}")
+    assert code == 1 and "sign" in err and "no-such-weights" not in err, (code, err)

@@ -355,3 +355,19 @@ def test_a_failed_write_stops_the_engine_before_the_error_returns(
         assert closed == [True]  # checked while the traceback (which holds the frames) is still alive
     else:
         pytest.fail("the write's OSError did not reach the caller")
+
+
+def test_a_bad_ray_schedule_timeout_is_refused_by_the_ray_run_not_at_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import sys
+
+    import registry.scoring.engines as engines
+
+    monkeypatch.setenv("TINYREG_RAY_SCHEDULE_TIMEOUT", "soon")
+    monkeypatch.delitem(sys.modules, "registry.scoring.engines")
+    fresh = importlib.import_module("registry.scoring.engines")  # the local engine and every importer still work
+    monkeypatch.setitem(sys.modules, "registry.scoring.engines", engines)
+    with pytest.raises(UsageError, match="TINYREG_RAY_SCHEDULE_TIMEOUT"):
+        fresh.ray_schedule_timeout()
+    monkeypatch.setenv("TINYREG_RAY_SCHEDULE_TIMEOUT", "60")
+    assert fresh.ray_schedule_timeout() == 60

@@ -18,21 +18,12 @@ from registry.scoring.dataset import DatasetOptions, score_dataset
 from registry.scoring.manifest import Shard
 from registry.scoring.results import PairOutcome, ResultsFile, encode
 from tests.factories import invoke_cli as cli
-from tests.video_factory import write_y4m_planes, yuv_frames
+from tests.video_factory import write_pairs_manifest, write_y4m_planes, yuv_frames
 
 
 @pytest.fixture
 def pairs(tmp_path: Path) -> Path:
-    d = tmp_path / "data"
-    d.mkdir()
-    rows = ["ref,dist,pair"]
-    for i in range(3):
-        write_y4m_planes(d / f"r{i}.y4m", yuv_frames(2, 32, 24, "yuv420p", seed=i), "yuv420p")
-        write_y4m_planes(d / f"d{i}.y4m", yuv_frames(2, 32, 24, "yuv420p", seed=10 + i), "yuv420p")
-        rows.append(f"r{i}.y4m,d{i}.y4m,p{i}")
-    rows.append("r0.y4m,gone.y4m,broken")
-    (d / "pairs.csv").write_text("\n".join(rows) + "\n")
-    return d / "pairs.csv"
+    return write_pairs_manifest(tmp_path / "data", 3, 2, broken="broken", missing="gone.y4m")
 
 
 def run(reg: Path, manifest: Path, out: Path, entry: str = "dists_vgg16", **kw: object) -> object:

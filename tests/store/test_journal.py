@@ -55,6 +55,15 @@ def plant_journal(reg: Path, *, pre: str | None = None) -> bytes:
     return data
 
 
+def forge_record(reg: Path, journal: bytes, mode: int) -> None:
+    """What an attacker writes where the state record lives: a well-formed record vouching for ``journal``."""
+    rec = record_path(reg.parent)
+    rec.parent.mkdir(parents=True, exist_ok=True)
+    rec.write_text(json.dumps({"format": "tinyreg-update-record", "version": 1, "root": str(reg.parent.resolve()),
+                               "pre_registry_sha256": _sha(reg.read_bytes()), "journal_sha256": _sha(journal)}))
+    rec.chmod(mode)
+
+
 def png(path: Path, seed: int) -> Path:
     from PIL import Image
 
@@ -123,11 +132,7 @@ def test_planted_state_record_inside_the_folder_is_not_believed(signed: Signed, 
         if how == "symlink":
             state.symlink_to(planted)
         monkeypatch.setenv("TINYREG_STATE_DIR", str(state))
-        rec = record_path(root)
-        rec.parent.mkdir(parents=True, exist_ok=True)
-        rec.write_text(json.dumps({"format": "tinyreg-update-record", "version": 1, "root": str(root.resolve()),
-                                   "pre_registry_sha256": _sha(reg.read_bytes()), "journal_sha256": _sha(data)}))
-        rec.chmod(0o600)
+        forge_record(reg, data, 0o600)
         before = snapshot(root)
         with pytest.raises(UnboundJournal, match="inside the registry folder"):
             recover_folder(reg)
@@ -266,11 +271,7 @@ def test_planted_state_record_in_the_same_git_checkout_is_not_believed(
     data = plant_journal(reg)
     monkeypatch.chdir(top)
     monkeypatch.setenv("TINYREG_STATE_DIR", ".tinyreg-state")  # relative: inside the checkout
-    rec = record_path(root)
-    rec.parent.mkdir(parents=True, exist_ok=True)
-    rec.write_text(json.dumps({"format": "tinyreg-update-record", "version": 1, "root": str(root.resolve()),
-                               "pre_registry_sha256": _sha(reg.read_bytes()), "journal_sha256": _sha(data)}))
-    rec.chmod(0o644)
+    forge_record(reg, data, 0o644)
     before = snapshot(root)
     with pytest.raises(UnboundJournal, match="git work tree"):
         update_entry(reg, "ssim_luma", {"notes": "a writer"})  # any writer
