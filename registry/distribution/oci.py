@@ -234,8 +234,7 @@ class Transport:
         if resp.status != 401:
             return resp
         challenge = resp.headers.get("www-authenticate", "")
-        read_capped(resp, 64 * 1024, what="401 answer", allow_over=True)
-        resp.close()
+        _finish(resp, "401 answer")
         self._answer_challenge(challenge, scope)
         if hasattr(body, "seek"):
             body.seek(0)  # type: ignore[union-attr]
@@ -316,10 +315,7 @@ class Transport:
 
     def ping(self) -> None:
         resp = self.request("GET", "/v2/", scope="")
-        try:
-            read_capped(resp, 64 * 1024, what="/v2/", allow_over=True)
-        finally:
-            resp.close()
+        _finish(resp, "/v2/")
         if resp.status not in (200, 401):
             raise TransportError(f"{self.host} is not an OCI registry (GET /v2/ answered {resp.status})")
 
@@ -352,10 +348,7 @@ class Transport:
         """Monolithic upload (POST then PUT with the whole body, streamed from a file or bytes)."""
         scope = self.scope(repo, True)
         resp = self.request("POST", f"/v2/{repo}/blobs/uploads/", scope=scope, length=0, body=b"")
-        try:
-            read_capped(resp, 64 * 1024, what="upload start", allow_over=True)
-        finally:
-            resp.close()
+        _finish(resp, "upload start")
         if resp.status not in (201, 202):
             raise TransportError(f"{self.host}/{repo}: starting a blob upload answered {resp.status}")
         location = resp.headers.get("location")
@@ -367,20 +360,14 @@ class Transport:
         url += ("&" if "?" in url else "?") + urllib.parse.urlencode({"digest": digest})
         resp = self.request("PUT", url, scope=scope, body=data, length=size,
                             headers={"Content-Type": "application/octet-stream"}, follow=False)
-        try:
-            read_capped(resp, 64 * 1024, what="upload end", allow_over=True)
-        finally:
-            resp.close()
+        _finish(resp, "upload end")
         if resp.status != 201:
             raise TransportError(f"{self.host}/{repo}: uploading blob {digest[:19]} answered {resp.status}")
 
     def put_manifest(self, repo: str, reference: str, data: bytes, media_type: str) -> Mapping[str, str]:
         resp = self.request("PUT", f"/v2/{repo}/manifests/{reference}", scope=self.scope(repo, True), body=data,
                             length=len(data), headers={"Content-Type": media_type}, follow=False)
-        try:
-            body = read_capped(resp, 64 * 1024, what="manifest upload", allow_over=True)
-        finally:
-            resp.close()
+        body = _finish(resp, "manifest upload")
         if resp.status != 201:
             raise TransportError(f"{self.host}/{repo}: PUT manifest {reference} answered {resp.status}: "
                                  f"{body[:200].decode('utf-8', 'replace')}")
@@ -407,6 +394,14 @@ def iter_body(resp: Response, *, deadline: float, what: str) -> Iterator[bytes]:
         if not chunk:
             return
         yield chunk
+
+
+def _finish(resp: Response, what: str) -> bytes:
+    """The (first 64 KiB of the) body of an answer read for its status and headers; the response is closed."""
+    try:
+        return read_capped(resp, 64 * 1024, what=what, allow_over=True)
+    finally:
+        resp.close()
 
 
 def read_capped(resp: Response, cap: int, *, what: str, deadline: float | None = None, allow_over: bool = False) -> bytes:
