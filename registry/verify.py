@@ -883,7 +883,7 @@ def _check_trust(ctx: Context, policy: TrustPolicy, now: datetime | None) -> Non
     """
     from registry.signing.policy import registry_block_mismatch
     from registry.signing.snapshot import check_registry_snapshot, snapshot_field
-    from registry.signing.verify import verify_entry_signature
+    from registry.signing.verify import read_entry_bundle, verify_entry_bundle
 
     reg = ctx.reg
     snapshot_field(reg.doc, str(reg.path))  # a malformed snapshot (no version) is bad input: exit 2
@@ -898,17 +898,26 @@ def _check_trust(ctx: Context, policy: TrustPolicy, now: datetime | None) -> Non
     if reg.is_legacy:
         ctx.add("-", "trust", f"a schema_version {reg.schema_version} registry cannot carry signatures; the trust policy refuses it")
         return
-    known = {**ctx.digests, REGISTRY_NAME: sha256_bytes(_registry_bytes(reg)).sha256}  # the bytes every check saw
+    # every bundle is read once: the bytes hashed for the snapshot (or the pull records) are the bytes verified below
+    bundles: dict[int, tuple[str, bytes] | SignatureError] = {}  # by position: ids may repeat in a hostile file
+    for i, entry in enumerate(reg.entries):
+        if isinstance(entry.get("id"), str) and isinstance(entry.get("onnx"), str) and has_signature(entry):
+            try:
+                bundles[i] = read_entry_bundle(reg, entry)
+            except SignatureError as exc:
+                bundles[i] = exc
+    bundle_digests = {b[0]: sha256_bytes(b[1]).sha256 for b in bundles.values() if isinstance(b, tuple)}
+    known = {**ctx.digests, **bundle_digests, REGISTRY_NAME: sha256_bytes(_registry_bytes(reg)).sha256}  # as every check saw
     from registry.distribution.state import check_pulled_entries, is_pulled_folder
 
     try:
         if is_pulled_folder(reg.root):  # assembled by pull: entry by entry (docs/distribution.md)
-            check_pulled_entries(reg, reg.entries, now=now)
+            check_pulled_entries(reg, reg.entries, known=bundle_digests, now=now)
         else:
             check_registry_snapshot(reg.root, policy, doc=reg.doc, known=known, now=now)
     except SignatureError as exc:
         ctx.add("-", "snapshot", exc.diagnostics())
-    for entry in reg.entries:
+    for i, entry in enumerate(reg.entries):
         eid = entry.get("id")
         if not isinstance(eid, str) or not isinstance(entry.get("onnx"), str):
             continue
@@ -916,7 +925,10 @@ def _check_trust(ctx: Context, policy: TrustPolicy, now: datetime | None) -> Non
             ctx.add(eid, "signature", "entry is not signed (the trust policy requires a valid signature on every entry)")
             continue
         try:
-            verify_entry_signature(reg, entry, policy=policy, digests=ctx.digests)
+            read = bundles[i]
+            if isinstance(read, SignatureError):
+                raise read
+            verify_entry_bundle(reg, entry, read[1], read[0], policy=policy, digests=ctx.digests)
         except SignatureError as exc:
             ctx.add(eid, "signature", exc.diagnostics())
 

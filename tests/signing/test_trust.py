@@ -426,3 +426,32 @@ def test_policy_file_inside_the_registry_folder_vouches_for_nothing(tmp_path: Pa
         assert not report.ok and any("inside the registry folder" in f.message for f in report.errors), report.errors
         with pytest.raises(SignatureError, match="inside the registry folder"):
             registry.load("ssim_luma", s.reg, trust=policy)
+
+
+def test_verify_checks_the_snapshot_against_the_bundle_bytes_it_verifies(signed: Signed, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The attack: between verify's pin check and its signature check, a writer in the folder swaps the bundle for
+    another validly signed one (the same entry re-signed). The snapshot digest verify checks must be the digest of the
+    bytes whose signature it verifies; it was the digest of the earlier read, so the swapped bundle passed."""
+    from registry._internal import safeio
+
+    other = tmp_path / "other"
+    shutil.copytree(signed.root, other)
+    sign_entries(other / "registry.json", "dists_vgg16", key=signed.priv)
+    rel = "dists_vgg16.onnx.sigstore.json"
+    swapped = (other / rel).read_bytes()
+    assert swapped != (signed.root / rel).read_bytes()
+    opens = []
+    real = safeio.open_fd
+
+    def swapping(path: object, **kw: object) -> tuple[int, object]:
+        if Path(str(path)).name == rel:
+            opens.append(path)
+            if len(opens) == 2:  # the first read was the pin check's
+                (signed.root / rel).write_bytes(swapped)
+        return real(path, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(safeio, "open_fd", swapping)
+    report = verify_registry(signed.reg, trust=signed.policy)
+    assert len(opens) == 2
+    assert not report.ok and any(rel in f.message for f in report.errors if f.check == "snapshot"), report.errors
